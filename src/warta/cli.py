@@ -1,0 +1,250 @@
+"""The `warta` command: serve, demo, submit, admin."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from warta.config import Settings
+
+app = typer.Typer(help="Warta: a self-hosted, multilingual newswire.", no_args_is_help=True)
+admin_app = typer.Typer(help="Organisations and users, straight in the database.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+console = Console(stderr=True)
+
+
+def _store(settings: Settings) -> Any:
+    from warta.store import Store
+
+    store = Store(settings.database_url)
+    store.migrate()
+    return store
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="load demo data (once) and print fresh demo keys")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Run the API, the newsroom and the embedded stages in one process."""
+    import dataclasses
+
+    import uvicorn
+
+    from warta.web.app import create_app
+
+    settings = Settings.from_env()
+    if "WARTA_BASE_URL" not in os.environ:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        settings = dataclasses.replace(settings, base_url=f"http://{shown}:{port}")
+    if demo:
+        from warta.demo import load_demo
+
+        store = _store(settings)
+        keys = load_demo(store, dataclasses.replace(settings, secret=settings.ensure_secret()))
+        store.close()
+        _print_welcome(settings, keys)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+
+def _print_welcome(settings: Settings, keys: dict[str, str]) -> None:
+    out = Console()
+    out.rule(f"[bold]{settings.wire_name}[/bold] is starting")
+    out.print(f"Newsroom:      {settings.base_url}/")
+    out.print(f"API docs:      {settings.base_url}/docs")
+    out.print(f"Atom feed:     {settings.base_url}/feeds/atom.xml")
+    out.print(f"Data folder:   {settings.data_dir}")
+    out.print(
+        "API keys (new ones are issued at every start with --demo; send as 'Authorization: Bearer <key>'):"
+    )
+    for who, key in keys.items():
+        out.print(f"  {who:<34} {key}")
+    out.rule()
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo organisations, users and releases into the data folder, and print their keys."""
+    import dataclasses
+
+    from warta.demo import load_demo
+
+    settings = Settings.from_env()
+    store = _store(settings)
+    keys = load_demo(store, dataclasses.replace(settings, secret=settings.ensure_secret()))
+    store.close()
+    _print_welcome(settings, keys)
+
+
+@app.command()
+def submit(
+    file: Annotated[Path, typer.Argument(help=".md, .html or .docx file with the release body", exists=True)],
+    headline: Annotated[str | None, typer.Option(help="default: the file's first heading")] = None,
+    city: Annotated[str | None, typer.Option(help="dateline city")] = None,
+    country: Annotated[str | None, typer.Option(help="dateline country, ISO 3166 alpha-2")] = None,
+    sector: Annotated[list[str] | None, typer.Option(help="Media Topic code or wire section; repeat")] = None,
+    language: Annotated[str | None, typer.Option(help="language of the release (BCP 47)")] = None,
+    summary: Annotated[str, typer.Option(help="one-paragraph summary")] = "",
+    about: Annotated[
+        str | None, typer.Option(help='"About" boilerplate (default: the organisation\'s)')
+    ] = None,
+    contact_name: Annotated[str, typer.Option(help="media contact name")] = "",
+    contact_email: Annotated[str, typer.Option(help="media contact email")] = "",
+    contact_phone: Annotated[str, typer.Option(help="media contact phone")] = "",
+    release_at: Annotated[str | None, typer.Option(help="ISO 8601 with zone; default now")] = None,
+    embargo_until: Annotated[str | None, typer.Option(help="ISO 8601 with zone")] = None,
+    meta: Annotated[
+        Path | None, typer.Option(help="JSON file with any release fields (options override)")
+    ] = None,
+    url: Annotated[str, typer.Option(envvar="WARTA_URL", help="server URL")] = "http://127.0.0.1:8000",
+    key: Annotated[str, typer.Option(envvar="WARTA_API_KEY", help="issuer API key")] = "",
+) -> None:
+    """Submit a release file to a running server and print its review outcome as JSON."""
+    import httpx
+
+    fields: dict[str, Any] = json.loads(meta.read_text()) if meta else {}
+    heading = _first_heading(file)
+    fields["headline"] = headline or fields.get("headline") or heading
+    if not fields["headline"]:
+        _fail("no headline: pass --headline or start the file with a heading")
+    dateline = fields.setdefault("dateline", {})
+    if city:
+        dateline["city"] = city
+    if country:
+        dateline["country"] = country
+    if sector:
+        fields["sectors"] = sector
+    for name, value in (
+        ("language", language),
+        ("about", about),
+        ("release_at", release_at),
+        ("embargo_until", embargo_until),
+    ):
+        if value is not None:
+            fields[name] = value
+    if summary:
+        fields["summary"] = summary
+    contact = fields.setdefault("contact", {})
+    for name, value in (("name", contact_name), ("email", contact_email), ("phone", contact_phone)):
+        if value:
+            contact[name] = value
+    if not key:
+        _fail("no API key: pass --key or set WARTA_API_KEY")
+    with file.open("rb") as fh:
+        resp = httpx.post(
+            f"{url.rstrip('/')}/api/v1/releases",
+            headers={"Authorization": f"Bearer {key}"},
+            files={"file": (file.name, fh)},
+            data={"release": json.dumps(fields)},
+            timeout=60,
+        )
+    print(json.dumps(resp.json(), ensure_ascii=False, indent=2))
+    if resp.status_code >= 400:
+        raise typer.Exit(1)
+
+
+def _first_heading(path: Path) -> str | None:
+    if path.suffix.lower() not in (".md", ".markdown", ".txt"):
+        return None
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip() or None
+    return None
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+@admin_app.command("create-org")
+def create_org(
+    name: Annotated[str, typer.Option(help="organisation name")],
+    domain: Annotated[str | None, typer.Option(help="its web domain")] = None,
+    verified: Annotated[bool, typer.Option("--verified", help="verified issuer (not held for that)")] = False,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="trusted: holds are waived")] = False,
+    about: Annotated[str, typer.Option(help='default "About" boilerplate')] = "",
+    user: Annotated[str | None, typer.Option(help="name of its first issuer user")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Create an issuing organisation with a first issuer user and API key."""
+    from warta.intake import keys
+
+    store = _store(Settings.from_env())
+    with store.session() as s:
+        org = keys.create_org(s, name, domain, verified=verified, auto_approve=auto_approve, about=about)
+        issuer, key = keys.create_user(s, user or f"{name} issuer", "issuer", org.id)
+        result = {"id": org.id, "slug": org.slug, "user_id": issuer.id, "api_key": key}
+    store.close()
+    _emit(result, as_json)
+
+
+@admin_app.command("create-user")
+def create_user(
+    name: Annotated[str, typer.Option(help="the user's name")],
+    role: Annotated[str, typer.Option(help="issuer, editor or admin")] = "issuer",
+    org: Annotated[str | None, typer.Option(help="organisation id (issuers)")] = None,
+    email: Annotated[str | None, typer.Option(help="email")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Create a user and print its API key (shown this once)."""
+    from warta.intake import keys
+    from warta.model import Organisation
+
+    store = _store(Settings.from_env())
+    try:
+        with store.session() as s:
+            if org and s.get(Organisation, org) is None:
+                _fail(f"no organisation {org}")
+            user, key = keys.create_user(s, name, role, org, email)
+            result = {"id": user.id, "role": user.role, "org_id": user.org_id, "api_key": key}
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
+    _emit(result, as_json)
+
+
+@admin_app.command("verify-org")
+def verify_org(
+    org: Annotated[str, typer.Argument(help="organisation id or slug")],
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="also waive holds")] = False,
+) -> None:
+    """Mark an organisation verified (and optionally trusted)."""
+    from sqlalchemy import or_, select
+
+    from warta.model import Organisation
+
+    store = _store(Settings.from_env())
+    with store.session() as s:
+        found = s.scalar(select(Organisation).where(or_(Organisation.id == org, Organisation.slug == org)))
+        if found is None:
+            _fail(f"no organisation {org}")
+        assert found is not None
+        found.verified = True
+        found.auto_approve = found.auto_approve or auto_approve
+    store.close()
+    console.print(f"{org} verified")
+
+
+def _emit(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+        print("Keep the API key: it is stored only as a digest and cannot be shown again.", file=sys.stderr)
+
+
+def main() -> None:
+    app()

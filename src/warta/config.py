@@ -1,0 +1,68 @@
+"""Settings, read once from the environment (``WARTA_*``) with sensible defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"WARTA_{name}", default)
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits on everything a publisher sends."""
+
+    request_bytes: int = 6 * 1024 * 1024
+    headline_chars: int = 300
+    summary_chars: int = 1_000
+    body_chars: int = 200_000
+    about_chars: int = 5_000
+    city_chars: int = 80
+    sectors: int = 12
+    targets: int = 200
+    media_items: int = 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    wire_name: str = "Warta"
+    base_url: str = "http://127.0.0.1:8000"
+    secret: str = ""
+    banned_terms: tuple[str, ...] = ()
+    default_language: str = "en"
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = Path(_env("DATA_DIR", "./data")).resolve()
+        database_url = _env("DATABASE_URL", f"sqlite:///{data_dir / 'warta.db'}")
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            wire_name=_env("WIRE_NAME", "Warta"),
+            base_url=_env("BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            secret=os.environ.get("WARTA_SECRET", ""),
+            banned_terms=_csv(_env("BANNED_TERMS", "")),
+            default_language=_env("DEFAULT_LANGUAGE", "en"),
+        )
+
+    def ensure_secret(self) -> str:
+        """The server's signing secret: from the environment, or generated once into the data folder."""
+        if self.secret:
+            return self.secret
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()

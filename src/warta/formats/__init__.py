@@ -1,0 +1,1 @@
+"""Output formats: ninjs, feeds (RSS, Atom, JSON Feed), JSON-LD."""

@@ -1,0 +1,130 @@
+"""IPTC ninjs 3.1 for one edition, with the other language editions and media as associations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from warta.clock import aware, stamp
+from warta.config import Settings
+from warta.editions.render import WireText
+from warta.editions.sectors import is_media_topic, topic_uri
+from warta.i18n.dates import iso
+from warta.model import Edition, Organisation, Release, ReleaseVersion
+
+NINJS_VERSION = "3.1"
+NINJS_SCHEMA = "http://www.iptc.org/std/ninjs/ninjs-schema_3.1.json"
+
+
+def edition_url(settings: Settings, release_id: str, lang: str) -> str:
+    return f"{settings.base_url}/releases/{release_id}/{lang}"
+
+
+def _pub_status(release: Release) -> str:
+    return {"withdrawn": "canceled"}.get(
+        release.status, "usable" if release.status == "published" else "withheld"
+    )
+
+
+def edition_to_ninjs(
+    settings: Settings,
+    release: Release,
+    version: ReleaseVersion,
+    edition: Edition,
+    org: Organisation,
+    text: WireText,
+    others: list[Edition],
+) -> dict[str, Any]:
+    body_html = f'<p class="dateline">{_escape(text.dateline)}</p>{edition.body_html}' + (
+        f"<h2>{_escape(text.about_heading)}</h2>{edition.about}" if edition.about else ""
+    )
+    item: dict[str, Any] = {
+        "uri": edition_url(settings, release.id, edition.lang),
+        "standard": {"name": "ninjs", "version": NINJS_VERSION, "schema": NINJS_SCHEMA},
+        "type": "text",
+        "representationType": "full",
+        "profile": "press-release",
+        "version": str(edition.version),
+        "firstCreated": stamp(release.created_at),
+        "versionCreated": stamp(edition.updated_at),
+        "pubStatus": _pub_status(release),
+        "language": edition.lang,
+        "headlines": [{"role": "main", "contentType": "text/plain", "value": edition.headline}],
+        "bodies": [
+            {"role": "main", "contentType": "text/html", "value": body_html},
+            {"role": "main", "contentType": "text/plain", "value": text.plain_text()},
+        ],
+        "located": release.dateline_city,
+        "places": [{"name": release.dateline_city, "rel": "located", "literal": release.dateline_country}],
+        "by": org.name,
+        "organisations": [{"name": org.name, "rel": "issuer", "literal": org.slug}],
+        "infoSources": [{"name": settings.wire_name, "role": "distributor", "uri": settings.base_url + "/"}],
+        "usageTerms": text.disclaimer,
+        "altIds": [
+            {"role": "warta:release", "value": release.id},
+            {"role": "warta:edition", "value": edition.id},
+            {"role": "warta:sha256", "value": edition.digest},
+            {"role": "warta:hmac-sha256", "value": edition.signature},
+        ],
+        "subjects": [
+            _subject(code, name) for code, name in zip(release.sectors, text.sector_names, strict=True)
+        ],
+    }
+    if edition.summary:
+        item["descriptions"] = [{"role": "summary", "contentType": "text/plain", "value": edition.summary}]
+    embargo = aware(release.embargo_until)
+    if embargo:
+        item["embargoedUntil"] = iso(embargo)
+    if edition.origin == "machine":
+        item["edNote"] = f"Machine translation ({edition.engine}); quality tier: {edition.tier}."
+    if version.contact:
+        item["infoSources"].append(
+            {
+                "name": version.contact.get("name") or org.name,
+                "role": "media-contact",
+                "contactInfo": _contact_info(version.contact),
+            }
+        )
+    associations: list[dict[str, Any]] = [
+        {
+            "name": f"edition-{other.lang}",
+            "rel": "translation",
+            "uri": edition_url(settings, release.id, other.lang),
+            "type": "text",
+            "language": other.lang,
+            "version": str(other.version),
+            "headlines": [{"role": "main", "contentType": "text/plain", "value": other.headline}],
+        }
+        for other in others
+        if other.lang != edition.lang
+    ]
+    for i, media in enumerate(version.media, start=1):
+        picture: dict[str, Any] = {"name": f"picture-{i}", "rel": "illustration", "uri": media["url"]}
+        picture["type"] = "picture"
+        picture["renditions"] = [{"name": "original", "href": media["url"]}]
+        if media.get("caption"):
+            picture["descriptions"] = [
+                {"role": "caption", "contentType": "text/plain", "value": media["caption"]}
+            ]
+        if media.get("credit"):
+            picture["by"] = media["credit"]
+        associations.append(picture)
+    if associations:
+        item["associations"] = associations
+    return item
+
+
+def _subject(code: str, name: str) -> dict[str, Any]:
+    if is_media_topic(code):
+        return {"name": name, "uri": topic_uri(code), "rel": "about"}
+    return {"name": name, "literal": f"warta-section:{code}", "rel": "section"}
+
+
+def _contact_info(contact: dict[str, str]) -> list[dict[str, Any]]:
+    kinds = (("email", "email"), ("phone", "phone"), ("website", "web"))
+    return [{"type": kind, "role": "work", "value": contact[key]} for key, kind in kinds if contact.get(key)]
+
+
+def _escape(value: str) -> str:
+    from html import escape
+
+    return escape(value, quote=False)

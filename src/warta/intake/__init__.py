@@ -1,0 +1,1 @@
+"""Intake: turn untrusted publisher content into safe HTML and plain text."""

@@ -1,0 +1,85 @@
+"""Intake: store a clean submission as a release, its first version and original edition, and review it.
+
+All of it happens in the caller's transaction, so a failure leaves no row behind.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from warta.bus import emit
+from warta.clock import utcnow
+from warta.config import Settings
+from warta.editions.service import make_original_edition
+from warta.intake.keys import Principal
+from warta.intake.submission import CleanRelease
+from warta.model import Organisation, Release, ReleaseVersion
+from warta.review import Draft, review
+
+STATUS_FOR = {"approve": "approved", "hold": "held", "reject": "rejected"}
+
+
+def submit(
+    session: Session, settings: Settings, who: Principal, org: Organisation, data: CleanRelease
+) -> Release:
+    now = utcnow()
+    release_at = data.release_at or now
+    about = data.about if data.about is not None else org.about
+    outcome = review(
+        Draft(
+            headline=data.headline,
+            summary=data.summary,
+            body_html=data.body_html,
+            body_text=data.body_text,
+            sectors=data.sectors,
+            contact=data.contact,
+            about=about,
+            org_verified=org.verified,
+            org_auto_approve=org.auto_approve,
+            banned_terms=settings.banned_terms,
+        )
+    )
+    status = STATUS_FOR[outcome.decision]
+    release = Release(
+        org_id=org.id,
+        submitted_by=who.user_id,
+        status=status,
+        language=data.language,
+        dateline_city=data.city,
+        dateline_country=data.country,
+        sectors=data.sectors,
+        target_countries=data.countries,
+        target_languages=data.languages,
+        target_circuits=data.circuits,
+        release_at=release_at,
+        embargo_until=data.embargo_until,
+        public_at=max(release_at, data.embargo_until or release_at),
+        version=1,
+        review=outcome.as_dict(),
+        reviewed_at=now,
+        reject_reason="; ".join(v.reason for v in outcome.verdicts if v.verdict == "reject") or None,
+        approved_at=now if status == "approved" else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(release)
+    session.flush()
+    version = ReleaseVersion(
+        release_id=release.id,
+        version=1,
+        headline=data.headline,
+        summary=data.summary,
+        body_html=data.body_html,
+        about=about,
+        contact=data.contact,
+        media=data.media,
+        created_by=who.user_id,
+        created_at=now,
+    )
+    session.add(version)
+    session.flush()
+    make_original_edition(session, settings, release, version)
+    emit(session, "release.submitted", f"submitted:{release.id}", {"release_id": release.id})
+    if status == "approved":
+        emit(session, "release.approved", f"approved:{release.id}:1", {"release_id": release.id})
+    return release

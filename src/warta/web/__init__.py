@@ -1,0 +1,1 @@
+"""The ASGI application: JSON API, newsroom pages, feeds."""

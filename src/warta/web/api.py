@@ -1,0 +1,570 @@
+"""The JSON API under /api/v1."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from warta.clock import stamp
+from warta.config import Settings
+from warta.editions import service as editions
+from warta.editions.queries import (
+    Filters,
+    can_view,
+    current_version,
+    public_items,
+    release_editions,
+    release_is_public,
+)
+from warta.editions.render import wire_text
+from warta.editions.sectors import normalise_sector
+from warta.formats.ninjs import edition_to_ninjs, edition_url
+from warta.intake import keys
+from warta.intake.convert import file_to_html
+from warta.intake.keys import Principal
+from warta.intake.sanitize import ContentError, sanitize_text
+from warta.intake.service import submit
+from warta.intake.submission import (
+    CorrectionIn,
+    EditionIn,
+    ReleaseIn,
+    clean,
+    clean_about,
+    clean_body,
+    clean_contact,
+    clean_country,
+    clean_language,
+)
+from warta.model import Edition, Organisation, Release, ReleaseVersion
+from warta.review import decide
+from warta.web.deps import Admin, Editor, MaybeWho, SettingsDep, Who, get_settings, unit_of_work
+from warta.web.errors import ApiError
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+
+# --- shapes -----------------------------------------------------------------------------------
+
+
+def release_json(session: Session, settings: Settings, release: Release) -> dict[str, Any]:
+    org = session.get(Organisation, release.org_id)
+    assert org is not None
+    versions = list(
+        session.scalars(
+            select(ReleaseVersion)
+            .where(ReleaseVersion.release_id == release.id)
+            .order_by(ReleaseVersion.version)
+        )
+    )
+    return {
+        "id": release.id,
+        "status": release.status,
+        "visible": release_is_public(release),
+        "organisation": {"id": org.id, "name": org.name, "slug": org.slug},
+        "language": release.language,
+        "dateline": {"city": release.dateline_city, "country": release.dateline_country},
+        "sectors": release.sectors,
+        "targets": {
+            "countries": release.target_countries,
+            "languages": release.target_languages,
+            "circuits": release.target_circuits,
+        },
+        "release_at": stamp(release.release_at),
+        "embargo_until": stamp(release.embargo_until),
+        "public_at": stamp(release.public_at),
+        "version": release.version,
+        "review": release.review,
+        "reject_reason": release.reject_reason,
+        "created_at": stamp(release.created_at),
+        "approved_at": stamp(release.approved_at),
+        "published_at": stamp(release.published_at),
+        "editions": [edition_json(settings, e) for e in release_editions(session, release)],
+        "versions": [
+            {
+                "version": v.version,
+                "headline": v.headline,
+                "note": v.note,
+                "created_at": stamp(v.created_at),
+                "url": f"/api/v1/releases/{release.id}/versions/{v.version}",
+            }
+            for v in versions
+        ],
+    }
+
+
+def edition_json(settings: Settings, e: Edition) -> dict[str, Any]:
+    return {
+        "lang": e.lang,
+        "version": e.version,
+        "headline": e.headline,
+        "origin": e.origin,
+        "engine": e.engine,
+        "route": e.route,
+        "tier": e.tier,
+        "status": e.status,
+        "digest": e.digest,
+        "signature": e.signature,
+        "url": f"/api/v1/releases/{e.release_id}/editions/{e.lang}",
+        "page": edition_url(settings, e.release_id, e.lang),
+    }
+
+
+def _load(session: Session, release_id: str, who: Principal | None) -> Release:
+    release = session.get(Release, release_id)
+    if release is None or not can_view(release, who):
+        raise ApiError(404, "not_found", f"no release {release_id}")
+    return release
+
+
+def _owned(session: Session, release_id: str, who: Principal) -> Release:
+    release = _load(session, release_id, who)
+    if not who.is_editor and who.org_id != release.org_id:
+        raise ApiError(403, "forbidden", "not your organisation's release")
+    return release
+
+
+# --- intake -----------------------------------------------------------------------------------
+
+_SUBMIT_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": ReleaseIn.model_json_schema(ref_template="#/components/schemas/{model}")
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "release"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": ".docx, .md or .html body",
+                        },
+                        "release": {"type": "string", "description": "JSON: the other fields of a release"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+async def _read_submission(request: Request) -> ReleaseIn:
+    ctype = request.headers.get("content-type", "")
+    try:
+        if ctype.startswith("multipart/form-data"):
+            form = await request.form(max_files=1, max_fields=10)
+            upload = form.get("file")
+            meta = form.get("release")
+            if upload is None or isinstance(upload, str):
+                raise ContentError("file", "a .docx, .md or .html file is required")
+            if not isinstance(meta, str):
+                raise ContentError("release", "a JSON object with the release's other fields is required")
+            data = await upload.read()
+            body_html = await run_in_threadpool(file_to_html, upload.filename or "", data)
+            fields = json.loads(meta)
+            if not isinstance(fields, dict):
+                raise ContentError("release", "must be a JSON object")
+            fields["body"], fields["body_format"] = body_html, "html"
+            return ReleaseIn.model_validate(fields)
+        if not ctype.startswith("application/json"):
+            raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")
+        return ReleaseIn.model_validate_json(await request.body())
+    except json.JSONDecodeError as exc:
+        raise ContentError("release", f"not valid JSON: {exc.msg}") from exc
+    except ValidationError as exc:
+        from fastapi.exceptions import RequestValidationError
+
+        raise RequestValidationError(exc.errors()) from exc
+
+
+@router.post("/releases", status_code=201, openapi_extra=_SUBMIT_DOC)
+async def create_release(request: Request, who: Who) -> dict[str, Any]:
+    """Submit a release (JSON, or multipart with a .docx/.md/.html file). It is reviewed at once."""
+    settings = get_settings(request)
+    if not who.org_id:
+        raise ApiError(403, "forbidden", "only a user of an issuing organisation can submit releases")
+    data = await _read_submission(request)
+
+    def work() -> dict[str, Any]:
+        cleaned = clean(data, settings.limits, settings.default_language)
+        with unit_of_work(request) as s:
+            org = s.get(Organisation, who.org_id)
+            if org is None:
+                raise ApiError(403, "forbidden", "your organisation no longer exists")
+            release = submit(s, settings, who, org, cleaned)
+            return release_json(s, settings, release)
+
+    return await run_in_threadpool(work)
+
+
+@router.get("/releases")
+def list_releases(
+    request: Request,
+    who: MaybeWho,
+    settings: SettingsDep,
+    lang: str | None = None,
+    sector: str | None = None,
+    country: str | None = None,
+    org: str | None = Query(None, description="organisation slug"),
+    q: str | None = None,
+    status: str | None = Query(None, description="for issuers and editors: held, approved, published, ..."),
+    limit: int = Query(20, ge=1, le=100),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    """Released items for everyone; with a key and `status`, your own (issuer) or all (editor) releases."""
+    with unit_of_work(request) as s:
+        if status is not None:
+            if who is None:
+                raise ApiError(401, "unauthorised", "filtering by status needs an API key")
+            stmt = select(Release).where(Release.status == status).order_by(Release.created_at.desc())
+            if not who.is_editor:
+                stmt = stmt.where(Release.org_id == who.org_id)
+            rows = s.scalars(stmt.limit(limit).offset(offset)).all()
+            return {"items": [release_json(s, settings, r) for r in rows]}
+        filters = _filters(lang, sector, country, org, q)
+        items = public_items(s, filters, limit=limit, offset=offset)
+        return {
+            "items": [
+                {
+                    "id": it.release.id,
+                    "lang": it.edition.lang,
+                    "headline": it.edition.headline,
+                    "summary": it.edition.summary,
+                    "organisation": it.org.name,
+                    "sectors": it.release.sectors,
+                    "country": it.release.dateline_country,
+                    "released_at": stamp(it.release.public_at),
+                    "url": f"/api/v1/releases/{it.release.id}/editions/{it.edition.lang}",
+                }
+                for it in items
+            ]
+        }
+
+
+def _filters(
+    lang: str | None, sector: str | None, country: str | None, org: str | None, q: str | None
+) -> Filters:
+    try:
+        return Filters(
+            lang=clean_language(lang, "lang") if lang else None,
+            sector=(normalise_sector(sector) or sector) if sector else None,
+            country=clean_country(country, "country") if country else None,
+            org=org or None,
+            q=(q or "").strip()[:200] or None,
+        )
+    except ContentError as exc:
+        raise ApiError(400, "invalid_filter", str(exc), exc.field) from exc
+
+
+@router.get("/search")
+def search_releases(
+    request: Request, settings: SettingsDep, q: str, lang: str | None = None
+) -> dict[str, Any]:
+    """Full-text search over released editions."""
+    return list_releases(
+        request,
+        None,
+        settings,
+        lang=lang,
+        q=q,
+        limit=50,
+        sector=None,
+        country=None,
+        org=None,
+        status=None,
+        offset=0,
+    )
+
+
+@router.get("/releases/{release_id}")
+def get_release(request: Request, release_id: str, who: MaybeWho, settings: SettingsDep) -> dict[str, Any]:
+    """Status, review outcome, editions and versions of a release."""
+    with unit_of_work(request) as s:
+        return release_json(s, settings, _load(s, release_id, who))
+
+
+@router.get("/releases/{release_id}/editions/{lang}", response_model=None)
+def get_edition(
+    request: Request,
+    release_id: str,
+    lang: str,
+    who: MaybeWho,
+    settings: SettingsDep,
+    format: str = Query("ninjs", pattern="^(ninjs|text)$"),
+) -> Response | dict[str, Any]:
+    """One language edition as ninjs 3.1 (default) or the wire's plain text (`format=text`)."""
+    with unit_of_work(request) as s:
+        release = _load(s, release_id, who)
+        edition = s.scalar(
+            select(Edition).where(
+                Edition.release_id == release.id, Edition.version == release.version, Edition.lang == lang
+            )
+        )
+        if edition is None:
+            raise ApiError(404, "not_found", f"release {release_id} has no {lang} edition")
+        org = s.get(Organisation, release.org_id)
+        assert org is not None
+        version = current_version(s, release)
+        text = wire_text(settings, release, version, edition, org)
+        if format == "text":
+            return Response(text.plain_text(), media_type="text/plain; charset=utf-8")
+        others = release_editions(s, release)
+        return edition_to_ninjs(settings, release, version, edition, org, text, others)
+
+
+@router.get("/releases/{release_id}/versions/{number}")
+def get_version(request: Request, release_id: str, number: int, who: MaybeWho) -> dict[str, Any]:
+    """An earlier (or the current) version of a release, as it was."""
+    with unit_of_work(request) as s:
+        release = _load(s, release_id, who)
+        version = s.scalar(
+            select(ReleaseVersion).where(
+                ReleaseVersion.release_id == release.id, ReleaseVersion.version == number
+            )
+        )
+        if version is None:
+            raise ApiError(404, "not_found", f"release {release_id} has no version {number}")
+        eds = s.scalars(
+            select(Edition).where(Edition.release_id == release.id, Edition.version == number)
+        ).all()
+        return {
+            "release_id": release.id,
+            "version": version.version,
+            "current": version.version == release.version,
+            "note": version.note,
+            "headline": version.headline,
+            "summary": version.summary,
+            "body_html": version.body_html,
+            "about": version.about,
+            "contact": version.contact,
+            "created_at": stamp(version.created_at),
+            "editions": [
+                {
+                    "lang": e.lang,
+                    "headline": e.headline,
+                    "origin": e.origin,
+                    "status": e.status,
+                    "digest": e.digest,
+                }
+                for e in eds
+            ],
+        }
+
+
+@router.put("/releases/{release_id}/editions/{lang}")
+def put_edition(
+    request: Request, release_id: str, lang: str, body: EditionIn, who: Who, settings: SettingsDep
+) -> dict[str, Any]:
+    """Supply (or replace) a language edition of the current version."""
+    lang_code = clean_language(lang, "lang")
+    headline = sanitize_text(body.headline, "headline", settings.limits.headline_chars)
+    if not headline:
+        raise ContentError("headline", "is required")
+    summary = sanitize_text(body.summary, "summary", settings.limits.summary_chars)
+    body_html, _ = clean_body(body.body, body.body_format, settings.limits)
+    about = clean_about(body.about, settings.limits) if body.about is not None else None
+    with unit_of_work(request) as s:
+        release = _owned(s, release_id, who)
+        if release.status in ("rejected", "withdrawn"):
+            raise ApiError(409, "conflict", f"a {release.status} release takes no new editions")
+        try:
+            edition = editions.put_edition(
+                s,
+                settings,
+                release,
+                lang_code,
+                headline=headline,
+                summary=summary,
+                body_html=body_html,
+                about=about,
+                user_id=who.user_id,
+            )
+        except ValueError as exc:
+            raise ApiError(409, "conflict", str(exc), "lang") from exc
+        return edition_json(settings, edition)
+
+
+@router.post("/releases/{release_id}/corrections", status_code=201)
+def correct_release(
+    request: Request, release_id: str, body: CorrectionIn, who: Who, settings: SettingsDep
+) -> dict[str, Any]:
+    """Correct a release: a new version; the previous one stays in the history."""
+    note = sanitize_text(body.note, "note", 1000)
+    if not note:
+        raise ContentError("note", "say what was corrected")
+    limits = settings.limits
+    headline = (
+        sanitize_text(body.headline, "headline", limits.headline_chars) if body.headline is not None else None
+    )
+    if headline == "":
+        raise ContentError("headline", "cannot be empty")
+    summary = (
+        sanitize_text(body.summary, "summary", limits.summary_chars) if body.summary is not None else None
+    )
+    body_html = clean_body(body.body, body.body_format, limits)[0] if body.body is not None else None
+    about = clean_about(body.about, limits) if body.about is not None else None
+    contact = clean_contact(body.contact) if body.contact is not None else None
+    with unit_of_work(request) as s:
+        release = _owned(s, release_id, who)
+        if release.status in ("rejected", "withdrawn"):
+            raise ApiError(409, "conflict", f"a {release.status} release cannot be corrected")
+        editions.correct(
+            s,
+            settings,
+            release,
+            note=note,
+            user_id=who.user_id,
+            headline=headline,
+            summary=summary,
+            body_html=body_html,
+            about=about,
+            contact=contact,
+        )
+        return release_json(s, settings, release)
+
+
+# --- review -----------------------------------------------------------------------------------
+
+
+class RejectIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ApproveIn(BaseModel):
+    note: str = Field("", max_length=2000)
+
+
+@router.get("/review")
+def review_queue(request: Request, who: Editor, settings: SettingsDep) -> dict[str, Any]:
+    """Held releases, oldest first, with each rule's reason."""
+    with unit_of_work(request) as s:
+        held = s.scalars(select(Release).where(Release.status == "held").order_by(Release.created_at)).all()
+        return {"items": [release_json(s, settings, r) for r in held]}
+
+
+@router.post("/releases/{release_id}/approve")
+def approve_release(
+    request: Request, release_id: str, who: Editor, settings: SettingsDep, body: ApproveIn | None = None
+) -> dict[str, Any]:
+    with unit_of_work(request) as s:
+        release = _load(s, release_id, who)
+        try:
+            decide.approve(s, release, who, body.note if body else "")
+        except decide.DecisionError as exc:
+            raise ApiError(409, "conflict", str(exc)) from exc
+        return release_json(s, settings, release)
+
+
+@router.post("/releases/{release_id}/reject")
+def reject_release(
+    request: Request, release_id: str, body: RejectIn, who: Editor, settings: SettingsDep
+) -> dict[str, Any]:
+    with unit_of_work(request) as s:
+        release = _load(s, release_id, who)
+        try:
+            decide.reject(s, release, who, sanitize_text(body.reason, "reason", 2000))
+        except decide.DecisionError as exc:
+            raise ApiError(409, "conflict", str(exc), "reason") from exc
+        return release_json(s, settings, release)
+
+
+# --- people -----------------------------------------------------------------------------------
+
+
+class OrganisationIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    domain: str | None = Field(None, max_length=255)
+    verified: bool = False
+    auto_approve: bool = False
+    about: str = Field("", max_length=5000)
+    website: str | None = Field(None, max_length=500)
+
+
+class OrganisationPatch(BaseModel):
+    verified: bool | None = None
+    auto_approve: bool | None = None
+    about: str | None = Field(None, max_length=5000)
+
+
+class UserIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: str = Field(pattern="^(issuer|editor|admin)$")
+    org_id: str | None = None
+    email: str | None = Field(None, max_length=320)
+
+
+def org_json(org: Organisation) -> dict[str, Any]:
+    return {
+        "id": org.id,
+        "name": org.name,
+        "slug": org.slug,
+        "domain": org.domain,
+        "verified": org.verified,
+        "auto_approve": org.auto_approve,
+        "about": org.about,
+        "website": org.website,
+        "created_at": stamp(org.created_at),
+    }
+
+
+@router.get("/me")
+def me(who: Who) -> dict[str, Any]:
+    return {"user_id": who.user_id, "name": who.name, "role": who.role, "org_id": who.org_id}
+
+
+@router.post("/organisations", status_code=201)
+def create_organisation(
+    request: Request, body: OrganisationIn, who: Admin, settings: SettingsDep
+) -> dict[str, Any]:
+    with unit_of_work(request) as s:
+        org = keys.create_org(
+            s,
+            sanitize_text(body.name, "name", 200),
+            body.domain,
+            verified=body.verified,
+            auto_approve=body.auto_approve,
+            about=clean_about(body.about, settings.limits) if body.about else "",
+            website=body.website,
+        )
+        return org_json(org)
+
+
+@router.patch("/organisations/{org_id}")
+def patch_organisation(
+    request: Request, org_id: str, body: OrganisationPatch, who: Editor, settings: SettingsDep
+) -> dict[str, Any]:
+    """Editors verify issuers and grant auto-approve to trusted ones."""
+    with unit_of_work(request) as s:
+        org = s.get(Organisation, org_id)
+        if org is None:
+            raise ApiError(404, "not_found", f"no organisation {org_id}")
+        if body.verified is not None:
+            org.verified = body.verified
+        if body.auto_approve is not None:
+            org.auto_approve = body.auto_approve
+        if body.about is not None:
+            org.about = clean_about(body.about, settings.limits)
+        return org_json(org)
+
+
+@router.post("/users", status_code=201)
+def create_user(request: Request, body: UserIn, who: Admin) -> dict[str, Any]:
+    """A user and an API key. The key is in this answer only; it is stored as a digest."""
+    with unit_of_work(request) as s:
+        if body.org_id and s.get(Organisation, body.org_id) is None:
+            raise ApiError(422, "invalid_field", "org_id: no such organisation", "org_id")
+        try:
+            user, key = keys.create_user(
+                s, sanitize_text(body.name, "name", 200), body.role, body.org_id, body.email
+            )
+        except ValueError as exc:
+            raise ApiError(422, "invalid_field", str(exc), "role") from exc
+        return {"id": user.id, "role": user.role, "org_id": user.org_id, "api_key": key}

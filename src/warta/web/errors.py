@@ -1,0 +1,73 @@
+"""One JSON error shape everywhere: {"error": {"status", "code", "message", "field"?, "details"?}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from warta.intake.sanitize import ContentError
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def error_body(
+    status: int, code: str, message: str, field: str | None = None, details: Any = None
+) -> dict[str, Any]:
+    err: dict[str, Any] = {"status": status, "code": code, "message": message}
+    if field:
+        err["field"] = field
+    if details:
+        err["details"] = details
+    return {"error": err}
+
+
+def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.status, exc.code, exc.message, exc.field), status_code=exc.status)
+
+    @app.exception_handler(ContentError)
+    async def _content(_: Request, exc: ContentError) -> JSONResponse:
+        return JSONResponse(
+            error_body(422, "invalid_field", f"{exc.field}: {exc.reason}", exc.field), status_code=422
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"field": _loc(e["loc"]), "reason": e["msg"]} for e in exc.errors()]
+        first = details[0] if details else {"field": "body", "reason": "invalid"}
+        message = f"{first['field']}: {first['reason']}"
+        return JSONResponse(
+            error_body(422, "invalid_field", message, first["field"], details), status_code=422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Any:
+        if not request.url.path.startswith("/api/") and exc.status_code == 404:
+            from warta.web.pages import not_found_page
+
+            return not_found_page(request)
+        code = {401: "unauthorised", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
+        return JSONResponse(
+            error_body(exc.status_code, code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )

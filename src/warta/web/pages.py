@@ -1,0 +1,305 @@
+"""The public newsroom: server-rendered pages and feeds. Only released items ever appear here."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from sqlalchemy import select
+
+from warta.clock import aware, utcnow
+from warta.editions.queries import (
+    Filters,
+    Item,
+    current_version,
+    is_public,
+    public_items,
+    release_editions,
+    release_is_public,
+)
+from warta.editions.render import wire_text
+from warta.editions.sectors import WIRE_SECTIONS, all_topics, sector_label
+from warta.formats import feeds
+from warta.formats.jsonld import news_article, script_tag
+from warta.formats.ninjs import edition_url
+from warta.i18n.catalog import LANGUAGE_NAMES, LANGUAGES, make_gettext, normalise_lang, text_direction
+from warta.i18n.dates import long_datetime
+from warta.model import Organisation, Release
+from warta.web.deps import get_settings, unit_of_work
+
+router = APIRouter(include_in_schema=False)
+templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+PAGE_SIZE = 20
+
+
+def render(request: Request, name: str, lang: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    settings = get_settings(request)
+    page = templates.get_template(name).render(
+        _=make_gettext(lang),
+        lang=lang,
+        dir=text_direction(lang),
+        wire=settings.wire_name,
+        base_url=settings.base_url,
+        languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        **ctx,
+    )
+    return HTMLResponse(page, status_code=status)
+
+
+def not_found_page(request: Request) -> HTMLResponse:
+    return render(request, "404.html", "en", status=404)
+
+
+def _filters(
+    lang: str | None, sector: str | None, country: str | None, org: str | None, q: str | None
+) -> Filters:
+    lang_code = normalise_lang(lang) if lang else None
+    return Filters(
+        lang=lang_code,
+        sector=sector or None,
+        country=(country or "").upper()[:2] or None,
+        org=org or None,
+        q=(q or "").strip()[:200] or None,
+    )
+
+
+def _card(item: Item, tz_lang: str) -> dict[str, Any]:
+    return {
+        "url": f"/releases/{item.release.id}/{item.edition.lang}",
+        "lang": item.edition.lang,
+        "dir": text_direction(item.edition.lang),
+        "headline": item.edition.headline,
+        "summary": item.edition.summary,
+        "org": item.org.name,
+        "org_url": f"/issuers/{item.org.slug}",
+        "country": item.release.dateline_country,
+        "city": item.release.dateline_city,
+        "sectors": [sector_label(c, item.edition.lang) for c in item.release.sectors],
+        "when": long_datetime(aware(item.release.public_at) or utcnow(), tz_lang),
+        "when_iso": (aware(item.release.public_at) or utcnow()).isoformat(),
+    }
+
+
+def _sector_choices(lang: str) -> list[tuple[str, str]]:
+    return [(slug, sector_label(slug, lang)) for slug in WIRE_SECTIONS] + [
+        (code, sector_label(code, lang)) for code in all_topics(level=1)
+    ]
+
+
+@router.get("/", response_class=HTMLResponse)
+@router.get("/search", response_class=HTMLResponse)
+def newsroom(
+    request: Request,
+    lang: str | None = None,
+    sector: str | None = None,
+    country: str | None = None,
+    org: str | None = None,
+    q: str | None = None,
+    page: int = Query(1, ge=1, le=10_000),
+) -> HTMLResponse:
+    filters = _filters(lang, sector, country, org, q)
+    ui = filters.lang or "en"
+    with unit_of_work(request) as s:
+        items = public_items(s, filters, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+        orgs = s.execute(select(Organisation.slug, Organisation.name).order_by(Organisation.name)).all()
+        countries = sorted(
+            {c for (c,) in s.execute(select(Release.dateline_country).where(is_public()).distinct()).all()}
+        )
+        cards = [_card(it, ui) for it in items[:PAGE_SIZE]]
+    query = {
+        k: v
+        for k, v in (
+            ("lang", filters.lang),
+            ("sector", filters.sector),
+            ("country", filters.country),
+            ("org", filters.org),
+            ("q", filters.q),
+        )
+        if v
+    }
+    return render(
+        request,
+        "index.html",
+        ui,
+        cards=cards,
+        filters=filters,
+        orgs=orgs,
+        countries=countries,
+        sectors=_sector_choices(ui),
+        prev_url=f"?{urlencode({**query, 'page': page - 1})}" if page > 1 else None,
+        next_url=f"?{urlencode({**query, 'page': page + 1})}" if len(items) > PAGE_SIZE else None,
+        feed_query=urlencode({k: v for k, v in query.items() if k != "q"}),
+    )
+
+
+@router.get("/releases/{release_id}")
+def release_redirect(request: Request, release_id: str) -> Response:
+    with unit_of_work(request) as s:
+        release = s.get(Release, release_id)
+        if release is None or not release_is_public(release):
+            return not_found_page(request)
+        return RedirectResponse(f"/releases/{release.id}/{release.language}", status_code=307)
+
+
+@router.get("/releases/{release_id}/{lang}", response_class=HTMLResponse)
+def release_page(request: Request, release_id: str, lang: str) -> Response:
+    settings = get_settings(request)
+    plain = lang.endswith(".txt")
+    lang = lang.removesuffix(".txt")
+    with unit_of_work(request) as s:
+        release = s.get(Release, release_id)
+        if release is None or not release_is_public(release):
+            return not_found_page(request)
+        editions = [e for e in release_editions(s, release) if e.status in ("published", "outdated")]
+        edition = next((e for e in editions if e.lang == lang), None)
+        if edition is None:
+            return not_found_page(request)
+        org = s.get(Organisation, release.org_id)
+        assert org is not None
+        version = current_version(s, release)
+        text = wire_text(settings, release, version, edition, org)
+        if plain:
+            return Response(text.plain_text(), media_type="text/plain; charset=utf-8")
+        jsonld = news_article(settings, release, version, edition, org, text, editions)
+        others = [
+            {
+                "lang": e.lang,
+                "name": LANGUAGE_NAMES.get(e.lang, e.lang),
+                "url": f"/releases/{release.id}/{e.lang}",
+                "abs_url": edition_url(settings, release.id, e.lang),
+            }
+            for e in editions
+        ]
+        return render(
+            request,
+            "release.html",
+            edition.lang,
+            release=release,
+            edition=edition,
+            version=version,
+            org=org,
+            text=text,
+            body=Markup(edition.body_html),  # sanitised at intake
+            about=Markup(edition.about),
+            others=others,
+            jsonld=Markup(script_tag(jsonld)),
+            canonical=edition_url(settings, release.id, edition.lang),
+        )
+
+
+@router.get("/issuers/{slug}", response_class=HTMLResponse)
+def issuer_page(request: Request, slug: str, page: int = Query(1, ge=1, le=10_000)) -> Response:
+    with unit_of_work(request) as s:
+        org = s.scalar(select(Organisation).where(Organisation.slug == slug))
+        if org is None:
+            return not_found_page(request)
+        items = public_items(s, Filters(org=slug), limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+        cards = [_card(it, "en") for it in items[:PAGE_SIZE]]
+    return render(
+        request,
+        "issuer.html",
+        "en",
+        org=org,
+        about=Markup(org.about),
+        cards=cards,
+        prev_url=f"?page={page - 1}" if page > 1 else None,
+        next_url=f"?page={page + 1}" if len(items) > PAGE_SIZE else None,
+    )
+
+
+# --- feeds ------------------------------------------------------------------------------------
+
+FEED_TYPES = {
+    "rss.xml": (feeds.rss, "application/rss+xml; charset=utf-8"),
+    "atom.xml": (feeds.atom, "application/atom+xml; charset=utf-8"),
+    "feed.json": (feeds.json_feed, "application/feed+json; charset=utf-8"),
+}
+
+
+@router.get("/feeds/{name}")
+def feed(
+    request: Request,
+    name: str,
+    lang: str | None = None,
+    sector: str | None = None,
+    country: str | None = None,
+    org: str | None = None,
+) -> Response:
+    if name not in FEED_TYPES:
+        return not_found_page(request)
+    settings = get_settings(request)
+    filters = _filters(lang, sector, country, org, None)
+    writer, media_type = FEED_TYPES[name]
+    with unit_of_work(request) as s:
+        items = public_items(s, filters, limit=50)
+        entries = [_entry(settings.base_url, it) for it in items]
+    updated = max((e.updated for e in entries), default=datetime(2000, 1, 1, tzinfo=UTC))
+    fingerprint = "|".join(f"{e.id}@{e.updated.isoformat()}" for e in entries)
+    etag = '"' + hashlib.sha256(f"{name}?{request.url.query}#{fingerprint}".encode()).hexdigest()[:32] + '"'
+    headers = {
+        "ETag": etag,
+        "Last-Modified": format_datetime(updated.astimezone(UTC), usegmt=True),
+        "Cache-Control": "public, max-age=30",
+    }
+    if _not_modified(request, etag, updated):
+        return Response(status_code=304, headers=headers)
+    title = f"{settings.wire_name}" + (
+        f" — {LANGUAGE_NAMES.get(filters.lang, filters.lang)}" if filters.lang else ""
+    )
+    doc = feeds.Feed(
+        title=title,
+        url=str(request.url),
+        home=settings.base_url + "/",
+        lang=filters.lang,
+        updated=updated,
+        entries=entries,
+    )
+    return Response(writer(doc), media_type=media_type, headers=headers)
+
+
+def _not_modified(request: Request, etag: str, updated: datetime) -> bool:
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        return etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*"
+    ims = request.headers.get("if-modified-since")
+    if ims:
+        try:
+            since = parsedate_to_datetime(ims)
+        except (TypeError, ValueError):
+            return False
+        return updated.replace(microsecond=0) <= since
+    return False
+
+
+def _entry(base_url: str, item: Item) -> feeds.Entry:
+    url = f"{base_url}/releases/{item.release.id}/{item.edition.lang}"
+    published = aware(item.release.public_at) or utcnow()
+    # when it became visible counts as a change, even for an item dated in the past
+    updated = max(
+        published, aware(item.release.published_at) or published, aware(item.edition.updated_at) or published
+    )
+    return feeds.Entry(
+        id=url,
+        url=url,
+        title=item.edition.headline,
+        summary=item.edition.summary,
+        content_html=item.edition.body_html,
+        lang=item.edition.lang,
+        published=published,
+        updated=updated,
+        author=item.org.name,
+        categories=[sector_label(c, item.edition.lang) for c in item.release.sectors],
+    )
