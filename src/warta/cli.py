@@ -58,7 +58,7 @@ def serve(
 
 
 def _print_welcome(settings: Settings, keys: dict[str, str]) -> None:
-    out = Console()
+    out = Console(soft_wrap=True)
     out.rule(f"[bold]{settings.wire_name}[/bold] is starting")
     out.print(f"Newsroom:      {settings.base_url}/")
     out.print(f"API docs:      {settings.base_url}/docs")
