@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import io
 import struct
-import unicodedata
 import zipfile
 import zlib
-from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from htmlcheck import assert_inert, load_vectors
 from warta.intake import convert
 from warta.intake.convert import (
     MAX_FILE_BYTES,
@@ -23,97 +21,14 @@ from warta.intake.convert import (
     markdown_to_html,
 )
 from warta.intake.sanitize import (
-    ALLOWED_ATTRIBUTES,
     LINK_REL,
-    OUTPUT_TAGS,
     ContentError,
     html_to_text,
     sanitize_html,
     sanitize_text,
 )
 
-VECTORS_FILE = Path(__file__).parent / "data" / "xss_vectors.txt"
-_PLACEHOLDERS = {"{NUL}": "\x00", "{TAB}": "\t", "{LF}": "\n", "{CR}": "\r"}
-_SAFE_SCHEMES = {"http", "https", "mailto"}
-
-
-def _load_vectors() -> list[str]:
-    vectors = []
-    for line in VECTORS_FILE.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        for placeholder, char in _PLACEHOLDERS.items():
-            line = line.replace(placeholder, char)
-        vectors.append(line)
-    return vectors
-
-
-VECTORS = _load_vectors()
-
-
-def _scheme(url: str) -> str | None:
-    squeezed = "".join(ch for ch in url if not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf"))
-    squeezed = squeezed.lower()
-    head, sep, _ = squeezed.partition(":")
-    if not sep or "/" in head or "?" in head or "#" in head:
-        return None  # relative URL
-    return head
-
-
-class _InertChecker(HTMLParser):
-    """Records every way an HTML fragment could still run script or escape the allowlist."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.problems: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in OUTPUT_TAGS:
-            self.problems.append(f"element <{tag}> outside the allowlist")
-        allowed = ALLOWED_ATTRIBUTES.get(tag, frozenset()) | ({"rel"} if tag == "a" else set())
-        for name, value in attrs:
-            if name.startswith("on"):
-                self.problems.append(f"event handler {name} on <{tag}>")
-            if name == "style":
-                self.problems.append(f"style attribute on <{tag}>")
-            if name not in allowed:
-                self.problems.append(f"attribute {name} not allowed on <{tag}>")
-            if name in ("href", "src"):
-                scheme = _scheme(value or "")
-                if scheme is not None and scheme not in _SAFE_SCHEMES:
-                    self.problems.append(f"{name} with scheme {scheme!r} on <{tag}>")
-                if tag == "img" and scheme not in ("http", "https"):
-                    self.problems.append(f"image source {value!r} is not absolute http(s)")
-            if name == "rel" and value != LINK_REL:
-                self.problems.append(f"rel {value!r} was not forced")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag not in OUTPUT_TAGS:
-            self.problems.append(f"end tag </{tag}> outside the allowlist")
-
-    def handle_comment(self, data: str) -> None:
-        self.problems.append("comment left in output")
-
-    def handle_decl(self, decl: str) -> None:
-        self.problems.append(f"declaration {decl!r} left in output")
-
-    def handle_pi(self, data: str) -> None:
-        self.problems.append("processing instruction left in output")
-
-    def unknown_decl(self, data: str) -> None:
-        self.problems.append(f"unknown declaration {data!r} left in output")
-
-
-def assert_inert(output: str) -> None:
-    checker = _InertChecker()
-    checker.feed(output)
-    checker.close()
-    assert checker.problems == [], f"{checker.problems} in {output!r}"
-    assert "<script" not in output.lower()
-    assert "\x00" not in output
+VECTORS = load_vectors()
 
 
 # --- XSS vectors ------------------------------------------------------------------------------

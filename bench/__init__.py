@@ -1,0 +1,1 @@
+"""`make bench`: measurements behind the figures in docs/benchmarks.md."""

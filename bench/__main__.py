@@ -1,0 +1,30 @@
+"""Run the benchmarks, write bench/results/*.json and regenerate docs/benchmarks.md.
+
+    python -m bench            # everything
+    python -m bench core       # one suite
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bench import core, report
+
+
+SUITES = {"core": core.run}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(SUITES)
+    for name in names:
+        if name not in SUITES:
+            print(f"unknown suite {name!r}; choose from {', '.join(SUITES)}", file=sys.stderr)
+            return 2
+        print(f"== {name}", flush=True)
+        SUITES[name]()
+    report.write()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
