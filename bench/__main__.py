@@ -1,7 +1,7 @@
 """Run the benchmarks, write bench/results/*.json and regenerate docs/benchmarks.md.
 
-    python -m bench            # everything
-    python -m bench core       # one suite
+python -m bench            # everything
+python -m bench core       # one suite
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 
 from bench import core, report
-
 
 SUITES = {"core": core.run}
 

@@ -52,7 +52,9 @@ def timed_requests(fn: Any, n: int, workers: int) -> tuple[list[float], float]:
 def run() -> None:
     results: dict[str, Any] = {}
     with warta_server() as srv:
-        org = srv.cli_json("admin", "create-org", "--name", "Syarikat Contoh Berhad", "--verified", "--auto-approve")
+        org = srv.cli_json(
+            "admin", "create-org", "--name", "Syarikat Contoh Berhad", "--verified", "--auto-approve"
+        )
         auth = {"Authorization": f"Bearer {org['api_key']}"}
         with httpx.Client(base_url=srv.url, headers=auth, timeout=60) as client:
 
@@ -62,7 +64,10 @@ def run() -> None:
 
             for workers in (1, 8):
                 samples, wall = timed_requests(submit, 300, workers)
-                results[f"intake_{workers}_clients"] = {**summary(samples), "per_s": round(len(samples) / wall, 1)}
+                results[f"intake_{workers}_clients"] = {
+                    **summary(samples),
+                    "per_s": round(len(samples) / wall, 1),
+                }
                 print(f"intake, {workers} client(s): {results[f'intake_{workers}_clients']}", flush=True)
             time.sleep(1.0)
 
@@ -88,7 +93,9 @@ def run() -> None:
             start = datetime.now(UTC) + timedelta(seconds=3)
             ids = []
             for i in range(40):
-                r = client.post("/api/v1/releases", json=payload(10_000 + i, start + timedelta(seconds=0.25 * i)))
+                r = client.post(
+                    "/api/v1/releases", json=payload(10_000 + i, start + timedelta(seconds=0.25 * i))
+                )
                 ids.append(r.json()["id"])
             time.sleep(3 + 0.25 * 40 + 2)
         db = sqlite3.connect(srv.data_dir / "warta.db")
@@ -97,7 +104,9 @@ def run() -> None:
             f"SELECT release_at, published_at FROM releases WHERE id IN ({marks})", ids
         ).fetchall()
         late = [
-            (datetime.fromisoformat(p).replace(tzinfo=UTC) - datetime.fromisoformat(r).replace(tzinfo=UTC)).total_seconds()
+            (
+                datetime.fromisoformat(p).replace(tzinfo=UTC) - datetime.fromisoformat(r).replace(tzinfo=UTC)
+            ).total_seconds()
             for r, p in rows
             if p
         ]

@@ -66,7 +66,12 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 def save(name: str, data: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    data = {"suite": name, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(), **data}
+    data = {
+        "suite": name,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        **data,
+    }
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -84,7 +89,11 @@ class Running:
 
     def cli_json(self, *args: str) -> dict[str, Any]:
         out = subprocess.run(
-            [sys.executable, "-m", "warta", *args, "--json"], env=self.env, capture_output=True, text=True, check=True
+            [sys.executable, "-m", "warta", *args, "--json"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         result: dict[str, Any] = json.loads(out.stdout)
         return result

@@ -41,6 +41,17 @@ class Settings:
     banned_terms: tuple[str, ...] = ()
     default_language: str = "en"
     limits: Limits = field(default_factory=Limits)
+    # distribution
+    smtp_url: str = "smtp://127.0.0.1:25"  # smtp://[user:pass@]host:port, smtps:// for implicit TLS
+    smtp_pool: int = 16  # pooled connections to the relay
+    mail_from: str = "Warta <wire@warta.invalid>"
+    dkim_domain: str = ""
+    dkim_selector: str = ""
+    dkim_key_file: str = ""
+    webhook_allow: tuple[str, ...] = ()  # private/loopback addresses or networks allowed as webhook targets
+    webhook_timeout: float = 10.0
+    stream_replay: int = 1000  # events kept for Last-Event-ID resumption
+    stream_heartbeat: float = 15.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -54,6 +65,16 @@ class Settings:
             secret=os.environ.get("WARTA_SECRET", ""),
             banned_terms=_csv(_env("BANNED_TERMS", "")),
             default_language=_env("DEFAULT_LANGUAGE", "en"),
+            smtp_url=_env("SMTP_URL", "smtp://127.0.0.1:25"),
+            smtp_pool=int(_env("SMTP_POOL", "16")),
+            mail_from=_env("MAIL_FROM", "Warta <wire@warta.invalid>"),
+            dkim_domain=_env("DKIM_DOMAIN", ""),
+            dkim_selector=_env("DKIM_SELECTOR", ""),
+            dkim_key_file=_env("DKIM_KEY_FILE", ""),
+            webhook_allow=_csv(_env("WEBHOOK_ALLOW", "")),
+            webhook_timeout=float(_env("WEBHOOK_TIMEOUT", "10")),
+            stream_replay=int(_env("STREAM_REPLAY", "1000")),
+            stream_heartbeat=float(_env("STREAM_HEARTBEAT", "15")),
         )
 
     def ensure_secret(self) -> str:

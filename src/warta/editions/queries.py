@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from warta.clock import utcnow
 from warta.intake.keys import Principal
+from warta.intake.sanitize import ContentError
 from warta.model import Edition, Organisation, Release, ReleaseVersion
 from warta.store import search
 
@@ -53,6 +54,31 @@ class Filters:
     country: str | None = None
     org: str | None = None  # organisation slug
     q: str | None = None
+
+
+def parse_filters(
+    lang: str | None = None,
+    sector: str | None = None,
+    country: str | None = None,
+    org: str | None = None,
+    q: str | None = None,
+) -> Filters:
+    """Filters from query parameters; an unknown language, sector or country is a ContentError."""
+    from warta.editions.sectors import normalise_sector
+    from warta.intake.submission import clean_country, clean_language
+
+    sector_code = None
+    if sector:
+        sector_code = normalise_sector(sector)
+        if sector_code is None:
+            raise ContentError("sector", f"{sector!r} is neither an IPTC Media Topic nor a wire section")
+    return Filters(
+        lang=clean_language(lang, "lang") if lang else None,
+        sector=sector_code,
+        country=clean_country(country, "country") if country else None,
+        org=org or None,
+        q=(q or "").strip()[:200] or None,
+    )
 
 
 def _json_has(column: ColumnElement[object] | object, value: str) -> ColumnElement[bool]:

@@ -74,8 +74,15 @@ def edition_to_ninjs(
     embargo = aware(release.embargo_until)
     if embargo:
         item["embargoedUntil"] = iso(embargo)
+    notes = []
     if edition.origin == "machine":
-        item["edNote"] = f"Machine translation ({edition.engine}); quality tier: {edition.tier}."
+        notes.append(f"Machine translation ({edition.engine}); quality tier: {edition.tier}.")
+    if edition.status == "outdated":
+        notes.append(
+            f"This translation predates correction {edition.version} of the original; an update is due."
+        )
+    if notes:
+        item["edNote"] = " ".join(notes)
     if version.contact:
         item["infoSources"].append(
             {

@@ -143,6 +143,8 @@ def clean_language(value: str, fld: str) -> str:
 
 def clean_url(value: str, fld: str) -> str:
     value = value.strip()
+    if not value.isprintable() or any(ch.isspace() for ch in value):
+        raise ContentError(fld, "must be an http(s) URL without spaces or control characters")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 2000:
         raise ContentError(fld, "must be an http(s) URL")
@@ -164,7 +166,10 @@ def clean_body(body: str, body_format: str, limits: Limits, fld: str = "body") -
 def clean_about(about: str, limits: Limits, fld: str = "about") -> str:
     if len(about) > limits.about_chars:
         raise ContentError(fld, f"longer than {limits.about_chars} characters")
-    return sanitize_html(about) if "<" in about else body_to_html(about, "text")
+    try:
+        return sanitize_html(about) if "<" in about else body_to_html(about, "text")
+    except ContentError as exc:
+        raise ContentError(fld, exc.reason) from exc
 
 
 def clean_contact(contact: Contact, fld: str = "contact") -> dict[str, str]:
@@ -185,7 +190,10 @@ def _aware(dt: datetime | None, fld: str) -> datetime | None:
         return None
     if dt.tzinfo is None:
         raise ContentError(fld, "needs a time zone (e.g. 2026-11-27T09:00:00+08:00 or ...Z)")
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError as exc:
+        raise ContentError(fld, "is out of range once converted to UTC") from exc
 
 
 def clean(data: ReleaseIn, limits: Limits, default_language: str) -> CleanRelease:

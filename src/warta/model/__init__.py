@@ -1,5 +1,6 @@
 """The nouns of the wire: organisations, people and keys, releases, versions, editions, the outbox."""
 
+from warta.model.distribution import Alert, Circuit, Delivery, DigestItem, Recipient
 from warta.model.tables import (
     ApiKey,
     Base,
@@ -11,4 +12,18 @@ from warta.model.tables import (
     User,
 )
 
-__all__ = ["ApiKey", "Base", "Edition", "Organisation", "OutboxEvent", "Release", "ReleaseVersion", "User"]
+__all__ = [
+    "Alert",
+    "ApiKey",
+    "Base",
+    "Circuit",
+    "Delivery",
+    "DigestItem",
+    "Edition",
+    "Organisation",
+    "OutboxEvent",
+    "Recipient",
+    "Release",
+    "ReleaseVersion",
+    "User",
+]

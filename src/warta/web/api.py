@@ -169,7 +169,10 @@ async def _read_submission(request: Request) -> ReleaseIn:
                 raise ContentError("release", "a JSON object with the release's other fields is required")
             data = await upload.read()
             body_html = await run_in_threadpool(file_to_html, upload.filename or "", data)
-            fields = json.loads(meta)
+            try:
+                fields = json.loads(meta)
+            except RecursionError as exc:
+                raise ContentError("release", "not valid JSON: nested too deeply") from exc
             if not isinstance(fields, dict):
                 raise ContentError("release", "must be a JSON object")
             fields["body"], fields["body_format"] = body_html, "html"

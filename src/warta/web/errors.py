@@ -34,7 +34,7 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
     out = ""
     for p in parts:
         out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
-    return out or "body"
+    return out  # "" when the error is about the request body as a whole
 
 
 def install(app: FastAPI) -> None:
@@ -50,12 +50,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"field": _loc(e["loc"]), "reason": e["msg"]} for e in exc.errors()]
-        first = details[0] if details else {"field": "body", "reason": "invalid"}
-        message = f"{first['field']}: {first['reason']}"
-        return JSONResponse(
-            error_body(422, "invalid_field", message, first["field"], details), status_code=422
-        )
+        details = [
+            {"field": where, "reason": e["msg"]} if (where := _loc(e["loc"])) else {"reason": e["msg"]}
+            for e in exc.errors()
+        ]
+        first: dict[str, str] = details[0] if details else {"reason": "invalid request body"}
+        field = first.get("field")
+        message = f"{field}: {first['reason']}" if field else first["reason"]
+        return JSONResponse(error_body(422, "invalid_field", message, field, details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Any:
@@ -63,9 +65,13 @@ def install(app: FastAPI) -> None:
             from warta.web.pages import not_found_page
 
             return not_found_page(request)
-        code = {401: "unauthorised", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "http_error"
-        )
+        code = {
+            400: "bad_request",
+            401: "unauthorised",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+        }.get(exc.status_code, "http_error")
         return JSONResponse(
             error_body(exc.status_code, code, str(exc.detail)),
             status_code=exc.status_code,

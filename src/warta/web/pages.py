@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -21,6 +21,7 @@ from warta.editions.queries import (
     Item,
     current_version,
     is_public,
+    parse_filters,
     public_items,
     release_editions,
     release_is_public,
@@ -30,8 +31,9 @@ from warta.editions.sectors import WIRE_SECTIONS, all_topics, sector_label
 from warta.formats import feeds
 from warta.formats.jsonld import news_article, script_tag
 from warta.formats.ninjs import edition_url
-from warta.i18n.catalog import LANGUAGE_NAMES, LANGUAGES, make_gettext, normalise_lang, text_direction
+from warta.i18n.catalog import LANGUAGE_NAMES, LANGUAGES, make_gettext, text_direction
 from warta.i18n.dates import long_datetime
+from warta.intake.sanitize import ContentError
 from warta.model import Organisation, Release
 from warta.web.deps import get_settings, unit_of_work
 
@@ -66,14 +68,10 @@ def not_found_page(request: Request) -> HTMLResponse:
 def _filters(
     lang: str | None, sector: str | None, country: str | None, org: str | None, q: str | None
 ) -> Filters:
-    lang_code = normalise_lang(lang) if lang else None
-    return Filters(
-        lang=lang_code,
-        sector=sector or None,
-        country=(country or "").upper()[:2] or None,
-        org=org or None,
-        q=(q or "").strip()[:200] or None,
-    )
+    try:
+        return parse_filters(lang, sector, country, org, q)
+    except ContentError as exc:
+        raise HTTPException(400, f"{exc.field}: {exc.reason}") from exc
 
 
 def _card(item: Item, tz_lang: str) -> dict[str, Any]:

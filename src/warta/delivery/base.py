@@ -1,0 +1,132 @@
+"""What the delivery engine hands a channel, and what a channel answers.
+
+A channel is one class registered by name. The engine claims due ledger rows, groups them by
+channel and destination (the lane: an SMTP relay, a webhook host, the stream hub), and calls
+`send(jobs)` with at most `lane_concurrency` calls in flight per lane. Every job gets one Result.
+
+Exactly-once where the protocol allows it: just before a job's bytes become irreversible (the
+final "." of SMTP DATA), the channel awaits `job.commit_point()`, which records the row as
+`committing`. After a crash, `sending` rows are retried (nothing irreversible happened) and
+`committing` rows are settled by the channel's `recover_committing` policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from warta.config import Settings
+from warta.editions.render import WireText
+from warta.model import Edition, Organisation, Release, ReleaseVersion
+
+
+@dataclass(frozen=True)
+class RecipientView:
+    """The parts of a recipient a channel needs, detached from the database session."""
+
+    id: str
+    kind: str
+    name: str
+    country: str
+    languages: tuple[str, ...]
+    sectors: tuple[str, ...]
+    email: str | None
+    webhook_url: str | None
+    webhook_secret: str | None
+    webhook_format: str
+    stream_token: str | None
+    feed_token: str
+    embargo_trusted: bool
+    locale: str
+    timezone: str
+
+
+@dataclass
+class Bundle:
+    """One edition with everything rendered once and shared by all its jobs.
+
+    `cache` is for channels to keep their own pre-rendered forms (encoded payloads, email
+    parts per locale) so that 86,000 jobs do not render the same edition 86,000 times.
+    """
+
+    settings: Settings
+    release: Release
+    version: ReleaseVersion
+    edition: Edition
+    organisation: Organisation
+    text: WireText
+    editions: list[Edition]
+    ninjs: dict[str, Any]
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def embargo_until(self) -> datetime | None:
+        from warta.clock import aware
+
+        return aware(self.release.embargo_until)
+
+
+@dataclass
+class Job:
+    delivery_id: str
+    channel: str
+    kind: str  # edition | withdrawal | digest
+    lane: str
+    attempt: int  # 1 for the first try
+    embargoed: bool  # an early copy for an embargo-trusted recipient: mark it as such
+    recipient: RecipientView
+    bundle: Bundle
+    commit_point: Callable[[], Awaitable[None]]
+    extra: dict[str, Any] = field(default_factory=dict)  # digest items, withdrawal note
+
+
+Outcome = Literal["delivered", "retry", "failed", "disable"]
+
+
+@dataclass(frozen=True)
+class Result:
+    """`retry`: try again later (after `retry_after` seconds if the destination said so);
+    `failed`: permanent, no retry; `disable`: permanent, and stop using this destination (410)."""
+
+    outcome: Outcome
+    error: str | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def ok(cls) -> Result:
+        return cls("delivered")
+
+
+class Channel:
+    name: ClassVar[str]
+    batch_size: ClassVar[int] = 1  # jobs per send() call
+    lane_concurrency: ClassVar[int] = 4  # send() calls in flight per lane
+    # what a row left in `committing` by a crash means: "delivered" (the bytes left) or "pending"
+    recover_committing: ClassVar[str] = "pending"
+
+    def applies_to(self, recipient: RecipientView) -> bool:
+        """Whether this recipient has this channel."""
+        raise NotImplementedError
+
+    def lane(self, recipient: RecipientView) -> str:
+        """The destination whose concurrency and circuit breaker this delivery shares."""
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def send(self, jobs: list[Job]) -> list[Result]:
+        raise NotImplementedError
+
+
+CHANNELS: dict[str, type[Channel]] = {}
+
+
+def register(cls: type[Channel]) -> type[Channel]:
+    CHANNELS[cls.name] = cls
+    return cls

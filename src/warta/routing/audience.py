@@ -1,0 +1,131 @@
+"""Who gets a release: an in-memory index of the active audience, matched once per release.
+
+Recipients are bucketed by (country, language, sector) — a recipient with no sector preference
+sits under "*" — so selecting an audience is a handful of dictionary lookups and set unions, not
+a query per recipient. The index is rebuilt when the recipients table changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from warta.delivery.base import RecipientView
+from warta.model import Circuit, Recipient
+
+ANY = "*"
+
+
+def view(r: Recipient) -> RecipientView:
+    return RecipientView(
+        id=r.id,
+        kind=r.kind,
+        name=r.name,
+        country=r.country,
+        languages=tuple(r.languages),
+        sectors=tuple(r.sectors),
+        email=r.email,
+        webhook_url=None if r.webhook_disabled else r.webhook_url,
+        webhook_secret=r.webhook_secret,
+        webhook_format=r.webhook_format,
+        stream_token=r.stream_token,
+        feed_token=r.feed_token,
+        embargo_trusted=r.embargo_trusted,
+        locale=r.locale,
+        timezone=r.timezone,
+    )
+
+
+@dataclass(frozen=True)
+class Selector:
+    """An audience description; an empty set means 'any'."""
+
+    countries: frozenset[str] = frozenset()
+    languages: frozenset[str] = frozenset()
+    sectors: frozenset[str] = frozenset()
+    kinds: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, c: Circuit) -> Selector:
+        return cls(frozenset(c.countries), frozenset(c.languages), frozenset(c.sectors), frozenset(c.kinds))
+
+
+@dataclass
+class AudienceIndex:
+    recipients: list[RecipientView] = field(default_factory=list)
+    by_id: dict[str, int] = field(default_factory=dict)
+    # country -> language -> sector (or ANY) -> recipient numbers
+    buckets: dict[str, dict[str, dict[str, set[int]]]] = field(default_factory=dict)
+    kinds: dict[str, set[int]] = field(default_factory=dict)
+    fingerprint: tuple[object, ...] = ()
+
+    @classmethod
+    def build(
+        cls, recipients: Iterable[RecipientView], fingerprint: tuple[object, ...] = ()
+    ) -> AudienceIndex:
+        index = cls(fingerprint=fingerprint)
+        for r in recipients:
+            n = len(index.recipients)
+            index.recipients.append(r)
+            index.by_id[r.id] = n
+            index.kinds.setdefault(r.kind, set()).add(n)
+            by_lang = index.buckets.setdefault(r.country, {})
+            for lang in r.languages or (ANY,):
+                by_sector = by_lang.setdefault(lang, {})
+                for sector in r.sectors or (ANY,):
+                    by_sector.setdefault(sector, set()).add(n)
+        return index
+
+    def select(self, sel: Selector) -> set[int]:
+        """Recipients in any of the countries, speaking any of the languages, interested in any of the
+        sectors (or in every sector), of any of the kinds."""
+        found: set[int] = set()
+        countries = sel.countries or self.buckets.keys()
+        for country in countries:
+            by_lang = self.buckets.get(country)
+            if not by_lang:
+                continue
+            langs = [*sel.languages, ANY] if sel.languages else list(by_lang)
+            for lang in langs:
+                by_sector = by_lang.get(lang)
+                if not by_sector:
+                    continue
+                if sel.sectors:
+                    for sector in (*sel.sectors, ANY):
+                        members = by_sector.get(sector)
+                        if members:
+                            found |= members
+                else:
+                    for members in by_sector.values():
+                        found |= members
+        if sel.kinds:
+            allowed: set[int] = set()
+            for kind in sel.kinds:
+                allowed |= self.kinds.get(kind, set())
+            found &= allowed
+        return found
+
+
+def fingerprint(session: Session) -> tuple[object, ...]:
+    row = session.execute(select(func.count(Recipient.id), func.max(Recipient.updated_at))).one()
+    return (row[0], str(row[1]))
+
+
+def load_index(session: Session) -> AudienceIndex:
+    fp = fingerprint(session)
+    active = session.scalars(select(Recipient).where(Recipient.status == "active"))
+    return AudienceIndex.build((view(r) for r in active), fp)
+
+
+def choose_language(
+    preferences: Iterable[str], available: Iterable[str], original: str, fallback: bool
+) -> str | None:
+    """The recipient's first preferred language that has an edition; else the original, if configured."""
+    have = set(available)
+    for lang in preferences:
+        if lang in have:
+            return lang
+    return original if fallback and original in have else None
