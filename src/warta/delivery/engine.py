@@ -1,0 +1,397 @@
+"""The delivery engine: works the ledger through the channels.
+
+It claims due rows in batches, hands each destination (lane) its own queue and a fixed number of
+workers, so one slow or dead destination only ever holds its own queue; a circuit breaker per
+lane stops hammering a destination that keeps failing. Outcomes are written back in batches.
+Nothing is sent to an untrusted recipient before the embargo lifts, whatever the row says: the
+engine checks the release's embargo when it claims a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from warta.clock import aware, utcnow
+from warta.config import Settings
+from warta.delivery import ledger
+from warta.delivery.base import CHANNELS, Bundle, Channel, Job, RecipientView, Result
+from warta.editions.queries import release_editions
+from warta.editions.render import wire_text
+from warta.formats.ninjs import edition_to_ninjs
+from warta.model import Delivery, Edition, Organisation, Recipient, Release, ReleaseVersion
+from warta.routing.audience import view
+from warta.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class BundleCache:
+    """Rendered editions, shared by every job of the same edition (bounded, newest kept)."""
+
+    def __init__(self, settings: Settings, size: int = 256) -> None:
+        self.settings = settings
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], Bundle] = OrderedDict()
+
+    def get(self, session: Session, edition_id: str) -> Bundle | None:
+        edition = session.get(Edition, edition_id)
+        if edition is None:
+            return None
+        release = session.get(Release, edition.release_id)
+        assert release is not None
+        key = (edition_id, f"{edition.digest}|{release.status}|{release.updated_at}")
+        hit = self._items.get(key)
+        if hit is not None:
+            self._items.move_to_end(key)
+            return hit
+        version = session.scalar(
+            select(ReleaseVersion).where(
+                ReleaseVersion.release_id == release.id, ReleaseVersion.version == edition.version
+            )
+        )
+        org = session.get(Organisation, release.org_id)
+        assert version is not None and org is not None
+        editions = [e for e in release_editions(session, release) if e.version == edition.version]
+        text = wire_text(self.settings, release, version, edition, org)
+        ninjs = edition_to_ninjs(self.settings, release, version, edition, org, text, editions)
+        bundle = Bundle(self.settings, release, version, edition, org, text, editions, ninjs)
+        self._items[key] = bundle
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return bundle
+
+
+@dataclass
+class Breaker:
+    """Opens after `threshold` consecutive failures; stays open for a cool-down that doubles."""
+
+    threshold: int = 5
+    cooldown: float = 30.0
+    max_cooldown: float = 600.0
+    failures: int = 0
+    open_until: float = 0.0
+    current: float = 0.0
+
+    def is_open(self) -> bool:
+        return time.monotonic() < self.open_until
+
+    def reopens_in(self) -> float:
+        return max(0.0, self.open_until - time.monotonic())
+
+    def record(self, ok: bool) -> None:
+        if ok:
+            self.failures, self.current = 0, 0.0
+            return
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.current = min(self.max_cooldown, self.current * 2 if self.current else self.cooldown)
+            self.open_until = time.monotonic() + self.current
+            self.failures = 0
+
+
+@dataclass
+class Lane:
+    queue: asyncio.Queue[Job] = field(default_factory=asyncio.Queue)
+    workers: int = 0
+    breaker: Breaker = field(default_factory=Breaker)
+
+
+class _Batcher:
+    """Collects small writes from many coroutines and applies them in one transaction per tick."""
+
+    def __init__(self, store: Store, apply: Callable[[Session, list[Any]], None], delay: float) -> None:
+        self.store, self.apply, self.delay = store, apply, delay
+        self.items: list[tuple[Any, asyncio.Future[None] | None]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, item: Any, wait: bool) -> asyncio.Future[None] | None:
+        fut = asyncio.get_running_loop().create_future() if wait else None
+        self.items.append((item, fut))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._flush())
+        return fut
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(self.delay)
+        while self.items:
+            batch, self.items = self.items, []
+            try:
+                await asyncio.to_thread(self._write, [item for item, _ in batch])
+            except Exception as exc:
+                log.exception("ledger write failed")
+                for _, fut in batch:
+                    if fut and not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for _, fut in batch:
+                if fut and not fut.done():
+                    fut.set_result(None)
+
+    def _write(self, items: list[Any]) -> None:
+        with self.store.session() as s:
+            self.apply(s, items)
+
+    async def drain(self) -> None:
+        while self.task is not None and not self.task.done():
+            await self.task
+
+
+def _apply_outcomes(session: Session, items: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Items are ("row", delivery id, column values) or ("disable", recipient id, {"reason": ...})."""
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for what, key, values in items:
+        if what == "row":
+            by_shape.setdefault(tuple(sorted(values)), []).append({"b_id": key, **values})
+    for shape, rows in by_shape.items():
+        stmt = (
+            update(Delivery)
+            .where(Delivery.id == bindparam("b_id"))
+            .values({k: bindparam(k) for k in shape})
+            .execution_options(synchronize_session=False)
+        )
+        session.connection().execute(stmt, rows)
+    for what, key, values in items:
+        if what == "disable":
+            session.execute(
+                update(Recipient).where(Recipient.id == key).values(webhook_disabled=values["reason"])
+            )
+
+
+class Engine:
+    def __init__(
+        self, store: Store, settings: Settings, *, retry_base: float = 5.0, max_in_flight: int = 5000
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.retry_base = retry_base
+        self.max_in_flight = max_in_flight
+        self.channels: dict[str, Channel] = {name: cls(settings) for name, cls in CHANNELS.items()}  # type: ignore[call-arg]
+        self.bundles = BundleCache(settings)
+        self.lanes: dict[tuple[str, str], Lane] = {}
+        self.in_flight = 0
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._workers: set[asyncio.Task[None]] = set()
+        self._committer = _Batcher(store, self._apply_committing, 0.001)
+        self._recorder = _Batcher(store, _apply_outcomes, 0.02)
+
+    # --- life cycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        policy = {name: ch.recover_committing for name, ch in self.channels.items()}
+        counts = await asyncio.to_thread(self._recover, policy)
+        if any(counts.values()):
+            log.warning("recovered ledger rows after restart: %s", counts)
+        for channel in self.channels.values():
+            await channel.start()
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for task in list(self._workers):
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        await self._recorder.drain()
+        for channel in self.channels.values():
+            await channel.stop()
+
+    def notify(self) -> None:
+        """Wake the engine (new rows, a resend); safe from any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _recover(self, policy: dict[str, str]) -> dict[str, int]:
+        with self.store.session() as s:
+            return ledger.recover(s, policy)
+
+    # --- claiming -------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                room = self.max_in_flight - self.in_flight
+                jobs = await asyncio.to_thread(self._claim, min(room, 2000)) if room > 0 else []
+            except Exception:
+                log.exception("claiming deliveries failed; retrying in 1 s")
+                await asyncio.sleep(1.0)
+                continue
+            if jobs:
+                self._dispatch(jobs)
+                continue
+            if room <= 0:
+                await self._wake.wait()
+                continue
+            due = await asyncio.to_thread(self._next_due)
+            delay = 60.0 if due is None else max(0.0, (due - utcnow()).total_seconds())
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 60.0))
+
+    def _next_due(self) -> datetime | None:
+        with self.store.session() as s:
+            return ledger.next_due(s)
+
+    def _claim(self, limit: int) -> list[Job]:
+        now = utcnow()
+        jobs: list[Job] = []
+        with self.store.session() as s:
+            rows = ledger.claim(s, limit, now)
+            if not rows:
+                return []
+            recipients = {
+                r.id: r
+                for r in s.scalars(
+                    select(Recipient).where(Recipient.id.in_({row.recipient_id for row in rows}))
+                )
+            }
+            for row in rows:
+                recipient = recipients.get(row.recipient_id)
+                channel = self.channels.get(row.channel)
+                skip = self._skip_reason(row, recipient, channel)
+                if skip:
+                    row.state, row.last_error = "cancelled", skip
+                    continue
+                bundle = self.bundles.get(s, row.edition_id)
+                if bundle is None:
+                    row.state, row.last_error = "failed", "edition no longer exists"
+                    continue
+                lift = bundle.embargo_until
+                if lift and lift > now and not (row.embargoed and recipient and recipient.embargo_trusted):
+                    # never early to the untrusted, whatever routing decided
+                    row.state, row.attempts, row.next_attempt_at = "pending", row.attempts - 1, lift
+                    row.not_before = max(aware(row.not_before) or lift, lift)
+                    continue
+                assert recipient is not None and channel is not None
+                jobs.append(self._job(row, view(recipient), bundle))
+        return jobs
+
+    @staticmethod
+    def _skip_reason(row: Delivery, recipient: Recipient | None, channel: Channel | None) -> str | None:
+        if channel is None:
+            return f"no channel {row.channel!r}"
+        if recipient is None:
+            return "recipient deleted"
+        if recipient.status != "active":
+            return f"recipient {recipient.status}"
+        if row.channel == "webhook" and recipient.webhook_disabled:
+            return f"endpoint disabled: {recipient.webhook_disabled}"
+        return None
+
+    def _job(self, row: Delivery, recipient: RecipientView, bundle: Bundle) -> Job:
+        delivery_id = row.id
+
+        async def commit_point() -> None:
+            fut = self._committer.add(delivery_id, wait=True)
+            assert fut is not None
+            await fut
+
+        return Job(
+            delivery_id=row.id,
+            channel=row.channel,
+            kind=row.kind,
+            lane=row.destination,
+            attempt=row.attempts,
+            embargoed=row.embargoed,
+            recipient=recipient,
+            bundle=bundle,
+            commit_point=commit_point,
+        )
+
+    @staticmethod
+    def _apply_committing(session: Session, ids: list[str]) -> None:
+        ledger.mark_committing(session, ids)
+
+    # --- sending --------------------------------------------------------------------------
+
+    def _dispatch(self, jobs: list[Job]) -> None:
+        self.in_flight += len(jobs)
+        for job in jobs:
+            key = (job.channel, job.lane)
+            lane = self.lanes.get(key)
+            if lane is None:
+                lane = self.lanes[key] = Lane()
+            lane.queue.put_nowait(job)
+            channel = self.channels[job.channel]
+            if lane.workers < channel.lane_concurrency:
+                lane.workers += 1
+                task = asyncio.create_task(self._lane_worker(channel, key, lane))
+                self._workers.add(task)
+                task.add_done_callback(self._workers.discard)
+
+    async def _lane_worker(self, channel: Channel, key: tuple[str, str], lane: Lane) -> None:
+        try:
+            while not lane.queue.empty():
+                chunk = [lane.queue.get_nowait()]
+                while len(chunk) < channel.batch_size and not lane.queue.empty():
+                    chunk.append(lane.queue.get_nowait())
+                try:
+                    await self._send_chunk(channel, lane, chunk)
+                finally:
+                    self.in_flight -= len(chunk)
+                    self._wake.set()
+        finally:
+            lane.workers -= 1
+            if lane.workers == 0 and lane.queue.empty():
+                self.lanes.pop(key, None)
+
+    async def _send_chunk(self, channel: Channel, lane: Lane, chunk: list[Job]) -> None:
+        if lane.breaker.is_open():
+            later = utcnow() + timedelta(seconds=lane.breaker.reopens_in())
+            for job in chunk:
+                self._record(
+                    job,
+                    {
+                        "state": "retrying",
+                        "next_attempt_at": later,
+                        "attempts": job.attempt - 1,
+                        "last_error": "destination's circuit breaker is open",
+                    },
+                )
+            return
+        try:
+            results = await channel.send(chunk)
+        except Exception as exc:  # a channel bug must not lose rows: retry them
+            log.exception("channel %s failed", channel.name)
+            results = [Result("retry", f"{type(exc).__name__}: {exc}")] * len(chunk)
+        for job, result in zip(chunk, results, strict=True):
+            if channel.name != "stream":
+                lane.breaker.record(result.outcome in ("delivered", "failed", "disable"))
+            self._record(job, self._outcome_values(job, result))
+
+    def _outcome_values(self, job: Job, result: Result) -> dict[str, Any]:
+        now = utcnow()
+        if result.outcome == "delivered":
+            return {"state": "delivered", "delivered_at": now, "last_error": None}
+        if result.outcome == "retry" and job.attempt < ledger.MAX_ATTEMPTS:
+            wait = ledger.backoff(job.attempt, self.retry_base)
+            if result.retry_after is not None:
+                wait = max(wait, timedelta(seconds=min(result.retry_after, 6 * 3600)))
+            return {"state": "retrying", "next_attempt_at": now + wait, "last_error": result.error}
+        values: dict[str, Any] = {"state": "failed", "last_error": result.error or "gave up"}
+        if result.outcome == "disable":
+            values["disable"] = result.error or "endpoint gone"
+        return values
+
+    def _record(self, job: Job, values: dict[str, Any]) -> None:
+        disable = values.pop("disable", None)
+        self._recorder.add(("row", job.delivery_id, values), wait=False)
+        if disable:
+            self._recorder.add(("disable", job.recipient.id, {"reason": disable}), wait=False)
+        if values.get("state") == "retrying":
+            self.notify()

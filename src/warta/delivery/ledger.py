@@ -1,0 +1,156 @@
+"""The delivery ledger: creating rows once, claiming due rows, recording outcomes, retry timing."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from warta.clock import utcnow
+from warta.ids import new_id
+from warta.model import Delivery
+
+MAX_ATTEMPTS = 16
+BACKOFF_CAP = timedelta(hours=3)
+DUE_STATES = ("pending", "retrying")
+
+
+def backoff(attempt: int, base: float, rng: random.Random | None = None) -> timedelta:
+    """Exponential with 'equal jitter': half fixed, half random. With a 5 s base and 16 attempts the
+    retries spread over about a day before a row is given up as failed."""
+    uniform = rng.uniform if rng else random.uniform
+    full = min(BACKOFF_CAP.total_seconds(), base * 2 ** max(0, attempt - 1))
+    return timedelta(seconds=full / 2 + uniform(0, full / 2))
+
+
+@dataclass(frozen=True)
+class NewRow:
+    release_id: str
+    edition_id: str
+    version: int
+    lang: str
+    recipient_id: str
+    channel: str
+    kind: str
+    destination: str
+    embargoed: bool
+    not_before: datetime
+    matched_by: str
+
+
+def add_rows(session: Session, rows: Iterable[NewRow]) -> int:
+    """Insert ledger rows, skipping any whose (release, version, recipient, channel, kind) exists."""
+    now = utcnow()
+    values = [
+        {
+            "id": new_id("dlv_"),
+            "release_id": r.release_id,
+            "edition_id": r.edition_id,
+            "version": r.version,
+            "lang": r.lang,
+            "recipient_id": r.recipient_id,
+            "channel": r.channel,
+            "kind": r.kind,
+            "destination": r.destination,
+            "state": "pending",
+            "embargoed": r.embargoed,
+            "not_before": r.not_before,
+            "next_attempt_at": r.not_before,
+            "attempts": 0,
+            "matched_by": r.matched_by,
+            "created_at": now,
+        }
+        for r in rows
+    ]
+    if not values:
+        return 0
+    dialect = session.get_bind().dialect.name
+    stmt: Any
+    if dialect == "sqlite":
+        stmt = insert(Delivery).prefix_with("OR IGNORE")
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(Delivery).on_conflict_do_nothing()
+    else:
+        raise NotImplementedError(dialect)
+    total = 0
+    for i in range(0, len(values), 5000):
+        result = session.execute(stmt, values[i : i + 5000])
+        total += max(getattr(result, "rowcount", 0) or 0, 0)
+    return total
+
+
+def claim(session: Session, limit: int, now: datetime | None = None) -> list[Delivery]:
+    """Due rows, marked `sending` with the attempt counted."""
+    now = now or utcnow()
+    ids = list(
+        session.scalars(
+            select(Delivery.id)
+            .where(
+                Delivery.state.in_(DUE_STATES), Delivery.next_attempt_at <= now, Delivery.not_before <= now
+            )
+            .order_by(Delivery.next_attempt_at)
+            .limit(limit)
+        )
+    )
+    if not ids:
+        return []
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.state.in_(DUE_STATES))
+        .values(state="sending", attempts=Delivery.attempts + 1)
+    )
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.first_attempt_at.is_(None))
+        .values(first_attempt_at=now)
+    )
+    return list(session.scalars(select(Delivery).where(Delivery.id.in_(ids), Delivery.state == "sending")))
+
+
+def next_due(session: Session) -> datetime | None:
+    from warta.clock import aware
+
+    return aware(
+        session.scalar(
+            select(Delivery.next_attempt_at)
+            .where(Delivery.state.in_(DUE_STATES))
+            .order_by(Delivery.next_attempt_at)
+            .limit(1)
+        )
+    )
+
+
+def mark_committing(session: Session, ids: Sequence[str]) -> None:
+    session.execute(
+        update(Delivery).where(Delivery.id.in_(ids), Delivery.state == "sending").values(state="committing")
+    )
+
+
+def recover(session: Session, committing_policy: dict[str, str]) -> dict[str, int]:
+    """After a crash: `sending` rows never reached the point of no return and go back to pending;
+    `committing` rows are settled per channel (delivered, or pending for an idempotent resend)."""
+    now = utcnow()
+    counts = {}
+    res = session.execute(
+        update(Delivery).where(Delivery.state == "sending").values(state="pending", next_attempt_at=now)
+    )
+    counts["sending->pending"] = getattr(res, "rowcount", 0) or 0
+    for channel, policy in committing_policy.items():
+        stmt = update(Delivery).where(Delivery.state == "committing", Delivery.channel == channel)
+        if policy == "delivered":
+            res = session.execute(
+                stmt.values(
+                    state="delivered", delivered_at=now, last_error="settled as delivered after a restart"
+                )
+            )
+        else:
+            res = session.execute(stmt.values(state="pending", next_attempt_at=now))
+        counts[f"committing->{policy} ({channel})"] = getattr(res, "rowcount", 0) or 0
+    return counts
