@@ -16,6 +16,8 @@ from warta.config import Settings
 app = typer.Typer(help="Warta: a self-hosted, multilingual newswire.", no_args_is_help=True)
 admin_app = typer.Typer(help="Organisations and users, straight in the database.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
+recipients_app = typer.Typer(help="The wire's audience.", no_args_is_help=True)
+app.add_typer(recipients_app, name="recipients")
 console = Console(stderr=True)
 
 
@@ -244,6 +246,42 @@ def _emit(result: dict[str, Any], as_json: bool) -> None:
         for k, v in result.items():
             print(f"{k}: {v}")
         print("Keep the API key: it is stored only as a digest and cannot be shown again.", file=sys.stderr)
+
+
+@recipients_app.command("import")
+def import_recipients(
+    file: Annotated[Path, typer.Argument(help="CSV with a header row", exists=True, dir_okay=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Import recipients from CSV: valid rows are kept, each bad row is reported with its reason.
+
+    Columns: kind, name, country, languages (';'-separated, preferred first), sectors (';'),
+    email, webhook_url, webhook_format, embargo_trusted (true/false), locale, timezone,
+    status (active/paused), external_id. Rows with a known external_id update that recipient.
+    """
+    import dataclasses
+
+    from warta.routing.importer import import_csv
+
+    settings = Settings.from_env()
+    settings = dataclasses.replace(settings, secret=settings.ensure_secret())
+    store = _store(settings)
+    try:
+        summary = import_csv(store, settings, file, progress=not as_json)
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        console.print(
+            f"created {summary['created']}, updated {summary['updated']}, rejected {len(summary['errors'])}"
+        )
+        for err in summary["errors"][:50]:
+            console.print(f"  line {err['line']}: {err['field']}: {err['reason']}")
+        if len(summary["errors"]) > 50:
+            console.print(f"  ... and {len(summary['errors']) - 50} more")
+    if summary["errors"] and not summary["created"] and not summary["updated"]:
+        raise typer.Exit(1)
 
 
 def main() -> None:

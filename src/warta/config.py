@@ -52,6 +52,10 @@ class Settings:
     webhook_timeout: float = 10.0
     stream_replay: int = 1000  # events kept for Last-Event-ID resumption
     stream_heartbeat: float = 15.0
+    retry_base: float = 5.0  # seconds before the first retry; doubles per attempt, with jitter
+    routing_fallback_to_original: bool = (
+        True  # no edition in any of a recipient's languages: send the original
+    )
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -75,6 +79,8 @@ class Settings:
             webhook_timeout=float(_env("WEBHOOK_TIMEOUT", "10")),
             stream_replay=int(_env("STREAM_REPLAY", "1000")),
             stream_heartbeat=float(_env("STREAM_HEARTBEAT", "15")),
+            retry_base=float(_env("RETRY_BASE", "5")),
+            routing_fallback_to_original=_env("ROUTING_FALLBACK", "original") == "original",
         )
 
     def ensure_secret(self) -> str:

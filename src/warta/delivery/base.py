@@ -114,6 +114,13 @@ class Channel:
         """The destination whose concurrency and circuit breaker this delivery shares."""
         raise NotImplementedError
 
+    def breaker_key(self, job: Job) -> str | None:
+        """The destination whose failures open a circuit breaker (None: no breaker).
+
+        Narrower than the lane: many endpoints can share one host's concurrency, but one broken
+        endpoint must not stop deliveries to its healthy neighbours."""
+        return job.lane
+
     async def start(self) -> None:
         pass
 

@@ -104,7 +104,6 @@ class Breaker:
 class Lane:
     queue: asyncio.Queue[Job] = field(default_factory=asyncio.Queue)
     workers: int = 0
-    breaker: Breaker = field(default_factory=Breaker)
 
 
 class _Batcher:
@@ -179,6 +178,7 @@ class Engine:
         self.channels: dict[str, Channel] = {name: cls(settings) for name, cls in CHANNELS.items()}  # type: ignore[call-arg]
         self.bundles = BundleCache(settings)
         self.lanes: dict[tuple[str, str], Lane] = {}
+        self.breakers: dict[tuple[str, str], Breaker] = {}
         self.in_flight = 0
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -247,8 +247,8 @@ class Engine:
         with self.store.session() as s:
             return ledger.next_due(s)
 
-    def _claim(self, limit: int) -> list[Job]:
-        now = utcnow()
+    def _claim(self, limit: int, now: datetime | None = None) -> list[Job]:
+        now = now or utcnow()
         jobs: list[Job] = []
         with self.store.session() as s:
             rows = ledger.claim(s, limit, now)
@@ -341,7 +341,7 @@ class Engine:
                 while len(chunk) < channel.batch_size and not lane.queue.empty():
                     chunk.append(lane.queue.get_nowait())
                 try:
-                    await self._send_chunk(channel, lane, chunk)
+                    await self._send_chunk(channel, chunk)
                 finally:
                     self.in_flight -= len(chunk)
                     self._wake.set()
@@ -350,10 +350,21 @@ class Engine:
             if lane.workers == 0 and lane.queue.empty():
                 self.lanes.pop(key, None)
 
-    async def _send_chunk(self, channel: Channel, lane: Lane, chunk: list[Job]) -> None:
-        if lane.breaker.is_open():
-            later = utcnow() + timedelta(seconds=lane.breaker.reopens_in())
-            for job in chunk:
+    def _breaker(self, channel: Channel, job: Job) -> Breaker | None:
+        key = channel.breaker_key(job)
+        if key is None:
+            return None
+        breaker = self.breakers.get((channel.name, key))
+        if breaker is None:
+            breaker = self.breakers[(channel.name, key)] = Breaker()
+        return breaker
+
+    async def _send_chunk(self, channel: Channel, chunk: list[Job]) -> None:
+        ready = []
+        for job in chunk:
+            breaker = self._breaker(channel, job)
+            if breaker is not None and breaker.is_open():
+                later = utcnow() + timedelta(seconds=breaker.reopens_in())
                 self._record(
                     job,
                     {
@@ -363,15 +374,19 @@ class Engine:
                         "last_error": "destination's circuit breaker is open",
                     },
                 )
+            else:
+                ready.append(job)
+        if not ready:
             return
         try:
-            results = await channel.send(chunk)
+            results = await channel.send(ready)
         except Exception as exc:  # a channel bug must not lose rows: retry them
             log.exception("channel %s failed", channel.name)
-            results = [Result("retry", f"{type(exc).__name__}: {exc}")] * len(chunk)
-        for job, result in zip(chunk, results, strict=True):
-            if channel.name != "stream":
-                lane.breaker.record(result.outcome in ("delivered", "failed", "disable"))
+            results = [Result("retry", f"{type(exc).__name__}: {exc}")] * len(ready)
+        for job, result in zip(ready, results, strict=True):
+            breaker = self._breaker(channel, job)
+            if breaker is not None:
+                breaker.record(result.outcome in ("delivered", "failed", "disable"))
             self._record(job, self._outcome_values(job, result))
 
     def _outcome_values(self, job: Job, result: Result) -> dict[str, Any]:

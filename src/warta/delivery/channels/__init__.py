@@ -1,0 +1,1 @@
+"""The delivery channels: each module registers one `Channel` class by name."""

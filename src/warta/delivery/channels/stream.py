@@ -1,0 +1,102 @@
+"""The stream channel: live Server-Sent Events to desktop recipients through the stream hub.
+
+The engine hands over every stream job of the lane at once. Jobs for the same edition, kind
+and embargo flag become one event published once to all their recipients; the hub encodes it
+a single time. A job counts as delivered once its event is written to the recipient's open
+connections or held in the replay ring, from which a reconnecting desktop resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from warta.clock import aware
+from warta.config import Settings
+from warta.delivery.base import Channel, Job, RecipientView, Result, register
+from warta.delivery.stream import StreamHub
+from warta.i18n.dates import iso
+
+log = logging.getLogger(__name__)
+
+EVENT_NAMES = {"edition": "release", "withdrawal": "withdrawal"}
+
+
+def event_data(job: Job) -> dict[str, Any]:
+    """What a desk shows for one edition: enough to list it and link to the full text."""
+    bundle = job.bundle
+    settings = bundle.settings
+    release, edition, text = bundle.release, bundle.edition, bundle.text
+    base = settings.base_url
+    released = aware(release.release_at)
+    embargo = bundle.embargo_until if job.embargoed else None
+    data: dict[str, Any] = {
+        "release_id": release.id,
+        "edition_id": edition.id,
+        "version": edition.version,
+        "lang": edition.lang,
+        "dir": text.dir,
+        "headline": edition.headline,
+        "summary": edition.summary,
+        "dateline": text.dateline,
+        "sectors": list(text.sector_names),
+        "url": f"{base}/releases/{release.id}/{edition.lang}",
+        "ninjs_url": f"{base}/api/v1/releases/{release.id}/editions/{edition.lang}",
+        "organisation": bundle.organisation.name,
+        "released_at": iso(released) if released else None,
+        "embargoed": job.embargoed,
+        "embargoed_until": iso(embargo) if embargo else None,
+    }
+    if job.kind == "withdrawal":
+        note = job.extra.get("note")
+        data["note"] = str(note) if note else None
+    return data
+
+
+@register
+class StreamChannel(Channel):
+    name = "stream"
+    batch_size = 100_000
+    lane_concurrency = 1
+    recover_committing = "delivered"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.hub = StreamHub(settings)
+
+    def applies_to(self, recipient: RecipientView) -> bool:
+        return recipient.kind == "desktop" and bool(recipient.stream_token)
+
+    def lane(self, recipient: RecipientView) -> str:
+        return "stream"
+
+    def breaker_key(self, job: Job) -> str | None:
+        return None
+
+    async def stop(self) -> None:
+        self.hub.close()
+
+    async def send(self, jobs: list[Job]) -> list[Result]:
+        results: list[Result | None] = [None] * len(jobs)
+        groups: dict[tuple[str, int, str, bool], list[int]] = {}
+        for i, job in enumerate(jobs):
+            if job.kind not in EVENT_NAMES:
+                results[i] = Result("failed", f"the stream does not carry {job.kind} deliveries")
+                continue
+            edition = job.bundle.edition
+            groups.setdefault((edition.id, edition.version, job.kind, job.embargoed), []).append(i)
+        for (_, _, kind, _), members in groups.items():
+            first = jobs[members[0]]
+            written, targeted = self.hub.publish(
+                EVENT_NAMES[kind], event_data(first), (jobs[i].recipient.id for i in members)
+            )
+            log.debug(
+                "stream: %s %s to %d recipients, %d connections",
+                kind,
+                first.bundle.edition.id,
+                targeted,
+                written,
+            )
+            for i in members:
+                results[i] = Result.ok()
+        return [result or Result.ok() for result in results]

@@ -1,0 +1,591 @@
+"""Email messages for the wire: an edition, a withdrawal notice or an alert digest, as MIME bytes.
+
+A message is multipart/alternative with a text/plain part (the wire text as `WireText.plain_text()`
+prints it) and a simple inline-styled text/html part, both UTF-8, in the edition's language.
+
+Everything that is the same for every recipient of an edition (subject, shared headers, both parts)
+is rendered once per (edition, kind, embargo, time zone) and kept in ``bundle.cache``. Per recipient
+only To, Date, Message-ID and the unsubscribe link change. The parts are base64-encoded in whole
+57-byte blocks, so the shared head of a part is encoded once and only its short tail (the footer
+with the recipient's unsubscribe link) is encoded per message; the result is byte for byte what
+encoding the whole part would give.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import functools
+import os
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr, parseaddr
+from html import escape
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from warta.config import Settings
+from warta.delivery.base import Bundle, Job
+from warta.editions.render import WireText
+from warta.formats.ninjs import edition_url
+from warta.i18n.catalog import DEFAULT_LANGUAGE, normalise_lang, text_direction, translate
+from warta.i18n.dates import long_datetime
+
+__all__ = [
+    "DKIM_HEADERS",
+    "DigestItem",
+    "build_message",
+    "digest_language",
+    "dkim_enabled",
+    "dkim_sign",
+    "envelope_address",
+    "mail_domain",
+    "message_id_for",
+]
+
+# Headers covered by the DKIM signature.
+DKIM_HEADERS: tuple[str, ...] = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+)
+
+_PLACEHOLDER = "\x00unsubscribe\x00"
+_BLOCK = 57  # input bytes per 76-character base64 line
+_CRLF = b"\r\n"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_ATOMS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+$")
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
+
+_BODY_STYLE = "margin:0;padding:0;background-color:#f3f4f6;"
+_CARD_STYLE = (
+    "max-width:640px;margin:0 auto;padding:24px;background-color:#ffffff;color:#1f2328;"
+    "font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.55;"
+)
+_H1_STYLE = "margin:0 0 12px;font-size:24px;line-height:1.3;"
+_H2_STYLE = "margin:24px 0 8px;font-size:18px;line-height:1.3;"
+_LEAD_STYLE = "margin:0 0 16px;font-size:18px;color:#3d444d;"
+_NOTICE_STYLE = (
+    "margin:0 0 16px;padding:8px 12px;background-color:#fff4e5;border:1px solid #f0b86e;font-weight:bold;"
+)
+_META_STYLE = "margin:16px 0;color:#59636e;font-size:14px;"
+_SMALL_STYLE = "margin:24px 0 0;color:#59636e;font-size:12px;"
+_FOOT_STYLE = "margin:24px 0 0;padding-top:12px;border-top:1px solid #d1d9e0;color:#59636e;font-size:12px;"
+_LINK_STYLE = "color:#0b57d0;"
+
+
+# --- addresses and identifiers ------------------------------------------------------------------
+
+
+def mail_domain(settings: Settings) -> str:
+    """The domain of the wire's sender address, for Message-IDs and the List-Id."""
+    return _domain_of(settings.mail_from)
+
+
+@functools.lru_cache(maxsize=8)
+def _domain_of(mail_from: str) -> str:
+    _, address = parseaddr(mail_from)
+    domain = address.rpartition("@")[2].strip().lower()
+    return domain or "warta.invalid"
+
+
+def message_id_for(settings: Settings, delivery_id: str) -> str:
+    """The Message-ID (without angle brackets) of a delivery: the same on every attempt."""
+    return f"{delivery_id}@{mail_domain(settings)}"
+
+
+def envelope_address(address: str) -> str:
+    """``address`` as SMTP and the To header carry it: an ASCII local part, the domain in IDNA form.
+
+    Raises ValueError for an address that needs SMTPUTF8 (a non-ASCII local part) or is malformed.
+    """
+    local, at, domain = address.strip().rpartition("@")
+    if not at or not local or not domain:
+        raise ValueError(f"not an email address: {address!r}")
+    if not _LOCAL_PART.match(local):
+        raise ValueError(f"the local part of {address!r} needs SMTPUTF8 or is malformed")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise ValueError(f"the domain of {address!r} is not a valid host name") from exc
+    if not re.fullmatch(r"[a-z0-9.-]+|\[[0-9a-f:.]+\]", ascii_domain):
+        raise ValueError(f"the domain of {address!r} is not a valid host name")
+    return f"{local}@{ascii_domain}"
+
+
+def _fold(name: str, value: str) -> bytes:
+    """One header, RFC 2047-encoded where it is not ASCII and folded at 78 characters."""
+    header = SMTP.header_factory(name, _CONTROL.sub(" ", value))
+    return header.fold(policy=SMTP).encode("ascii")
+
+
+def _raw(name: str, value: str) -> bytes:
+    """One header whose value is ASCII already and must not be folded or encoded (URLs, ids)."""
+    if _CONTROL.search(value):
+        raise ValueError(f"control character in {name}")
+    return f"{name}: {value}\r\n".encode("ascii")
+
+
+def _encoded_words(text: str) -> list[str]:
+    """``text`` as RFC 2047 "B" encoded-words of at most 72 characters, split between characters."""
+    chunks: list[bytes] = []
+    chunk = b""
+    for char in text:
+        data = char.encode("utf-8")
+        if chunk and len(chunk) + len(data) > 45:  # 45 bytes make 60 base64 characters
+            chunks.append(chunk)
+            chunk = b""
+        chunk += data
+    if chunk:
+        chunks.append(chunk)
+    return [f"=?utf-8?b?{base64.b64encode(chunk).decode('ascii')}?=" for chunk in chunks]
+
+
+def _to_header(name: str, address: str) -> bytes:
+    """To: the recipient's name and (already checked, ASCII) address; the name encoded as needed."""
+    display = " ".join(_CONTROL.sub(" ", name).split())
+    if not display:
+        return _raw("To", address)
+    if not display.isascii():
+        words = _encoded_words(display)
+        return ("To: " + "\r\n ".join(words) + f"\r\n <{address}>\r\n").encode("ascii")
+    if not _ATOMS.match(display):
+        display = '"' + display.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return _raw("To", f"{display} <{address}>")
+
+
+# --- base64 parts that are encoded once -----------------------------------------------------------
+
+
+def _b64(data: bytes) -> bytes:
+    return b"".join(
+        binascii.b2a_base64(data[i : i + _BLOCK], newline=False) + _CRLF for i in range(0, len(data), _BLOCK)
+    )
+
+
+def _crlf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One text part: the shared head encoded once, and a tail with the recipient's unsubscribe link."""
+
+    headers: bytes
+    encoded: bytes  # base64 of the head's whole 57-byte blocks
+    carry: bytes  # the rest of the head, shorter than a block
+    tail: str  # with _PLACEHOLDER where the unsubscribe link goes
+    html: bool
+
+    @classmethod
+    def build(cls, subtype: str, head: str, tail: str) -> _Part:
+        data = _crlf(head).encode("utf-8")
+        cut = len(data) - len(data) % _BLOCK
+        headers = (
+            f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        ).encode("ascii")
+        return cls(headers, _b64(data[:cut]), data[cut:], _crlf(tail), subtype == "html")
+
+    def render(self, unsubscribe: str) -> bytes:
+        link = escape(unsubscribe) if self.html else unsubscribe
+        rest = self.carry + self.tail.replace(_PLACEHOLDER, link).encode("utf-8")
+        return self.headers + self.encoded + _b64(rest)
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every recipient of one (edition, kind, embargo, time zone) gets."""
+
+    from_header: bytes
+    subject_header: bytes
+    headers: bytes  # after Message-ID: Content-Language, List-Id, X-Warta-*, MIME
+    boundary: bytes
+    parts: tuple[_Part, ...]
+
+
+def _shared(
+    settings: Settings, *, lang: str, subject: str, headers: list[bytes], parts: Sequence[_Part]
+) -> _Shared:
+    boundary = f"=_warta_{secrets.token_hex(12)}"
+    mime = [
+        _raw("MIME-Version", "1.0"),
+        _raw("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+        _raw("Content-Language", lang),
+        _raw("Auto-Submitted", "auto-generated"),
+    ]
+    return _Shared(
+        from_header=_fold("From", settings.mail_from),
+        subject_header=_fold("Subject", subject),
+        headers=b"".join([*headers, *mime]),
+        boundary=boundary.encode("ascii"),
+        parts=tuple(parts),
+    )
+
+
+def _list_id(settings: Settings, list_name: str) -> bytes:
+    value = formataddr((settings.wire_name, f"{list_name}.{mail_domain(settings)}"), charset="utf-8")
+    return _raw("List-Id", value)
+
+
+# --- HTML scaffolding ---------------------------------------------------------------------------
+
+
+def _html_open(lang: str, direction: str, title: str) -> str:
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="{escape(lang)}" dir="{direction}">\n'
+        '<head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title></head>\n"
+        f'<body style="{_BODY_STYLE}">\n'
+        f'<div lang="{escape(lang)}" dir="{direction}" style="{_CARD_STYLE}">\n'
+    )
+
+
+def _html_footer(lang: str, wire: str, extra: str = "") -> str:
+    return (
+        f'<p style="{_FOOT_STYLE}">{extra}'
+        f"{escape(translate(lang, 'You receive this email because you are on the %(wire)s distribution list.', wire=wire))}"
+        f' <a href="{_PLACEHOLDER}" style="{_LINK_STYLE}">{escape(translate(lang, "Unsubscribe"))}</a></p>\n'
+        "</div>\n</body>\n</html>\n"
+    )
+
+
+def _text_footer(lang: str, wire: str, extra: str = "") -> str:
+    return (
+        "\n-- \n"
+        f"{extra}"
+        f"{translate(lang, 'You receive this email because you are on the %(wire)s distribution list.', wire=wire)}\n"
+        f"{translate(lang, 'Unsubscribe')}: {_PLACEHOLDER}\n"
+    )
+
+
+def _is_web_url(url: str) -> bool:
+    return url.strip().lower().startswith(("https://", "http://"))
+
+
+def _contact_html(contact: dict[str, str]) -> str:
+    lines = []
+    for key, value in contact.items():
+        if not value:
+            continue
+        text = escape(str(value))
+        if key == "email":
+            lines.append(f'<a href="mailto:{escape(str(value))}" style="{_LINK_STYLE}">{text}</a>')
+        elif key == "website" and _is_web_url(str(value)):
+            lines.append(f'<a href="{escape(str(value))}" style="{_LINK_STYLE}">{text}</a>')
+        else:
+            lines.append(text)
+    return "<br>\n".join(lines)
+
+
+def _with_dateline(dateline: str, body_html: str) -> str:
+    """The dateline runs into the first paragraph, as a wire prints it."""
+    lead = f"<strong>{escape(dateline)}</strong> "
+    stripped = body_html.lstrip()
+    if stripped.startswith("<p>"):
+        return "<p>" + lead + stripped[3:]
+    return f"<p>{lead.rstrip()}</p>\n{body_html}"
+
+
+# --- time zones ---------------------------------------------------------------------------------
+
+
+@functools.cache
+def _zone_name(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return "UTC"
+    return tz
+
+
+# --- the three kinds of message -----------------------------------------------------------------
+
+
+def _edition(job: Job) -> _Shared:
+    bundle = job.bundle
+    settings = bundle.settings
+    text: WireText = bundle.text
+    lang = text.lang
+    embargo = bundle.embargo_until
+    note: str | None = None
+    if job.embargoed and embargo is not None:
+        zone = _zone_name(job.recipient.timezone or "UTC")
+        note = translate(lang, "Embargoed until %(time)s", time=long_datetime(embargo, lang, zone))
+    subject = f"[{note}] {text.headline}" if note else text.headline
+    online = None if job.embargoed else edition_url(settings, bundle.release.id, bundle.edition.lang)
+
+    # text/plain
+    notices = [n for n in (note.upper() if note else None, text.outdated_note) if n]
+    plain = "".join(f"{n}\n\n" for n in notices) + dataclasses.replace(text, embargo_note=None).plain_text()
+    read_more = f"{translate(lang, 'Read more')}: {online}\n" if online else ""
+
+    # text/html
+    html = [_html_open(lang, text.dir, text.headline)]
+    html += [f'<p style="{_NOTICE_STYLE}">{escape(n)}</p>\n' for n in (note, text.outdated_note) if n]
+    html.append(f'<h1 style="{_H1_STYLE}">{escape(text.headline)}</h1>\n')
+    if text.summary:
+        html.append(f'<p style="{_LEAD_STYLE}">{escape(text.summary)}</p>\n')
+    html.append(f"<div>{_with_dateline(text.dateline, text.body_html)}</div>\n")
+    if text.sector_line:
+        html.append(f'<p style="{_META_STYLE}">{escape(text.sector_line)}</p>\n')
+    if text.about_html:
+        html.append(
+            f'<h2 style="{_H2_STYLE}">{escape(text.about_heading)}</h2>\n<div>{text.about_html}</div>\n'
+        )
+    if text.contact:
+        html.append(
+            f'<h2 style="{_H2_STYLE}">{escape(text.contact_heading)}</h2>\n<p>{_contact_html(text.contact)}</p>\n'
+        )
+    if text.correction_note:
+        html.append(f'<p style="{_META_STYLE}">{escape(text.correction_note)}</p>\n')
+    html.append(f'<p style="{_SMALL_STYLE}">{escape(text.disclaimer)}</p>\n')
+    html_more = (
+        f'<a href="{escape(online)}" style="{_LINK_STYLE}">{escape(translate(lang, "Read more"))}</a><br>\n'
+        if online
+        else ""
+    )
+
+    headers = [
+        _list_id(settings, "releases"),
+        _raw("X-Warta-Kind", "edition"),
+        _raw("X-Warta-Release", bundle.release.id),
+        _raw("X-Warta-Edition", bundle.edition.id),
+        _raw("X-Warta-Version", str(bundle.edition.version)),
+    ]
+    if job.embargoed and embargo is not None:
+        headers.append(_raw("X-Warta-Embargoed-Until", format_datetime(embargo.astimezone(UTC), usegmt=True)))
+    return _shared(
+        settings,
+        lang=lang,
+        subject=subject,
+        headers=headers,
+        parts=[
+            _Part.build("plain", plain, _text_footer(lang, settings.wire_name, read_more)),
+            _Part.build("html", "".join(html), _html_footer(lang, settings.wire_name, html_more)),
+        ],
+    )
+
+
+def _withdrawal(job: Job) -> _Shared:
+    bundle = job.bundle
+    settings = bundle.settings
+    lang = bundle.text.lang
+    direction = bundle.text.dir
+    label = translate(lang, "Withdrawn")
+    sentence = translate(lang, "This release has been withdrawn by its issuer.")
+    headline = bundle.text.headline
+    note = str(job.extra.get("note") or "").strip()
+
+    plain = f"{label.upper()}: {headline}\n\n{sentence}\n"
+    if note:
+        plain += f"\n{note}\n"
+    plain += f"\n{bundle.text.disclaimer}\n"
+
+    html = [
+        _html_open(lang, direction, f"{label}: {headline}"),
+        f'<p style="{_NOTICE_STYLE}">{escape(label)}</p>\n',
+        f'<h1 style="{_H1_STYLE}"><s>{escape(headline)}</s></h1>\n',
+        f"<p>{escape(sentence)}</p>\n",
+    ]
+    if note:
+        html.append(f"<p>{escape(note)}</p>\n")
+    html.append(f'<p style="{_SMALL_STYLE}">{escape(bundle.text.disclaimer)}</p>\n')
+
+    return _shared(
+        settings,
+        lang=lang,
+        subject=f"[{label}] {headline}",
+        headers=[
+            _list_id(settings, "releases"),
+            _raw("X-Warta-Kind", "withdrawal"),
+            _raw("X-Warta-Release", bundle.release.id),
+            _raw("X-Warta-Edition", bundle.edition.id),
+        ],
+        parts=[
+            _Part.build("plain", plain, _text_footer(lang, settings.wire_name)),
+            _Part.build("html", "".join(html), _html_footer(lang, settings.wire_name)),
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    headline: str
+    url: str
+    summary: str = ""
+    lang: str | None = None
+
+
+def _digest_items(settings: Settings, raw: Any) -> list[DigestItem]:
+    items: list[DigestItem] = []
+    for item in raw or ():
+        if isinstance(item, DigestItem):
+            items.append(item)
+        elif isinstance(item, Bundle):
+            edition = item.edition
+            items.append(
+                DigestItem(
+                    edition.headline,
+                    edition_url(settings, item.release.id, edition.lang),
+                    edition.summary or "",
+                    edition.lang,
+                )
+            )
+        elif isinstance(item, dict):
+            items.append(
+                DigestItem(
+                    str(item.get("headline", "")),
+                    str(item.get("url", "")),
+                    str(item.get("summary") or ""),
+                    item.get("lang"),
+                )
+            )
+        else:
+            headline, url, summary = item
+            items.append(DigestItem(str(headline), str(url), str(summary or "")))
+    return items
+
+
+def digest_language(job: Job) -> str:
+    """A digest gathers editions in several languages; its own words follow the recipient's locale."""
+    return (
+        normalise_lang(job.recipient.locale or "")
+        or normalise_lang(job.bundle.edition.lang)
+        or DEFAULT_LANGUAGE
+    )
+
+
+def _digest(job: Job) -> _Shared:
+    settings = job.bundle.settings
+    lang = digest_language(job)
+    direction = text_direction(lang)
+    items = _digest_items(settings, job.extra.get("items"))
+    wire = settings.wire_name
+    if len(items) == 1:
+        subject = translate(lang, "Your %(wire)s digest: 1 release", wire=wire)
+    else:
+        subject = translate(lang, "Your %(wire)s digest: %(count)s releases", wire=wire, count=len(items))
+
+    plain = [subject, ""]
+    html = [_html_open(lang, direction, subject), f'<h1 style="{_H1_STYLE}">{escape(subject)}</h1>\n']
+    for item in items:
+        plain.append(f"* {item.headline}")
+        if item.summary:
+            plain.append(f"  {item.summary}")
+        plain += [f"  {item.url}", ""]
+        attrs = f' lang="{escape(item.lang)}" dir="{text_direction(item.lang)}"' if item.lang else ""
+        summary = f'<br>\n<span style="color:#3d444d;">{escape(item.summary)}</span>' if item.summary else ""
+        title = f"<strong>{escape(item.headline)}</strong>"
+        if _is_web_url(item.url):
+            title = f'<a href="{escape(item.url)}" style="{_LINK_STYLE}">{title}</a>'
+        html.append(f'<p{attrs} style="margin:0 0 16px;">{title}{summary}</p>\n')
+
+    return _shared(
+        settings,
+        lang=lang,
+        subject=subject,
+        headers=[
+            _list_id(settings, "alerts"),
+            _raw("X-Warta-Kind", "digest"),
+            _raw("X-Warta-Items", str(len(items))),
+        ],
+        parts=[
+            _Part.build("plain", "\n".join(plain), _text_footer(lang, wire)),
+            _Part.build("html", "".join(html), _html_footer(lang, wire)),
+        ],
+    )
+
+
+def _cached(job: Job) -> _Shared:
+    if job.kind == "digest":
+        return _digest(job)  # the items differ from recipient to recipient
+    edition_id = job.bundle.edition.id
+    if job.kind == "withdrawal":
+        key = f"email:withdrawal:{edition_id}:{job.extra.get('note') or ''}"
+    elif job.kind == "edition":
+        zone = _zone_name(job.recipient.timezone or "UTC") if job.embargoed else ""
+        key = f"email:edition:{edition_id}:{int(job.embargoed)}:{zone}"
+    else:
+        raise ValueError(f"no email for a {job.kind!r} job")
+    shared = job.bundle.cache.get(key)
+    if shared is None:
+        shared = _withdrawal(job) if job.kind == "withdrawal" else _edition(job)
+        job.bundle.cache[key] = shared
+    return shared
+
+
+# --- the message --------------------------------------------------------------------------------
+
+
+def build_message(job: Job, *, message_id: str, unsubscribe: str, sign: bool = True) -> bytes:
+    """The complete message for one job, with CRLF line endings, DKIM-signed when configured
+    (and ``sign`` is true: a caller may sign it later with `dkim_sign`).
+
+    ``message_id`` is given without angle brackets; ``unsubscribe`` is the recipient's RFC 8058
+    one-click URL. Raises ValueError when the recipient cannot be addressed.
+    """
+    if not job.recipient.email:
+        raise ValueError("the recipient has no email address")
+    shared = _cached(job)
+    settings = job.bundle.settings
+    boundary = shared.boundary
+    head = b"".join(
+        [
+            shared.from_header,
+            _to_header(job.recipient.name, envelope_address(job.recipient.email)),
+            shared.subject_header,
+            _raw("Date", format_datetime(datetime.now(UTC), usegmt=True)),
+            _raw("Message-ID", f"<{message_id}>"),
+            _raw("List-Unsubscribe", f"<{unsubscribe}>"),
+            _raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            shared.headers,
+            _CRLF,
+        ]
+    )
+    body = b"".join(b"--" + boundary + _CRLF + part.render(unsubscribe) for part in shared.parts)
+    raw = head + body + b"--" + boundary + b"--" + _CRLF
+    return dkim_sign(raw, settings) if sign else raw
+
+
+# --- DKIM ---------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _read_key(path: str, mtime_ns: int) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def dkim_enabled(settings: Settings) -> bool:
+    return bool(settings.dkim_domain and settings.dkim_selector and settings.dkim_key_file)
+
+
+def dkim_sign(raw: bytes, settings: Settings) -> bytes:
+    """``raw`` with a DKIM-Signature header prepended, if ``settings`` names a domain, selector and
+    key file; otherwise ``raw`` unchanged. Relaxed/relaxed canonicalisation, rsa-sha256."""
+    if not dkim_enabled(settings):
+        return raw
+    import dkim
+
+    path = settings.dkim_key_file
+    key = _read_key(path, os.stat(path).st_mtime_ns)
+    signature: bytes = dkim.sign(
+        raw,
+        settings.dkim_selector.encode("ascii"),
+        settings.dkim_domain.encode("ascii"),
+        key,
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=[name.lower().encode("ascii") for name in DKIM_HEADERS],
+    )
+    return signature + raw

@@ -1,0 +1,1 @@
+"""Routing released editions to the recipients whose saved alerts they match."""

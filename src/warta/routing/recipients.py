@@ -1,0 +1,283 @@
+"""Recipients, circuits and alerts: validation shared by the API and the CSV import."""
+
+from __future__ import annotations
+
+import secrets
+import zoneinfo
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from warta.clock import utcnow
+from warta.config import Settings
+from warta.delivery.netguard import UnsafeTarget, check_url_sync
+from warta.delivery.signing import new_secret
+from warta.editions.sectors import normalise_sector
+from warta.intake.keys import slugify
+from warta.intake.sanitize import ContentError, sanitize_text
+from warta.intake.submission import clean_country, clean_language
+from warta.model import Alert, Circuit, Recipient
+from warta.routing.alerts import QueryError, parse
+
+KINDS = ("outlet", "journalist", "desktop")
+MODES = ("realtime", "hourly", "daily")
+
+
+class RecipientIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["outlet", "journalist", "desktop"]
+    name: str
+    country: str
+    languages: list[str] = Field(default_factory=list, description="BCP 47, in order of preference")
+    sectors: list[str] = Field(default_factory=list, description="empty: every sector")
+    email: str | None = None
+    webhook_url: str | None = None
+    webhook_format: Literal["ninjs", "newsml"] = "ninjs"
+    embargo_trusted: bool = False
+    locale: str | None = None
+    timezone: str = "UTC"
+    status: Literal["active", "paused"] = "active"
+    external_id: str | None = None
+
+
+class RecipientPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    country: str | None = None
+    languages: list[str] | None = None
+    sectors: list[str] | None = None
+    email: str | None = None
+    webhook_url: str | None = None
+    webhook_format: Literal["ninjs", "newsml"] | None = None
+    embargo_trusted: bool | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    status: Literal["active", "paused", "unsubscribed"] | None = None
+
+
+class CircuitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    slug: str | None = None
+    countries: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=list)
+    sectors: list[str] = Field(default_factory=list)
+    kinds: list[Literal["outlet", "journalist", "desktop"]] = Field(default_factory=list)
+
+
+class AlertIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(description='keywords with AND, OR, NOT, "phrases" and parentheses')
+    name: str = ""
+    countries: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=list)
+    sectors: list[str] = Field(default_factory=list)
+    mode: Literal["realtime", "hourly", "daily"] = "realtime"
+
+
+def clean_languages(values: list[str], fld: str) -> list[str]:
+    return list(dict.fromkeys(clean_language(v, f"{fld}[{i}]") for i, v in enumerate(values)))
+
+
+def clean_sectors(values: list[str], fld: str) -> list[str]:
+    out = []
+    for i, v in enumerate(values):
+        code = normalise_sector(v)
+        if code is None:
+            raise ContentError(f"{fld}[{i}]", f"{v!r} is neither an IPTC Media Topic nor a wire section")
+        out.append(code)
+    return list(dict.fromkeys(out))
+
+
+def clean_countries(values: list[str], fld: str) -> list[str]:
+    return sorted({clean_country(v, f"{fld}[{i}]") for i, v in enumerate(values)})
+
+
+def clean_email(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = sanitize_text(value, "email", 320)
+    local, _, domain = value.rpartition("@")
+    if not local or "." not in domain or " " in value:
+        raise ContentError("email", f"{value!r} is not an email address")
+    return value
+
+
+def clean_webhook(value: str | None, settings: Settings) -> str | None:
+    if not value:
+        return None
+    try:
+        check_url_sync(value, settings.webhook_allow)
+    except UnsafeTarget as exc:
+        raise ContentError("webhook_url", str(exc)) from exc
+    return value
+
+
+def clean_timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ContentError("timezone", f"{value!r} is not an IANA time zone") from exc
+    return value
+
+
+def recipient_values(data: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Validated column values from (part of) a recipient; raises ContentError naming the field."""
+    out: dict[str, Any] = {}
+    if "name" in data and data["name"] is not None:
+        out["name"] = sanitize_text(data["name"], "name", 200)
+        if not out["name"]:
+            raise ContentError("name", "is required")
+    if data.get("country") is not None:
+        out["country"] = clean_country(data["country"], "country")
+    if data.get("languages") is not None:
+        out["languages"] = clean_languages(data["languages"], "languages")
+    if data.get("sectors") is not None:
+        out["sectors"] = clean_sectors(data["sectors"], "sectors")
+    if "email" in data:
+        out["email"] = clean_email(data["email"])
+    if "webhook_url" in data:
+        out["webhook_url"] = clean_webhook(data["webhook_url"], settings)
+        out["webhook_disabled"] = None
+    for key in ("webhook_format", "embargo_trusted", "status"):
+        if data.get(key) is not None:
+            out[key] = data[key]
+    if data.get("locale") is not None:
+        out["locale"] = clean_language(data["locale"], "locale")
+    if data.get("timezone") is not None:
+        out["timezone"] = clean_timezone(data["timezone"])
+    return out
+
+
+def create_recipient(session: Session, settings: Settings, data: RecipientIn) -> Recipient:
+    values = recipient_values(data.model_dump(), settings)
+    if data.kind == "journalist" and not values.get("email"):
+        raise ContentError("email", "a journalist needs an email address")
+    if data.kind == "outlet" and not values.get("webhook_url") and not values.get("email"):
+        raise ContentError("webhook_url", "an outlet needs a webhook URL or an email address")
+    if not values.get("languages"):
+        raise ContentError("languages", "at least one language")
+    if data.external_id and session.scalar(
+        select(Recipient.id).where(Recipient.external_id == data.external_id)
+    ):
+        raise ContentError("external_id", f"{data.external_id!r} is already used")
+    recipient = Recipient(
+        kind=data.kind,
+        external_id=data.external_id,
+        feed_token=secrets.token_urlsafe(24),
+        stream_token=secrets.token_urlsafe(24) if data.kind == "desktop" else None,
+        webhook_secret=new_secret() if values.get("webhook_url") else None,
+        locale=values.pop("locale", None) or values["languages"][0],
+        **values,
+    )
+    session.add(recipient)
+    session.flush()
+    return recipient
+
+
+def update_recipient(
+    session: Session, settings: Settings, recipient: Recipient, patch: RecipientPatch
+) -> Recipient:
+    values = recipient_values(patch.model_dump(exclude_unset=True), settings)
+    for key, value in values.items():
+        setattr(recipient, key, value)
+    if recipient.webhook_url and not recipient.webhook_secret:
+        recipient.webhook_secret = new_secret()
+    recipient.updated_at = utcnow()
+    return recipient
+
+
+def recipient_json(r: Recipient) -> dict[str, Any]:
+    from warta.clock import stamp
+
+    return {
+        "id": r.id,
+        "kind": r.kind,
+        "name": r.name,
+        "country": r.country,
+        "languages": r.languages,
+        "sectors": r.sectors,
+        "email": r.email,
+        "webhook_url": r.webhook_url,
+        "webhook_secret": r.webhook_secret,
+        "webhook_format": r.webhook_format,
+        "webhook_disabled": r.webhook_disabled,
+        "feed_token": r.feed_token,
+        "stream_token": r.stream_token,
+        "embargo_trusted": r.embargo_trusted,
+        "locale": r.locale,
+        "timezone": r.timezone,
+        "status": r.status,
+        "external_id": r.external_id,
+        "created_at": stamp(r.created_at),
+        "updated_at": stamp(r.updated_at),
+    }
+
+
+def create_circuit(session: Session, data: CircuitIn) -> Circuit:
+    name = sanitize_text(data.name, "name", 200)
+    if not name:
+        raise ContentError("name", "is required")
+    slug = slugify(data.slug or name)
+    if session.scalar(select(Circuit.id).where(Circuit.slug == slug)):
+        raise ContentError("slug", f"a circuit {slug!r} exists")
+    circuit = Circuit(
+        name=name,
+        slug=slug,
+        countries=clean_countries(data.countries, "countries"),
+        languages=clean_languages(data.languages, "languages"),
+        sectors=clean_sectors(data.sectors, "sectors"),
+        kinds=list(dict.fromkeys(data.kinds)),
+    )
+    session.add(circuit)
+    session.flush()
+    return circuit
+
+
+def circuit_json(c: Circuit) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "slug": c.slug,
+        "name": c.name,
+        "countries": c.countries,
+        "languages": c.languages,
+        "sectors": c.sectors,
+        "kinds": c.kinds,
+    }
+
+
+def create_alert(session: Session, recipient: Recipient, data: AlertIn) -> Alert:
+    try:
+        parse(data.query)
+    except QueryError as exc:
+        raise ContentError("query", str(exc)) from exc
+    alert = Alert(
+        recipient_id=recipient.id,
+        name=sanitize_text(data.name, "name", 200),
+        query=data.query.strip(),
+        countries=clean_countries(data.countries, "countries"),
+        languages=clean_languages(data.languages, "languages"),
+        sectors=clean_sectors(data.sectors, "sectors"),
+        mode=data.mode,
+    )
+    session.add(alert)
+    session.flush()
+    return alert
+
+
+def alert_json(a: Alert) -> dict[str, Any]:
+    from warta.clock import stamp
+
+    return {
+        "id": a.id,
+        "recipient_id": a.recipient_id,
+        "name": a.name,
+        "query": a.query,
+        "countries": a.countries,
+        "languages": a.languages,
+        "sectors": a.sectors,
+        "mode": a.mode,
+        "created_at": stamp(a.created_at),
+    }

@@ -1,0 +1,329 @@
+"""The routing stage: when a release goes out (or is corrected or withdrawn), decide once who gets
+which edition through which channels, and write the ledger rows.
+
+The audience is the union of the release's circuits and its explicit targets (countries and
+languages, narrowed to recipients interested in the release's sectors), plus recipients whose
+real-time alerts match an edition; digest alerts queue the edition for the next digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from warta.bus import Bus, Message
+from warta.clock import aware, utcnow
+from warta.config import Settings
+from warta.delivery.base import Channel, RecipientView
+from warta.delivery.ledger import NewRow, add_rows
+from warta.intake.sanitize import html_to_text
+from warta.model import Alert, Circuit, Delivery, DigestItem, Edition, Recipient, Release
+from warta.routing import alerts as alert_matching
+from warta.routing.audience import AudienceIndex, Selector, choose_language, fingerprint, load_index, view
+
+log = logging.getLogger(__name__)
+LIVE_STATES = ("pending", "retrying", "sending", "committing")
+
+
+class AlertCache:
+    def __init__(self) -> None:
+        self.index: alert_matching.AlertIndex | None = None
+        self.fingerprint: tuple[object, ...] = ()
+        self.by_id: dict[str, tuple[str, str]] = {}  # alert id -> (recipient id, mode)
+
+    def get(self, session: Session) -> alert_matching.AlertIndex:
+        from sqlalchemy import func
+
+        fp = tuple(session.execute(select(func.count(Alert.id), func.max(Alert.created_at))).one())
+        if self.index is None or fp != self.fingerprint:
+            rows = session.execute(
+                select(Alert, Recipient.status).join(Recipient, Recipient.id == Alert.recipient_id)
+            ).all()
+            specs = []
+            self.by_id = {}
+            for alert, status in rows:
+                if status != "active":
+                    continue
+                self.by_id[alert.id] = (alert.recipient_id, alert.mode)
+                specs.append(
+                    alert_matching.AlertSpec(
+                        id=alert.id,
+                        query=alert.query,
+                        countries=frozenset(alert.countries),
+                        languages=frozenset(alert.languages),
+                        sectors=frozenset(alert.sectors),
+                    )
+                )
+            self.index = alert_matching.AlertIndex.build(specs)
+            self.fingerprint = fp
+        return self.index
+
+
+class Router:
+    def __init__(
+        self,
+        store: object,
+        settings: Settings,
+        bus: Bus,
+        channels: dict[str, Channel],
+        on_rows: Callable[[], None],
+        fallback_to_original: bool = True,
+    ) -> None:
+        from warta.store import Store
+
+        assert isinstance(store, Store)
+        self.store = store
+        self.settings = settings
+        self.channels = channels
+        self.on_rows = on_rows
+        self.fallback = fallback_to_original
+        self.audience: AudienceIndex | None = None
+        self.alerts = AlertCache()
+        bus.subscribe("release.published", self._published)
+        bus.subscribe("release.corrected", self._corrected)
+        bus.subscribe("release.withdrawn", self._withdrawn)
+
+    async def _published(self, message: Message) -> None:
+        await self._run(self.route_release, message.payload["release_id"])
+
+    async def _corrected(self, message: Message) -> None:
+        await self._run(self.route_correction, message.payload["release_id"])
+
+    async def _withdrawn(self, message: Message) -> None:
+        await self._run(self.route_withdrawal, message.payload["release_id"])
+
+    async def _run(self, fn: Callable[[str], int], release_id: str) -> None:
+        created = await asyncio.to_thread(fn, release_id)
+        log.info("%s for %s: %d ledger rows", fn.__name__, release_id, created)
+        self.on_rows()
+
+    def _index(self, session: Session) -> AudienceIndex:
+        if self.audience is None or self.audience.fingerprint != fingerprint(session):
+            self.audience = load_index(session)
+        return self.audience
+
+    # --- a release goes out ---------------------------------------------------------------
+
+    def route_release(self, release_id: str) -> int:
+        with self.store.session() as s:
+            release = s.get(Release, release_id)
+            if release is None or release.status != "published":
+                return 0
+            editions = self._deliverable(s, release)
+            if not editions:
+                return 0
+            index = self._index(s)
+            matched: dict[int, str] = {}
+            if release.target_countries or release.target_languages:
+                sel = Selector(
+                    frozenset(release.target_countries),
+                    frozenset(release.target_languages),
+                    frozenset(release.sectors),
+                )
+                for n in index.select(sel):
+                    matched.setdefault(n, "target")
+            if release.target_circuits:
+                for circuit in s.scalars(select(Circuit).where(Circuit.slug.in_(release.target_circuits))):
+                    for n in index.select(Selector.of(circuit)):
+                        matched.setdefault(n, f"circuit:{circuit.slug}")
+            realtime, digest = self._alert_matches(s, release, editions)
+            for recipient_id, alert_id in realtime.items():
+                n_or_none = index.by_id.get(recipient_id)
+                if n_or_none is not None:
+                    matched.setdefault(n_or_none, f"alert:{alert_id}")
+            rows = self._rows(
+                release, editions, ((index.recipients[n], how) for n, how in matched.items()), kind="edition"
+            )
+            created = add_rows(s, rows)
+            self._queue_digests(s, release, editions, digest)
+            return created
+
+    def _deliverable(self, session: Session, release: Release) -> dict[str, Edition]:
+        eds = session.scalars(
+            select(Edition).where(
+                Edition.release_id == release.id,
+                Edition.version == release.version,
+                Edition.status == "published",
+            )
+        )
+        return {e.lang: e for e in eds}
+
+    def _alert_matches(
+        self, session: Session, release: Release, editions: dict[str, Edition]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Recipients by a real-time alert, and digest alert ids, each with the edition that matched."""
+        index = self.alerts.get(session)
+        realtime: dict[str, str] = {}
+        digest: dict[str, str] = {}
+        countries = {release.dateline_country, *release.target_countries}
+        for edition in editions.values():
+            text = " ".join((edition.headline, edition.summary, html_to_text(edition.body_html)))
+            doc = alert_matching.Document.from_text(text, edition.lang, countries, release.sectors)
+            for alert_id in index.match(doc):
+                recipient_id, mode = self.alerts.by_id[alert_id]
+                if mode == "realtime":
+                    realtime.setdefault(recipient_id, alert_id)
+                else:
+                    digest.setdefault(alert_id, edition.id)
+        return realtime, digest
+
+    def _queue_digests(
+        self, session: Session, release: Release, editions: dict[str, Edition], digest: dict[str, str]
+    ) -> None:
+        if not digest:
+            return
+        lift = self._lift(release)
+        for alert_id, edition_id in digest.items():
+            recipient_id, _ = self.alerts.by_id[alert_id]
+            exists = session.scalar(
+                select(DigestItem.id).where(
+                    DigestItem.alert_id == alert_id, DigestItem.edition_id == edition_id
+                )
+            )
+            if exists is None:
+                session.add(
+                    DigestItem(
+                        alert_id=alert_id,
+                        recipient_id=recipient_id,
+                        edition_id=edition_id,
+                        not_before=lift or utcnow(),
+                    )
+                )
+
+    @staticmethod
+    def _lift(release: Release) -> datetime | None:
+        lift = aware(release.embargo_until)
+        return lift if lift and lift > utcnow() else None
+
+    def _rows(
+        self,
+        release: Release,
+        editions: dict[str, Edition],
+        recipients: Iterable[tuple[RecipientView, str]],
+        kind: str,
+    ) -> list[NewRow]:
+        now = utcnow()
+        lift = self._lift(release)
+        rows = []
+        for recipient, how in recipients:
+            lang_or_none = choose_language(recipient.languages, editions, release.language, self.fallback)
+            if lang_or_none is None:
+                continue
+            lang = lang_or_none
+            edition = editions[lang]
+            early = bool(lift and recipient.embargo_trusted)
+            for channel in self.channels.values():
+                if not channel.applies_to(recipient):
+                    continue
+                rows.append(
+                    NewRow(
+                        release_id=release.id,
+                        edition_id=edition.id,
+                        version=edition.version,
+                        lang=lang,
+                        recipient_id=recipient.id,
+                        channel=channel.name,
+                        kind=kind,
+                        destination=channel.lane(recipient),
+                        embargoed=early,
+                        not_before=now if (early or lift is None) else lift,
+                        matched_by=how,
+                    )
+                )
+        return rows
+
+    # --- corrections and withdrawals ------------------------------------------------------
+
+    def _earlier_recipients(self, session: Session, release: Release) -> dict[str, str]:
+        """Recipients who got (or were about to get) an earlier version, with how they were matched."""
+        rows = session.execute(
+            select(Delivery.recipient_id, Delivery.matched_by)
+            .where(
+                Delivery.release_id == release.id,
+                Delivery.kind == "edition",
+                Delivery.version < release.version,
+            )
+            .where(Delivery.state.in_(("delivered", *LIVE_STATES)))
+        ).all()
+        return {r[0]: r[1] for r in rows}
+
+    def route_correction(self, release_id: str) -> int:
+        with self.store.session() as s:
+            release = s.get(Release, release_id)
+            if release is None or release.status != "published":
+                return 0
+            earlier = self._earlier_recipients(s, release)
+            # copies of older versions still waiting are superseded
+            s.execute(
+                update(Delivery)
+                .where(
+                    Delivery.release_id == release.id,
+                    Delivery.version < release.version,
+                    Delivery.state.in_(("pending", "retrying")),
+                )
+                .values(state="cancelled", last_error=f"superseded by version {release.version}")
+            )
+            editions = self._deliverable(s, release)
+            people = s.scalars(
+                select(Recipient).where(Recipient.id.in_(earlier), Recipient.status == "active")
+            )
+            rows = self._rows(release, editions, ((view(r), earlier[r.id]) for r in people), kind="edition")
+            return add_rows(s, rows)
+
+    def route_withdrawal(self, release_id: str) -> int:
+        with self.store.session() as s:
+            release = s.get(Release, release_id)
+            if release is None or release.status != "withdrawn":
+                return 0
+            s.execute(
+                update(Delivery)
+                .where(Delivery.release_id == release.id, Delivery.state.in_(("pending", "retrying")))
+                .values(state="cancelled", last_error="release withdrawn")
+            )
+            got = s.execute(
+                select(
+                    Delivery.recipient_id,
+                    Delivery.channel,
+                    Delivery.destination,
+                    Delivery.edition_id,
+                    Delivery.lang,
+                    Delivery.version,
+                    Delivery.matched_by,
+                )
+                .where(Delivery.release_id == release.id, Delivery.kind == "edition")
+                .where(Delivery.state.in_(("delivered", "committing", "sending")))
+                .order_by(Delivery.version)
+            ).all()
+            # the latest copy each recipient got on each channel; the notice goes the same way
+            last = {(r.recipient_id, r.channel): r for r in got}
+            active = set(
+                s.scalars(
+                    select(Recipient.id).where(
+                        Recipient.id.in_({k[0] for k in last}), Recipient.status == "active"
+                    )
+                )
+            )
+            now = utcnow()
+            rows = [
+                NewRow(
+                    release_id=release.id,
+                    edition_id=r.edition_id,
+                    version=release.version,
+                    lang=r.lang,
+                    recipient_id=r.recipient_id,
+                    channel=r.channel,
+                    kind="withdrawal",
+                    destination=r.destination,
+                    embargoed=False,
+                    not_before=now,
+                    matched_by=r.matched_by,
+                )
+                for r in last.values()
+                if r.recipient_id in active
+            ]
+            return add_rows(s, rows)

@@ -1,0 +1,185 @@
+"""Real receivers on 127.0.0.1 for distribution tests: an SMTP server, webhook endpoints, SSE clients."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+from aiosmtpd.controller import Controller
+
+from conftest import free_port
+
+
+@dataclass
+class Mail:
+    at: float
+    rcpt: list[str]
+    message: email.message.EmailMessage
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"])
+
+
+class _Handler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.sink.lock:
+            self.sink.mails.append(Mail(time.time(), list(envelope.rcpt_tos), msg))  # type: ignore[arg-type]
+        return "250 Message accepted"
+
+
+class SmtpSink:
+    """aiosmtpd on a free port, keeping every message it accepts."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.mails: list[Mail] = []
+        self.lock = threading.Lock()
+        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def snapshot(self) -> list[Mail]:
+        with self.lock:
+            return list(self.mails)
+
+    def duplicates(self) -> dict[str, int]:
+        counts = Counter(m.message_id for m in self.snapshot())
+        return {k: v for k, v in counts.items() if v > 1}
+
+
+@dataclass
+class Hit:
+    at: float
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+
+@dataclass
+class WebhookReceiver:
+    """An HTTP server recording every request; it can fail the first N attempts of each webhook-id."""
+
+    fail_first: int = 0
+    fail_status: int = 503
+    port: int = field(default_factory=free_port)
+    hits: list[Hit] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with receiver.lock:
+                    seen = sum(
+                        1 for h in receiver.hits if h.headers.get("webhook-id") == headers.get("webhook-id")
+                    )
+                    status = receiver.fail_status if seen < receiver.fail_first else 200
+                    receiver.hits.append(Hit(time.time(), self.path, headers, body, status))
+                payload = b'{"ok": true}' if status == 200 else b'{"error": "try later"}'
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> WebhookReceiver:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def snapshot(self) -> list[Hit]:
+        with self.lock:
+            return list(self.hits)
+
+
+class SseClient:
+    """A desktop: reads /api/v1/stream in a thread and keeps each event with its arrival time."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.url = f"{base_url}/api/v1/stream"
+        self.token = token
+        self.events: list[tuple[float, str, dict[str, Any]]] = []
+        self.connected = threading.Event()
+        self._stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> SseClient:
+        self.thread.start()
+        assert self.connected.wait(10), "stream did not connect"
+        return self
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def _run(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        with (
+            httpx.Client(timeout=httpx.Timeout(5, read=None)) as client,
+            client.stream("GET", self.url, headers=headers) as resp,
+        ):
+            resp.raise_for_status()
+            event, data = "message", []
+            for line in resp.iter_lines():
+                if self._stop:
+                    return
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif line == "":
+                    if data:
+                        if event == "hello":
+                            self.connected.set()
+                        else:
+                            self.events.append((time.time(), event, json.loads("\n".join(data))))
+                    event, data = "message", []
+
+    def of(self, name: str) -> list[dict[str, Any]]:
+        return [d for _, e, d in self.events if e == name]

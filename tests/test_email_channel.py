@@ -1,0 +1,673 @@
+"""The email channel against a real SMTP server (aiosmtpd): pooling, the commit point, the message itself."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
+from html import escape
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from conftest import free_port
+from htmlcheck import url_scheme
+from warta.config import Settings
+from warta.delivery.base import CHANNELS, Bundle, Job, RecipientView, Result
+from warta.delivery.channels.email import EmailChannel, Relay, dot_stuff
+from warta.delivery.tokens import unsubscribe_url
+from warta.editions.render import wire_text
+from warta.formats.email import build_message, dkim_sign, envelope_address, message_id_for
+from warta.formats.ninjs import edition_to_ninjs, edition_url
+from warta.i18n import long_datetime, translate
+from warta.model import Edition, Organisation, Release, ReleaseVersion
+
+RELEASED = datetime(2026, 11, 27, 1, 30, tzinfo=UTC)
+
+EDITIONS: dict[str, dict[str, str]] = {
+    "ms": {
+        "headline": "Syarikat Contoh Berhad melabur RM250 juta dalam pusat data hijau",
+        "summary": "Pusat data di Cyberjaya akan mewujudkan 400 peluang pekerjaan.",
+        "body_html": "<p>Syarikat Contoh Berhad hari ini mengumumkan pelaburan RM250 juta.</p>"
+        "<p>.Baris yang bermula dengan titik.</p>",
+        "about": "<p>Syarikat Contoh Berhad ialah pengendali pusat data terkemuka di Malaysia.</p>",
+    },
+    "ar": {
+        "headline": "شركة Syarikat Contoh Berhad تستثمر 250 مليون رينغيت في مركز بيانات أخضر",
+        "summary": "سيوفر مركز البيانات في سايبرجايا 400 وظيفة.",
+        "body_html": "<p>أعلنت شركة Syarikat Contoh Berhad اليوم عن استثمار 250 مليون رينغيت.</p>",
+        "about": "<p>شركة رائدة في تشغيل مراكز البيانات في ماليزيا.</p>",
+    },
+    "en": {
+        "headline": "Syarikat Contoh Berhad invests RM250 million in a green data centre",
+        "summary": "The Cyberjaya data centre will create 400 jobs.",
+        "body_html": "<p>Syarikat Contoh Berhad today announced an investment of RM250 million.</p>",
+        "about": "<p>Syarikat Contoh Berhad is a leading data centre operator in Malaysia.</p>",
+    },
+}
+
+
+# --- a real SMTP server ---------------------------------------------------------------------------
+
+
+@dataclass
+class Sink:
+    """Stores what arrives, by Message-ID; answers RCPT with a canned reply for chosen addresses."""
+
+    messages: dict[str, EmailMessage] = field(default_factory=dict)
+    raw: dict[str, bytes] = field(default_factory=dict)
+    envelopes: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    arrivals: Counter[str] = field(default_factory=Counter)
+    peers: set[Any] = field(default_factory=set)
+    replies: dict[str, str] = field(default_factory=dict)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        reply = self.replies.get(address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        content: bytes = envelope.original_content
+        message = BytesParser(policy=default).parsebytes(content)
+        assert isinstance(message, EmailMessage)
+        mid = str(message["Message-ID"])
+        self.messages[mid] = message
+        self.raw[mid] = content
+        self.envelopes[mid] = (envelope.mail_from, list(envelope.rcpt_tos))
+        self.arrivals[mid] += 1
+        self.peers.add(session.peer)
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class SmtpServer:
+    sink: Sink
+    port: int
+    controller: Controller | None = None
+
+    def start(self) -> None:
+        self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer(Sink(), free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- transient model objects and jobs -----------------------------------------------------------
+
+
+def make_settings(tmp_path: Path, port: int, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "database_url": "sqlite://",
+        "secret": "x" * 32,
+        "base_url": "https://wire.example",
+        "smtp_url": f"smtp://127.0.0.1:{port}",
+        "smtp_pool": 8,
+        "mail_from": "Warta <wire@warta.test>",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def make_bundle(settings: Settings, lang: str = "ms", *, embargo_until: datetime | None = None) -> Bundle:
+    org = Organisation(
+        id=f"org_{lang}", name="Syarikat Contoh Berhad", slug="contoh", about="", verified=True
+    )
+    release = Release(
+        id=f"rel_{lang}",
+        org_id=org.id,
+        submitted_by="usr_1",
+        status="published",
+        language=lang,
+        dateline_city="Kuala Lumpur",
+        dateline_country="MY",
+        sectors=["medtop:04000000", "technology"],
+        target_countries=["MY"],
+        target_languages=[lang],
+        target_circuits=[],
+        release_at=RELEASED,
+        embargo_until=embargo_until,
+        public_at=embargo_until or RELEASED,
+        version=1,
+        created_at=RELEASED,
+        updated_at=RELEASED,
+    )
+    content = EDITIONS[lang]
+    version = ReleaseVersion(
+        release_id=release.id,
+        version=1,
+        headline=content["headline"],
+        summary=content["summary"],
+        body_html=content["body_html"],
+        about=content["about"],
+        contact={"name": "Nur Aisyah", "email": "media@contoh.example", "phone": "+60 3 1234 5678"},
+        media=[],
+    )
+    edition = Edition(
+        id=f"edn_{lang}",
+        release_id=release.id,
+        version=1,
+        lang=lang,
+        headline=content["headline"],
+        summary=content["summary"],
+        body_html=content["body_html"],
+        about=content["about"],
+        origin="original",
+        engine=None,
+        tier="publishable",
+        status="published",
+        digest="0" * 64,
+        signature="0" * 64,
+        created_at=RELEASED,
+        updated_at=RELEASED,
+    )
+    text = wire_text(settings, release, version, edition, org)
+    ninjs = edition_to_ninjs(settings, release, version, edition, org, text, [edition])
+    return Bundle(settings, release, version, edition, org, text, [edition], ninjs)
+
+
+def recipient(
+    n: int,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    tz: str = "Asia/Kuala_Lumpur",
+    locale: str = "ms",
+) -> RecipientView:
+    return RecipientView(
+        id=f"rcp_{n:05d}",
+        kind="journalist",
+        name=name if name is not None else f"Wartawan {n}",
+        country="MY",
+        languages=("ms", "en"),
+        sectors=(),
+        email=email or f"reader{n}@news.example",
+        webhook_url=None,
+        webhook_secret=None,
+        webhook_format="ninjs",
+        stream_token=None,
+        feed_token=f"feed{n}",
+        embargo_trusted=True,
+        locale=locale,
+        timezone=tz,
+    )
+
+
+@dataclass
+class Commits:
+    """The jobs' commit points: each checks that the server does not have the message yet."""
+
+    sink: Sink
+    calls: Counter[str] = field(default_factory=Counter)
+    too_late: list[str] = field(default_factory=list)
+    fail: set[str] = field(default_factory=set)
+
+    def point(self, mid: str) -> Callable[[], Awaitable[None]]:
+        async def commit_point() -> None:
+            self.calls[mid] += 1
+            if f"<{mid}>" in self.sink.messages:
+                self.too_late.append(mid)
+            await asyncio.sleep(0.005)  # the server holds the whole message but must not take it yet
+            if f"<{mid}>" in self.sink.messages:
+                self.too_late.append(mid)
+            if mid in self.fail:
+                raise RuntimeError("ledger unavailable")
+
+        return commit_point
+
+
+def make_job(
+    bundle: Bundle,
+    commits: Commits,
+    n: int,
+    *,
+    kind: str = "edition",
+    embargoed: bool = False,
+    extra: dict[str, Any] | None = None,
+    **who: Any,
+) -> Job:
+    delivery_id = f"dlv_{kind[:3]}{n:05d}"
+    return Job(
+        delivery_id=delivery_id,
+        channel="email",
+        kind=kind,
+        lane="smtp:127.0.0.1",
+        attempt=1,
+        embargoed=embargoed,
+        recipient=recipient(n, **who),
+        bundle=bundle,
+        commit_point=commits.point(message_id_for(bundle.settings, delivery_id)),
+        extra=extra or {},
+    )
+
+
+async def send_all(channel: EmailChannel, jobs: list[Job]) -> list[Result]:
+    try:
+        batches = await asyncio.gather(*(channel.send([job]) for job in jobs))
+    finally:
+        await channel.stop()
+    return [result for batch in batches for result in batch]
+
+
+def parse(raw: bytes) -> EmailMessage:
+    message = BytesParser(policy=default).parsebytes(raw)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    plain = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert plain is not None and html is not None
+    return plain.get_content(), html.get_content()
+
+
+# --- the channel --------------------------------------------------------------------------------
+
+
+def test_channel_shape(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, 2525, smtp_url="smtps://user:p%40ss@relay.example", smtp_pool=12)
+    channel = EmailChannel(settings)
+    assert CHANNELS["email"] is EmailChannel
+    assert channel.name == "email" and channel.batch_size == 1
+    assert channel.lane_concurrency == 12
+    assert channel.recover_committing == "delivered"
+    assert channel.relay == Relay("relay.example", 465, True, "user", "p@ss")
+    assert channel.lane(recipient(1)) == "smtp:relay.example:465"
+    assert channel.applies_to(recipient(1))
+    assert not channel.applies_to(RecipientView(**{**recipient(1).__dict__, "email": None}))
+    assert Relay.parse("smtp://127.0.0.1").lane == "smtp:127.0.0.1:25"
+    with pytest.raises(ValueError):
+        Relay.parse("http://relay.example")
+
+
+def test_two_hundred_jobs_through_one_pool(tmp_path: Path, smtp: SmtpServer) -> None:
+    settings = make_settings(tmp_path, smtp.port)
+    bundle = make_bundle(settings)
+    commits = Commits(smtp.sink)
+    jobs = [make_job(bundle, commits, n) for n in range(200)]
+
+    results = asyncio.run(send_all(EmailChannel(settings), jobs))
+
+    assert results == [Result.ok()] * 200
+    assert len(smtp.sink.messages) == 200
+    assert set(smtp.sink.arrivals.values()) == {1}
+    assert len(smtp.sink.peers) <= 8  # one pool of eight connections, reused
+    for job in jobs:
+        mid = message_id_for(settings, job.delivery_id)
+        assert mid == f"{job.delivery_id}@warta.test"
+        message = smtp.sink.messages[f"<{mid}>"]
+        assert message["To"].addresses[0].addr_spec == job.recipient.email
+        assert message["To"].addresses[0].display_name == job.recipient.name
+        assert smtp.sink.envelopes[f"<{mid}>"] == ("wire@warta.test", [job.recipient.email])
+        assert commits.calls[mid] == 1
+    assert commits.too_late == []
+    # everything shared was rendered once for all 200
+    assert [key for key in bundle.cache if key.startswith("email:")] == ["email:edition:edn_ms:0:"]
+
+
+def test_message_id_is_stable_per_delivery(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, 2525)
+    bundle = make_bundle(settings)
+    job = make_job(bundle, Commits(Sink()), 7)
+    url = unsubscribe_url(settings, job.recipient.id)
+    mid = message_id_for(settings, job.delivery_id)
+    first = parse(build_message(job, message_id=mid, unsubscribe=url))
+    again = parse(build_message(job, message_id=mid, unsubscribe=url))
+    assert first["Message-ID"] == again["Message-ID"] == f"<{job.delivery_id}@warta.test>"
+    assert parts(first) == parts(again)
+
+
+def test_malay_edition(tmp_path: Path, smtp: SmtpServer) -> None:
+    settings = make_settings(tmp_path, smtp.port)
+    bundle = make_bundle(settings, "ms")
+    commits = Commits(smtp.sink)
+    job = make_job(bundle, commits, 1, name="Siti Nurhaliza binti Tarudin")
+    assert asyncio.run(send_all(EmailChannel(settings), [job])) == [Result.ok()]
+
+    message = smtp.sink.messages[f"<{message_id_for(settings, job.delivery_id)}>"]
+    raw = smtp.sink.raw[f"<{message_id_for(settings, job.delivery_id)}>"]
+    assert message.get_content_type() == "multipart/alternative"
+    assert message["Subject"] == EDITIONS["ms"]["headline"]
+    assert message["From"].addresses[0].addr_spec == "wire@warta.test"
+    assert message["Content-Language"] == "ms"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["X-Warta-Release"] == "rel_ms"
+    assert message["X-Warta-Edition"] == "edn_ms"
+    assert "warta.test" in message["List-Id"]
+    assert message["Date"].datetime.tzinfo is not None
+    assert raw.isascii()
+
+    plain, html = parts(message)
+    text = bundle.text
+    assert plain.startswith(EDITIONS["ms"]["headline"])
+    assert "Hubungan media" in plain and "Hubungan media" in html
+    for phrase in (text.dateline, text.sector_line, text.about_heading, text.disclaimer, "Nur Aisyah"):
+        assert phrase in plain
+        assert escape(phrase) in html
+    assert "Sektor:" in plain
+    assert translate("ms", "Unsubscribe") in plain
+    assert edition_url(settings, "rel_ms", "ms") in plain
+    assert '<html lang="ms" dir="ltr">' in html
+    assert f"<strong>{escape(text.dateline)}</strong> Syarikat Contoh Berhad hari ini" in html
+    assert "style=" in html
+    for part in message.iter_parts():
+        assert part.get_content_charset() == "utf-8"
+
+
+def test_arabic_edition_is_right_to_left(tmp_path: Path, smtp: SmtpServer) -> None:
+    settings = make_settings(tmp_path, smtp.port)
+    bundle = make_bundle(settings, "ar")
+    job = make_job(bundle, Commits(smtp.sink), 1, name="أحمد بن علي", locale="ar")
+    assert asyncio.run(send_all(EmailChannel(settings), [job])) == [Result.ok()]
+
+    message = smtp.sink.messages[f"<{message_id_for(settings, job.delivery_id)}>"]
+    raw = smtp.sink.raw[f"<{message_id_for(settings, job.delivery_id)}>"]
+    assert message["Subject"] == EDITIONS["ar"]["headline"]
+    assert b"=?utf-8?" in raw.split(b"\r\n\r\n", 1)[0]  # RFC 2047 in the headers, 7-bit on the wire
+    assert message["To"].addresses[0].display_name == "أحمد بن علي"
+    assert message["Content-Language"] == "ar"
+    plain, html = parts(message)
+    assert '<html lang="ar" dir="rtl">' in html
+    assert 'dir="rtl"' in html.split("<body", 1)[1]
+    assert translate("ar", "Media contact") in plain
+    assert translate("ar", "Media contact") in html
+
+
+def test_one_click_unsubscribe(tmp_path: Path, smtp: SmtpServer) -> None:
+    settings = make_settings(tmp_path, smtp.port)
+    bundle = make_bundle(settings)
+    jobs = [make_job(bundle, Commits(smtp.sink), n) for n in (1, 2)]
+    assert asyncio.run(send_all(EmailChannel(settings), jobs)) == [Result.ok()] * 2
+
+    urls = set()
+    for job in jobs:
+        message = smtp.sink.messages[f"<{message_id_for(settings, job.delivery_id)}>"]
+        url = unsubscribe_url(settings, job.recipient.id)
+        urls.add(url)
+        assert message["List-Unsubscribe"] == f"<{url}>"
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        plain, html = parts(message)
+        assert url in plain
+        assert f'href="{escape(url)}"' in html
+    assert len(urls) == 2
+
+
+def test_embargoed_copy(tmp_path: Path, smtp: SmtpServer) -> None:
+    settings = make_settings(tmp_path, smtp.port)
+    lift = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    bundle = make_bundle(settings, "ms", embargo_until=lift)
+    commits = Commits(smtp.sink)
+    tokyo = [make_job(bundle, commits, n, embargoed=True, tz="Asia/Tokyo") for n in range(3)]
+    plain_copy = make_job(bundle, commits, 9)
+    assert asyncio.run(send_all(EmailChannel(settings), [*tokyo, plain_copy])) == [Result.ok()] * 4
+
+    note = translate("ms", "Embargoed until %(time)s", time=long_datetime(lift, "ms", "Asia/Tokyo"))
+    for job in tokyo:
+        message = smtp.sink.messages[f"<{message_id_for(settings, job.delivery_id)}>"]
+        assert message["Subject"] == f"[{note}] {EDITIONS['ms']['headline']}"
+        plain, html = parts(message)
+        assert plain.startswith(note.upper())
+        assert escape(note) in html.split("<h1", 1)[0]
+        assert edition_url(settings, "rel_ms", "ms") not in plain  # not public before the lift
+    message = smtp.sink.messages[f"<{message_id_for(settings, plain_copy.delivery_id)}>"]
+    assert message["Subject"] == EDITIONS["ms"]["headline"]
+    assert note not in parts(message)[0]
+    keys = sorted(key for key in bundle.cache if key.startswith("email:"))
+    assert keys == ["email:edition:edn_ms:0:", "email:edition:edn_ms:1:Asia/Tokyo"]
+
+
+def test_withdrawal_and_digest(tmp_path: Path, smtp: SmtpServer) -> None:
+    settings = make_settings(tmp_path, smtp.port)
+    bundle = make_bundle(settings, "ms")
+    english = make_bundle(settings, "en")
+    commits = Commits(smtp.sink)
+    withdrawal = make_job(
+        bundle, commits, 1, kind="withdrawal", extra={"note": "Dikeluarkan atas permintaan."}
+    )
+    items: list[Any] = [
+        english,
+        ("Harga getah naik 3 peratus", "https://wire.example/releases/rel_2/ms", "Pasaran komoditi pulih."),
+        ("Pelabuhan Klang catat rekod", "https://wire.example/releases/rel_3/ms", ""),
+    ]
+    digest = make_job(bundle, commits, 2, kind="digest", extra={"items": items}, locale="ms-MY")
+    single = make_job(bundle, commits, 3, kind="digest", extra={"items": items[1:2]}, locale="de")
+    results = asyncio.run(send_all(EmailChannel(settings), [withdrawal, digest, single]))
+    assert results == [Result.ok()] * 3
+
+    message = smtp.sink.messages[f"<{message_id_for(settings, withdrawal.delivery_id)}>"]
+    withdrawn = translate("ms", "Withdrawn")
+    assert message["Subject"] == f"[{withdrawn}] {EDITIONS['ms']['headline']}"
+    plain, html = parts(message)
+    assert translate("ms", "This release has been withdrawn by its issuer.") in plain
+    assert EDITIONS["ms"]["headline"] in plain and "Dikeluarkan atas permintaan." in plain
+    assert escape(translate("ms", "This release has been withdrawn by its issuer.")) in html
+    assert message["Content-Language"] == "ms"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    message = smtp.sink.messages[f"<{message_id_for(settings, digest.delivery_id)}>"]
+    assert message["Subject"] == translate(
+        "ms", "Your %(wire)s digest: %(count)s releases", wire="Warta", count=3
+    )
+    assert message["Subject"] == "Ringkasan Warta anda: 3 kenyataan media"
+    plain, html = parts(message)
+    assert EDITIONS["en"]["headline"] in plain and edition_url(settings, "rel_en", "en") in plain
+    assert "Pasaran komoditi pulih." in plain and "https://wire.example/releases/rel_3/ms" in plain
+    assert '<p lang="en" dir="ltr"' in html
+    assert 'href="https://wire.example/releases/rel_2/ms"' in html
+    assert message["List-Unsubscribe"] == f"<{unsubscribe_url(settings, digest.recipient.id)}>"
+
+    message = smtp.sink.messages[f"<{message_id_for(settings, single.delivery_id)}>"]
+    assert message["Subject"] == "Ihre Warta-Übersicht: 1 Pressemitteilung"
+    assert message["Content-Language"] == "de"
+
+
+def test_refusals_retry_or_fail(tmp_path: Path, smtp: SmtpServer) -> None:
+    settings = make_settings(tmp_path, smtp.port, smtp_pool=1)
+    bundle = make_bundle(settings)
+    commits = Commits(smtp.sink)
+    busy = make_job(bundle, commits, 1, email="busy@news.example")
+    gone = make_job(bundle, commits, 2, email="gone@news.example")
+    fine = make_job(bundle, commits, 3)
+    smtp.sink.replies = {
+        "busy@news.example": "451 4.3.0 Mailbox temporarily unavailable",
+        "gone@news.example": "550 5.1.1 No such user",
+    }
+
+    async def main() -> list[Result]:
+        channel = EmailChannel(settings)
+        try:
+            return [(await channel.send([job]))[0] for job in (busy, gone, fine)]
+        finally:
+            await channel.stop()
+
+    retry, failed, ok = asyncio.run(main())
+    assert retry.outcome == "retry" and retry.error and "451" in retry.error
+    assert failed.outcome == "failed" and failed.error and "550" in failed.error
+    assert ok == Result.ok()
+    assert list(smtp.sink.messages) == [f"<{message_id_for(settings, fine.delivery_id)}>"]
+    assert len(smtp.sink.peers) == 1  # the refusals did not cost the connection
+    assert commits.calls[message_id_for(settings, busy.delivery_id)] == 0
+
+
+def test_relay_down_then_back(tmp_path: Path, smtp: SmtpServer) -> None:
+    settings = make_settings(tmp_path, smtp.port, smtp_pool=2)
+    bundle = make_bundle(settings)
+    commits = Commits(smtp.sink)
+    jobs = [make_job(bundle, commits, n) for n in range(8)]
+
+    async def main() -> list[Result]:
+        channel = EmailChannel(settings)
+        channel.timeout = 5.0
+        try:
+            results = await asyncio.gather(*(channel.send([job]) for job in jobs[:2]))  # pool warm
+            await asyncio.to_thread(smtp.stop)
+            results += [await channel.send([jobs[2]])]
+            results += [await channel.send([jobs[3]])]
+            await asyncio.to_thread(smtp.start)
+            results += await asyncio.gather(*(channel.send([job]) for job in jobs[4:6]))
+            # the relay restarts between two messages: the pooled connections are dead, nothing is lost
+            await asyncio.to_thread(smtp.stop)
+            await asyncio.to_thread(smtp.start)
+            results += await asyncio.gather(*(channel.send([job]) for job in jobs[6:]))
+            return [batch[0] for batch in results]
+        finally:
+            await channel.stop()
+
+    results = asyncio.run(main())
+    assert results[:2] == [Result.ok()] * 2
+    assert [r.outcome for r in results[2:4]] == ["retry", "retry"]
+    assert all(r.error and "127.0.0.1" in r.error for r in results[2:4])
+    assert results[4:] == [Result.ok()] * 4
+    delivered = {f"<{message_id_for(settings, job.delivery_id)}>" for job in (*jobs[:2], *jobs[4:])}
+    assert set(smtp.sink.messages) == delivered
+    assert set(smtp.sink.arrivals.values()) == {1}
+
+
+def test_no_final_dot_without_the_commit_point(tmp_path: Path, smtp: SmtpServer) -> None:
+    settings = make_settings(tmp_path, smtp.port, smtp_pool=1)
+    bundle = make_bundle(settings)
+    commits = Commits(smtp.sink)
+    broken, after = make_job(bundle, commits, 1), make_job(bundle, commits, 2)
+    commits.fail.add(message_id_for(settings, broken.delivery_id))
+
+    async def main() -> list[Result]:
+        channel = EmailChannel(settings)
+        try:
+            return [(await channel.send([job]))[0] for job in (broken, after)]
+        finally:
+            await channel.stop()
+
+    first, second = asyncio.run(main())
+    assert first.outcome == "retry" and first.error and "commit point" in first.error
+    assert second == Result.ok()
+    assert list(smtp.sink.messages) == [f"<{message_id_for(settings, after.delivery_id)}>"]
+
+
+EMAIL_TAGS = frozenset(
+    ["html", "head", "meta", "title", "body", "div", "p", "h1", "h2", "strong", "a", "br", "span"]
+)
+
+
+class Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.hrefs += [value or "" for name, value in attrs if name == "href"]
+
+
+def test_hostile_text_stays_text(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, 2525)
+    bundle = make_bundle(settings, "en")
+    bundle.edition.headline = '<script>alert("h")</script> Contoh'
+    bundle.version.contact = {"name": "<img src=x onerror=alert(1)>", "website": "javascript:alert(2)"}
+    bundle.text = wire_text(settings, bundle.release, bundle.version, bundle.edition, bundle.organisation)
+    commits = Commits(Sink())
+    eve = "Eve\r\nBcc: victim@news.example"
+    edition = make_job(bundle, commits, 1, name=eve)
+    items = [("<b>x</b>", "javascript:alert(3)", "<i>y</i>")]
+    digest = make_job(bundle, commits, 2, kind="digest", extra={"items": items}, name=eve)
+    for job in (edition, digest):
+        raw = build_message(
+            job, message_id=f"{job.delivery_id}@warta.test", unsubscribe="https://wire.example/u/1"
+        )
+        message = parse(raw)
+        assert message["Bcc"] is None
+        html = parts(message)[1]
+        links = Links()
+        links.feed(html)
+        assert links.tags <= EMAIL_TAGS
+        assert {url_scheme(href) for href in links.hrefs} <= {"https", "mailto"}
+        assert message["To"].addresses[0].display_name == "Eve Bcc: victim@news.example"
+
+
+def test_addresses(tmp_path: Path) -> None:
+    assert envelope_address(" Reader@Bücher.example ") == "Reader@xn--bcher-kva.example"
+    for bad in ("no-at-sign", "@news.example", "rédaction@news.example", "a b@news.example", "x@bad domain"):
+        with pytest.raises(ValueError):
+            envelope_address(bad)
+    settings = make_settings(tmp_path, 2525)
+    job = make_job(make_bundle(settings), Commits(Sink()), 1, email="rédaction@news.example")
+    result = asyncio.run(EmailChannel(settings).send([job]))
+    assert result[0].outcome == "failed"
+
+
+def test_dot_stuffing() -> None:
+    assert dot_stuff(b"a\n.b\r\n..c\rd") == b"a\r\n..b\r\n...c\r\nd\r\n"
+    assert dot_stuff(b".\r\n") == b"..\r\n"
+
+
+def test_dkim(tmp_path: Path, smtp: SmtpServer) -> None:
+    dkim = pytest.importorskip("dkim")
+    from dkim import dknewkey
+
+    if not Path(dknewkey.OPENSSL_BINARY).exists():
+        pytest.skip("openssl is needed to make a key")
+    key, dns = tmp_path / "sel1.key", tmp_path / "sel1.dns"
+    dknewkey.GenRSAKeys(str(key), verbose=False)
+    dknewkey.ExtractRSADnsPublicKey(str(key), str(dns), verbose=False)
+    record = dns.read_bytes()
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
+        return record if name == b"sel1._domainkey.warta.test." else None
+
+    settings = make_settings(
+        tmp_path, smtp.port, dkim_domain="warta.test", dkim_selector="sel1", dkim_key_file=str(key)
+    )
+    bundle = make_bundle(settings, "ar")
+    job = make_job(bundle, Commits(smtp.sink), 1, name="أحمد")
+    assert asyncio.run(send_all(EmailChannel(settings), [job])) == [Result.ok()]
+
+    raw = smtp.sink.raw[f"<{message_id_for(settings, job.delivery_id)}>"]
+    assert raw.startswith(b"DKIM-Signature:")
+    assert dkim.verify(raw, dnsfunc=dnsfunc)
+    signature = raw.split(b"\r\n\r\n", 1)[0].decode().split("DKIM-Signature:", 1)[1]
+    signed = re.search(r"\bh=([^;]+)", signature)
+    assert signed is not None
+    names = {name.strip().lower() for name in re.sub(r"\s+", "", signed.group(1)).split(":")}
+    assert {
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+    } <= names
+    assert "d=warta.test" in signature and "s=sel1" in signature
+    tampered = raw.replace(b"List-Unsubscribe: <", b"List-Unsubscribe: <https://evil.example/?", 1)
+    assert not dkim.verify(tampered, dnsfunc=dnsfunc)
+    direct = build_message(job, message_id="direct@warta.test", unsubscribe="https://wire.example/u")
+    assert direct.startswith(b"DKIM-Signature:") and dkim.verify(direct, dnsfunc=dnsfunc)
+    unsigned = make_settings(tmp_path, smtp.port)
+    assert dkim_sign(b"From: a@b.c\r\n\r\nhi\r\n", unsigned) == b"From: a@b.c\r\n\r\nhi\r\n"
+    assert base64.b64decode(re.sub(rb"\s", b"", record.split(b"p=", 1)[1]))  # a real public key
