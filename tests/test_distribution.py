@@ -64,7 +64,6 @@ def write_audience(
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
-        n = 0
         for i in range(journalists):
             w.writerow(
                 {
@@ -76,7 +75,6 @@ def write_audience(
                     "external_id": f"j{i}",
                 }
             )
-            n += 1
         for i, url in enumerate(outlets):
             w.writerow(
                 {

@@ -13,10 +13,10 @@ from fastapi.staticfiles import StaticFiles
 
 import warta
 from warta.bus import MemoryBus, OutboxRelay
+from warta.config import Settings
 from warta.delivery.base import RecipientView
 from warta.delivery.engine import Engine
 from warta.routing.stage import Router
-from warta.config import Settings
 from warta.schedule import Scheduler
 from warta.store import Store
 from warta.web import errors
