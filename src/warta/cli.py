@@ -56,7 +56,7 @@ def serve(
         keys = load_demo(store, dataclasses.replace(settings, secret=settings.ensure_secret()))
         store.close()
         _print_welcome(settings, keys)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=3)
 
 
 def _print_welcome(settings: Settings, keys: dict[str, str]) -> None:

@@ -29,7 +29,7 @@ from warta.delivery.base import CHANNELS, Bundle, Channel, Job, RecipientView, R
 from warta.editions.queries import release_editions
 from warta.editions.render import wire_text
 from warta.formats.ninjs import edition_to_ninjs
-from warta.model import Delivery, Edition, Organisation, Recipient, Release, ReleaseVersion
+from warta.model import Delivery, DigestItem, Edition, Organisation, Recipient, Release, ReleaseVersion
 from warta.routing.audience import view
 from warta.store import Store
 
@@ -278,8 +278,34 @@ class Engine:
                     row.not_before = max(aware(row.not_before) or lift, lift)
                     continue
                 assert recipient is not None and channel is not None
-                jobs.append(self._job(row, view(recipient), bundle))
+                job = self._job(row, view(recipient), bundle)
+                if row.kind == "digest":
+                    job.extra["items"] = self._digest_items(s, row.id)
+                elif row.kind == "withdrawal":
+                    job.extra["note"] = bundle.release.reject_reason or ""
+                jobs.append(job)
         return jobs
+
+    def _digest_items(self, session: Session, delivery_id: str) -> list[dict[str, Any]]:
+        rows = session.execute(
+            select(Edition, Organisation.name)
+            .join(DigestItem, DigestItem.edition_id == Edition.id)
+            .join(Release, Release.id == Edition.release_id)
+            .join(Organisation, Organisation.id == Release.org_id)
+            .where(DigestItem.digest_delivery_id == delivery_id, Release.status == "published")
+            .order_by(Edition.created_at)
+        ).all()
+        base = self.settings.base_url
+        return [
+            {
+                "headline": e.headline,
+                "summary": e.summary,
+                "url": f"{base}/releases/{e.release_id}/{e.lang}",
+                "lang": e.lang,
+                "organisation": org,
+            }
+            for e, org in rows
+        ]
 
     @staticmethod
     def _skip_reason(row: Delivery, recipient: Recipient | None, channel: Channel | None) -> str | None:

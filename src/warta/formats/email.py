@@ -23,7 +23,6 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.policy import SMTP
 from email.utils import format_datetime, formataddr, parseaddr
 from html import escape
 from typing import Any
@@ -123,9 +122,21 @@ def envelope_address(address: str) -> str:
 
 
 def _fold(name: str, value: str) -> bytes:
-    """One header, RFC 2047-encoded where it is not ASCII and folded at 78 characters."""
-    header = SMTP.header_factory(name, _CONTROL.sub(" ", value))
-    return header.fold(policy=SMTP).encode("ascii")
+    """One header, RFC 2047-encoded where it is not ASCII, folded at whitespace before 78 characters.
+
+    The value always starts on the header's own line (the standard library's folder may move
+    it to a continuation line, which some parsers read back with a leading space)."""
+    value = _CONTROL.sub(" ", value).strip()
+    words = value.split(" ") if value.isascii() else _encoded_words(value)
+    lines: list[str] = []
+    line = f"{name}:"
+    for word in words:
+        if len(line) + 1 + len(word) > 78 and line != f"{name}:":
+            lines.append(line)
+            line = ""
+        line += f" {word}"
+    lines.append(line)
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
 def _raw(name: str, value: str) -> bytes:

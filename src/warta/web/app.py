@@ -15,6 +15,7 @@ import warta
 from warta.bus import MemoryBus, OutboxRelay
 from warta.config import Settings
 from warta.delivery.base import RecipientView
+from warta.delivery.digests import DigestScheduler
 from warta.delivery.engine import Engine
 from warta.routing.stage import Router
 from warta.schedule import Scheduler
@@ -60,6 +61,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     scheduler = Scheduler(store, bus, on_published=relay.notify)
     load_channels()
     engine = Engine(store, settings, retry_base=settings.retry_base)
+    email_channel = engine.channels.get("email")
+    digests = DigestScheduler(
+        store,
+        on_rows=engine.notify,
+        lane=email_channel.lane_name if email_channel else "email",  # type: ignore[attr-defined]
+    )
     Router(
         store,
         settings,
@@ -75,10 +82,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await engine.start()
         await relay.start()
         await scheduler.start()
+        await digests.start()
         relay.notify()
         try:
             yield
         finally:
+            await digests.stop()
             await scheduler.stop()
             await relay.stop()
             await engine.stop()

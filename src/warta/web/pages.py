@@ -159,6 +159,8 @@ def release_page(request: Request, release_id: str, lang: str) -> Response:
     lang = lang.removesuffix(".txt")
     with unit_of_work(request) as s:
         release = s.get(Release, release_id)
+        if release is not None and release.status == "withdrawn" and release.published_at is not None:
+            return render(request, "withdrawn.html", lang if lang in LANGUAGE_NAMES else "en", status=410)
         if release is None or not release_is_public(release):
             return not_found_page(request)
         editions = [e for e in release_editions(s, release) if e.status in ("published", "outdated")]

@@ -312,6 +312,11 @@ class EmailChannel(Channel):
     def lane(self, recipient: RecipientView) -> str:
         return self.relay.lane
 
+    @property
+    def lane_name(self) -> str:
+        """Every email shares the relay's lane (digests are created without a recipient at hand)."""
+        return self.relay.lane
+
     async def start(self) -> None:
         pass
 

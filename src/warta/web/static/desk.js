@@ -19,6 +19,9 @@
   function setStatus(state, label) {
     statusEl.dataset.state = state;
     statusEl.textContent = label;
+    if (state === "closed") {
+      emptyEl.hidden = true;
+    }
   }
 
   function showNotice(message) {
