@@ -40,7 +40,7 @@ class _Handler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.sink.lock:
-            self.sink.mails.append(Mail(time.time(), list(envelope.rcpt_tos), msg))  # type: ignore[arg-type]
+            self.sink.mails.append(Mail(time.time(), list(envelope.rcpt_tos), msg))
         return "250 Message accepted"
 
 

@@ -294,6 +294,7 @@ class Engine:
             .join(Organisation, Organisation.id == Release.org_id)
             .where(DigestItem.digest_delivery_id == delivery_id, Release.status == "published")
             .order_by(Edition.created_at)
+            .distinct()  # one line per edition, however many of the recipient's alerts it matched
         ).all()
         base = self.settings.base_url
         return [
