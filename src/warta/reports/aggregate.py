@@ -21,7 +21,32 @@ STATES = ("pending", "sending", "committing", "delivered", "retrying", "failed",
 ATTEMPT_BUCKETS = ("0", "1", "2", "3+")
 MAX_BUCKETS = 60
 TOP_FAILURES = 10
-_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+_STEPS = (
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    10800,
+    21600,
+    43200,
+    86400,
+)
 
 
 def could_go_out(release: Release) -> datetime | None:
@@ -55,14 +80,14 @@ def bucket_timeline(offsets: list[float], max_buckets: int = MAX_BUCKETS) -> dic
         return {"step": 1, "points": []}
     ordered = sorted(max(0.0, o) for o in offsets)
     span = ordered[-1]
-    step = next((s for s in _STEPS if span / s <= max_buckets), 0)
+    step: float = next((s for s in _STEPS if span / s <= max_buckets), 0)
     if not step:
         step = math.ceil(span / max_buckets)
-    buckets = max(1, math.ceil(span / step))
-    points: list[tuple[int, int]] = []
+    buckets = max(1, math.ceil(round(span / step, 6)))
+    points: list[tuple[float, int]] = []
     seen = 0
     for b in range(buckets + 1):
-        edge = b * step
+        edge = round(b * step, 3)
         while seen < len(ordered) and ordered[seen] <= edge:
             seen += 1
         points.append((edge, seen))

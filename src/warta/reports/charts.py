@@ -193,20 +193,22 @@ def stacked_bars(
     return _svg(width, height, title, f"{title}. {label}", body)
 
 
-def nice_step(span: float, count: int = 5) -> float:
-    """A 1-2-5 step that cuts span into about count intervals; never below 1."""
+def nice_step(span: float, count: int = 5, minimum: float = 1.0) -> float:
+    """A 1-2-5 step that cuts span into about count intervals; never below minimum."""
     if span <= 0:
-        return 1.0
+        return minimum
     raw = span / count
     magnitude = 10 ** math.floor(math.log10(raw))
     for m in (1, 2, 5, 10):
         if m * magnitude >= raw:
-            return max(1.0, m * magnitude)
-    return max(1.0, 10 * magnitude)
+            return max(minimum, m * magnitude)
+    return max(minimum, 10 * magnitude)
 
 
 def duration(seconds: float) -> str:
-    """Compact elapsed time for axis labels: 45s, 2m30s, 1h5m."""
+    """Compact elapsed time for axis labels: 0.25s, 45s, 2m30s, 1h5m."""
+    if seconds < 10 and not float(seconds).is_integer():
+        return f"{seconds:.2f}".rstrip("0").rstrip(".") + "s"
     s = int(round(seconds))
     if s < 120:
         return f"{s}s"
@@ -218,6 +220,8 @@ def duration(seconds: float) -> str:
 
 
 def _time_step(span: float) -> float:
+    if span < 6:
+        return nice_step(span, 5, minimum=0.01)
     for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600, 43200):
         if span / step <= 6:
             return float(step)
@@ -240,7 +244,7 @@ def timeline(
     pts = sorted((float(t), int(n)) for t, n in points)
     left, right, top, bottom = 60, 18, 42, 46
     plot_w, plot_h = width - left - right, height - top - bottom
-    x_max = max(pts[-1][0], 1.0)
+    x_max = pts[-1][0] if pts[-1][0] > 0 else 1.0
     y_step = nice_step(max(n for _, n in pts) or 1)
     y_max = max(y_step, math.ceil((max(n for _, n in pts) or 1) / y_step) * y_step)
 
@@ -260,15 +264,15 @@ def timeline(
         )
         tick += y_step
     x_step = _time_step(x_max)
-    tick = 0.0
-    while tick <= x_max + 1e-9:
+    ticks = int(x_max / x_step + 1e-6)
+    for i in range(ticks + 1):
+        tick = round(i * x_step, 3)
         x = px(tick)
         body.append(
             f'<line x1="{x:.1f}" y1="{top + plot_h}" x2="{x:.1f}" y2="{top + plot_h + 4}" stroke="{MUTED}"/>'
             f'<text x="{x:.1f}" y="{top + plot_h + 17}" text-anchor="middle" fill="{MUTED}">'
             f"{duration(tick)}</text>"
         )
-        tick += x_step
     path = [f"M{px(0):.1f},{py(0):.1f}"]
     last_n = 0
     for t, n in pts:
