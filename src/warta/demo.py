@@ -19,8 +19,9 @@ from warta.intake import keys
 from warta.intake.keys import Principal
 from warta.intake.service import submit
 from warta.intake.submission import Contact, Dateline, ReleaseIn, Targets, clean
-from warta.model import Organisation, Release, User
+from warta.model import Organisation, Recipient, Release, User
 from warta.review import decide
+from warta.routing import recipients as rcp
 from warta.schedule import publish_due
 from warta.store import Store
 
@@ -176,6 +177,7 @@ RELEASES: list[dict[str, Any]] = [
         "country": "ID",
         "sectors": ["finance", "medtop:04000000"],
         "release_in": timedelta(minutes=3),
+        "circuits": ["asia-pacific-all-sectors"],
     },
 ]
 
@@ -193,6 +195,8 @@ def load_demo(store: Store, settings: Settings) -> dict[str, str]:
             select(User).where(User.email.like("%@demo.warta.example")).order_by(User.email)
         ):
             out[f"{user.role}: {user.name}"] = keys.issue_key(s, user)
+        for desk in s.scalars(select(Recipient).where(Recipient.kind == "desktop").order_by(Recipient.name)):
+            out[f"live desk: {desk.name}"] = f"{settings.base_url}/desk?token={desk.stream_token}"
     return out
 
 
@@ -213,6 +217,17 @@ def _create(s: Any, settings: Settings) -> None:
         for i, o in enumerate(orgs)
     ]
     editor, _ = keys.create_user(s, "Desk Editor", "editor", None, "editor@demo.warta.example")
+    # an audience that needs no outside server: live desktops and a circuit covering them
+    rcp.create_circuit(
+        s, rcp.CircuitIn(name="Asia-Pacific — all sectors", countries=["MY", "ID", "SG", "JP", "AE"])
+    )
+    for name, country, langs in (
+        ("Kuala Lumpur trading desk", "MY", ["en", "ms"]),
+        ("Tokyo desk", "JP", ["ja", "en"]),
+    ):
+        rcp.create_recipient(
+            s, settings, rcp.RecipientIn(kind="desktop", name=name, country=country, languages=langs)
+        )
     keys.create_user(s, "Wire Admin", "admin", None, "admin@demo.warta.example")
     desk = Principal(user_id=editor.id, name=editor.name, role="editor", org_id=None)
     now = utcnow()
@@ -228,7 +243,7 @@ def _create(s: Any, settings: Settings) -> None:
             sectors=r["sectors"],
             contact=Contact(**r.get("contact", CONTACT)),
             about=r.get("about"),
-            targets=Targets(countries=[r["country"]]),
+            targets=Targets(countries=[r["country"]], circuits=r.get("circuits", [])),
             release_at=now + r.get("release_in", timedelta(minutes=-(len(RELEASES) - n) * 7)),
             embargo_until=None,
         )
