@@ -17,11 +17,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages the page tests need (headless Chromium). Skipped when present.
+# Debian packages the tests drive for real: headless Chromium (pages) and Apertium with its
+# language pairs (translation). Installed with apt when missing and run as root.
+DEBS := chromium apertium apertium-eng-spa apertium-es-pt apertium-fr-es apertium-ind-zlm
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium missing: sudo apt-get install chromium" >&2; exit 1; fi; }
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:" $$missing; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages: sudo apt-get install" $$missing >&2; exit 1; fi; \
+	fi
 
 run: $(STAMP)
 	WARTA_DATA_DIR=$(DATA) $(BIN)/warta serve --demo --host $(HOST) --port $(PORT)
