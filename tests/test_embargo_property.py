@@ -72,7 +72,7 @@ def release(store: Store, cfg: Settings, release_offset: int, embargo_offset: in
             embargo_until=None if embargo_offset is None else now + timedelta(seconds=embargo_offset),
         )
         who = Principal(user.id, user.name, "issuer", org.id)
-        rid = submit(s, cfg, who, org, clean(data, cfg.limits, "en")).id
+        rid = submit(s, cfg, who, org, clean(data, cfg.limits)).id
     publish_due(store, now)
     return rid
 

@@ -39,7 +39,6 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     secret: str = ""
     banned_terms: tuple[str, ...] = ()
-    default_language: str = "en"
     limits: Limits = field(default_factory=Limits)
     # distribution
     smtp_url: str = "smtp://127.0.0.1:25"  # smtp://[user:pass@]host:port, smtps:// for implicit TLS
@@ -53,9 +52,10 @@ class Settings:
     stream_replay: int = 1000  # events kept for Last-Event-ID resumption
     stream_heartbeat: float = 15.0
     retry_base: float = 5.0  # seconds before the first retry; doubles per attempt, with jitter
-    routing_fallback_to_original: bool = (
-        True  # no edition in any of a recipient's languages: send the original
-    )
+    # no edition in any of a recipient's languages: send the original
+    routing_fallback_to_original: bool = True
+    # languages whose machine drafts publish without an editor ("all" for every language)
+    publish_machine: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -68,7 +68,6 @@ class Settings:
             base_url=_env("BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             secret=os.environ.get("WARTA_SECRET", ""),
             banned_terms=_csv(_env("BANNED_TERMS", "")),
-            default_language=_env("DEFAULT_LANGUAGE", "en"),
             smtp_url=_env("SMTP_URL", "smtp://127.0.0.1:25"),
             smtp_pool=int(_env("SMTP_POOL", "16")),
             mail_from=_env("MAIL_FROM", "Warta <wire@warta.invalid>"),
@@ -81,6 +80,7 @@ class Settings:
             stream_heartbeat=float(_env("STREAM_HEARTBEAT", "15")),
             retry_base=float(_env("RETRY_BASE", "5")),
             routing_fallback_to_original=_env("ROUTING_FALLBACK", "original") == "original",
+            publish_machine=_csv(_env("PUBLISH_MACHINE", "")),
         )
 
     def ensure_secret(self) -> str:

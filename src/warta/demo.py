@@ -247,7 +247,7 @@ def _create(s: Any, settings: Settings) -> None:
             release_at=now + r.get("release_in", timedelta(minutes=-(len(RELEASES) - n) * 7)),
             embargo_until=None,
         )
-        release = submit(s, settings, who, org, clean(data, settings.limits, settings.default_language))
+        release = submit(s, settings, who, org, clean(data, settings.limits))
         for lang, (headline, summary, body, about) in r.get("editions", {}).items():
             put_edition(
                 s,

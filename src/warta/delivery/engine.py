@@ -62,7 +62,9 @@ class BundleCache:
         )
         org = session.get(Organisation, release.org_id)
         assert version is not None and org is not None
-        editions = [e for e in release_editions(session, release) if e.version == edition.version]
+        editions = [
+            e for e in release_editions(session, release, shown_only=True) if e.version == edition.version
+        ]
         text = wire_text(self.settings, release, version, edition, org)
         ninjs = edition_to_ninjs(self.settings, release, version, edition, org, text, editions)
         bundle = Bundle(self.settings, release, version, edition, org, text, editions, ninjs)

@@ -123,14 +123,13 @@ def public_items(session: Session, filters: Filters, limit: int = 20, offset: in
     return [Item(*row) for row in session.execute(stmt).all()]
 
 
-def release_editions(session: Session, release: Release) -> list[Edition]:
-    return list(
-        session.scalars(
-            select(Edition)
-            .where(Edition.release_id == release.id, Edition.version == release.version)
-            .order_by(Edition.lang)
-        )
-    )
+def release_editions(session: Session, release: Release, shown_only: bool = False) -> list[Edition]:
+    """The current version's editions; with `shown_only`, only those readers may see (no drafts,
+    no placeholders for missing translations)."""
+    stmt = select(Edition).where(Edition.release_id == release.id, Edition.version == release.version)
+    if shown_only:
+        stmt = stmt.where(Edition.status.in_(SHOWN_EDITION_STATES))
+    return list(session.scalars(stmt.order_by(Edition.lang)))
 
 
 def current_version(session: Session, release: Release) -> ReleaseVersion:

@@ -162,7 +162,8 @@ def correct(
     search.drop_release(session, release.id)
     make_original_edition(session, settings, release, new)
     for prev in old_editions:
-        if prev.lang == release.language:
+        # machine editions are translated afresh below; only people's work is carried over
+        if prev.lang == release.language or prev.origin == "machine":
             continue
         carried = Edition(
             release_id=release.id,
@@ -183,6 +184,9 @@ def correct(
         session.add(carried)
         session.flush()
         search.index_edition(session, carried)
+    from warta.editions.translations import make_machine_editions
+
+    make_machine_editions(session, settings, release, new)
     emit(
         session,
         "release.corrected",

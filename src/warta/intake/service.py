@@ -45,6 +45,8 @@ def submit(
         submitted_by=who.user_id,
         status=status,
         language=data.language,
+        language_source=data.language_source,
+        language_confidence=data.language_confidence,
         dateline_city=data.city,
         dateline_country=data.country,
         sectors=data.sectors,
@@ -79,6 +81,10 @@ def submit(
     session.add(version)
     session.flush()
     make_original_edition(session, settings, release, version)
+    if status != "rejected":
+        from warta.editions.translations import make_machine_editions
+
+        make_machine_editions(session, settings, release, version)
     emit(session, "release.submitted", f"submitted:{release.id}", {"release_id": release.id})
     if status == "approved":
         emit(session, "release.approved", f"approved:{release.id}:1", {"release_id": release.id})

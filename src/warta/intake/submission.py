@@ -116,6 +116,8 @@ class CleanRelease:
     circuits: list[str]
     release_at: datetime | None
     embargo_until: datetime | None
+    language_source: str = "issuer"
+    language_confidence: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -196,13 +198,25 @@ def _aware(dt: datetime | None, fld: str) -> datetime | None:
         raise ContentError(fld, "is out of range once converted to UTC") from exc
 
 
-def clean(data: ReleaseIn, limits: Limits, default_language: str) -> CleanRelease:
+def clean(data: ReleaseIn, limits: Limits) -> CleanRelease:
     headline = sanitize_text(data.headline, "headline", limits.headline_chars)
     if not headline:
         raise ContentError("headline", "is required")
     summary = sanitize_text(data.summary, "summary", limits.summary_chars)
     body_html, body_text = clean_body(data.body, data.body_format, limits)
-    language = clean_language(data.language or default_language, "language")
+    source, confidence = "issuer", 1.0
+    if data.language:
+        language = clean_language(data.language, "language")
+    else:
+        from warta.languages.detect import detect
+
+        found = detect(" ".join((headline, summary, body_text)))
+        if found.lang is None:
+            others = ", ".join(code for code, _ in found.candidates[:3]) or "none"
+            raise ContentError(
+                "language", f"could not tell the language (candidates: {others}); name it with a BCP 47 tag"
+            )
+        language, source, confidence = found.lang, f"detected:{found.method}", found.confidence
     city = sanitize_text(data.dateline.city, "dateline.city", limits.city_chars)
     if not city:
         raise ContentError("dateline.city", "is required")
@@ -259,4 +273,6 @@ def clean(data: ReleaseIn, limits: Limits, default_language: str) -> CleanReleas
         circuits=circuits,
         release_at=release_at,
         embargo_until=embargo_until,
+        language_source=source,
+        language_confidence=confidence,
     )

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -39,6 +40,8 @@ class Organisation(Base):
     auto_approve: Mapped[bool] = mapped_column(Boolean, default=False)
     about: Mapped[str] = mapped_column(Text, default="")
     website: Mapped[str | None] = mapped_column(String(500))
+    # do-not-translate terms: names, tickers, brands
+    glossary: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="organisation")
@@ -84,6 +87,9 @@ class Release(Base):
     submitted_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(16), index=True)  # held|rejected|approved|published|withdrawn
     language: Mapped[str] = mapped_column(String(16))
+    # how the language was known: "issuer", or the detector's method, with its confidence
+    language_source: Mapped[str] = mapped_column(String(32), default="issuer")
+    language_confidence: Mapped[float] = mapped_column(Float, default=1.0)
     dateline_city: Mapped[str] = mapped_column(String(100))
     dateline_country: Mapped[str] = mapped_column(String(2))
     sectors: Mapped[list[Any]] = mapped_column(default=list)

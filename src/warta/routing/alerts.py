@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from sys import intern
 
+from warta.languages.segment import segment_thai
+
 __all__ = [
     "MAX_QUERY_CHARS",
     "MAX_QUERY_TERMS",
@@ -93,11 +95,11 @@ def normalize(text: str) -> str:
 def tokenize(text: str) -> list[str]:
     """The tokens of `text` in order: words, and CJK runs as overlapping bigrams (a lone character stays).
 
-    Queries and documents both go through this one function; Thai is treated like any other script
-    for now (a run without spaces is one token).
+    Queries and documents both go through this one function; Thai is segmented into words first,
+    as the search index does.
     """
     out: list[str] = []
-    for cjk, word in _TOKEN.findall(normalize(text)):
+    for cjk, word in _TOKEN.findall(normalize(segment_thai(text))):
         if word:
             out.append(intern(word))
         elif len(cjk) == 1:

@@ -1,9 +1,9 @@
 """Full-text search over editions.
 
 Text is turned into index terms here, before it reaches the database, so SQLite (FTS5) and
-PostgreSQL index the same terms: space-separated scripts go through as they are, runs of
-Chinese, Japanese and Korean characters become overlapping bigrams (so a two-character query
-such as 東京 matches inside a longer word).
+PostgreSQL index the same terms: space-separated scripts go through as they are, Thai is
+segmented into words (PyThaiNLP newmm), runs of Chinese, Japanese and Korean characters become
+overlapping bigrams (so a two-character query such as 東京 matches inside a longer word).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from warta.intake.sanitize import html_to_text
+from warta.languages.segment import segment_thai
 from warta.model import Edition
 
 _CJK = (
@@ -31,14 +32,14 @@ def _bigrams(run: str) -> str:
 
 
 def index_terms(value: str) -> str:
-    """The text as the index sees it: CJK runs split into overlapping bigrams."""
-    return _CJK_RUN.sub(lambda m: f" {_bigrams(m.group(0))} ", value)
+    """The text as the index sees it: Thai segmented into words, CJK runs split into overlapping bigrams."""
+    return _CJK_RUN.sub(lambda m: f" {_bigrams(m.group(0))} ", segment_thai(value))
 
 
 def match_expression(query: str) -> str | None:
     """A safe FTS5 MATCH expression: every word of the query must occur (CJK words as bigram phrases)."""
     phrases = []
-    for word in _WORD.findall(query):
+    for word in _WORD.findall(segment_thai(query)):
         terms = index_terms(word).split()
         if terms:
             phrases.append('"' + " ".join(t.replace('"', '""') for t in terms) + '"')

@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warta.clock import stamp
+from warta.bus import emit
+from warta.clock import stamp, utcnow
 from warta.config import Settings
 from warta.editions import service as editions
 from warta.editions.queries import (
@@ -51,7 +52,9 @@ router = APIRouter(prefix="/api/v1", tags=["api"])
 # --- shapes -----------------------------------------------------------------------------------
 
 
-def release_json(session: Session, settings: Settings, release: Release) -> dict[str, Any]:
+def release_json(session: Session, settings: Settings, release: Release, full: bool = True) -> dict[str, Any]:
+    """The release as its issuer and the desk see it; with `full=False`, as the public may
+    (no drafts or missing-translation placeholders, no review record)."""
     org = session.get(Organisation, release.org_id)
     assert org is not None
     versions = list(
@@ -67,6 +70,7 @@ def release_json(session: Session, settings: Settings, release: Release) -> dict
         "visible": release_is_public(release),
         "organisation": {"id": org.id, "name": org.name, "slug": org.slug},
         "language": release.language,
+        "language_detection": {"source": release.language_source, "confidence": release.language_confidence},
         "dateline": {"city": release.dateline_city, "country": release.dateline_country},
         "sectors": release.sectors,
         "targets": {
@@ -83,7 +87,9 @@ def release_json(session: Session, settings: Settings, release: Release) -> dict
         "created_at": stamp(release.created_at),
         "approved_at": stamp(release.approved_at),
         "published_at": stamp(release.published_at),
-        "editions": [edition_json(settings, e) for e in release_editions(session, release)],
+        "editions": [
+            edition_json(settings, e) for e in release_editions(session, release, shown_only=not full)
+        ],
         "versions": [
             {
                 "version": v.version,
@@ -197,7 +203,7 @@ async def create_release(request: Request, who: Who) -> dict[str, Any]:
     data = await _read_submission(request)
 
     def work() -> dict[str, Any]:
-        cleaned = clean(data, settings.limits, settings.default_language)
+        cleaned = clean(data, settings.limits)
         with unit_of_work(request) as s:
             org = s.get(Organisation, who.org_id)
             if org is None:
@@ -291,7 +297,13 @@ def search_releases(
 def get_release(request: Request, release_id: str, who: MaybeWho, settings: SettingsDep) -> dict[str, Any]:
     """Status, review outcome, editions and versions of a release."""
     with unit_of_work(request) as s:
-        return release_json(s, settings, _load(s, release_id, who))
+        release = _load(s, release_id, who)
+        full = who is not None and who.can_see_unreleased(release.org_id)
+        out = release_json(s, settings, release, full=full)
+        if not full:
+            out.pop("review", None)
+            out.pop("reject_reason", None)
+        return out
 
 
 @router.get("/releases/{release_id}/editions/{lang}", response_model=None)
@@ -311,7 +323,8 @@ def get_edition(
                 Edition.release_id == release.id, Edition.version == release.version, Edition.lang == lang
             )
         )
-        if edition is None:
+        shown = edition is not None and edition.status in ("published", "outdated")
+        if edition is None or not (shown or (who is not None and who.can_see_unreleased(release.org_id))):
             raise ApiError(404, "not_found", f"release {release_id} has no {lang} edition")
         org = s.get(Organisation, release.org_id)
         assert org is not None
@@ -319,7 +332,7 @@ def get_edition(
         text = wire_text(settings, release, version, edition, org)
         if format == "text":
             return Response(text.plain_text(), media_type="text/plain; charset=utf-8")
-        others = release_editions(s, release)
+        others = release_editions(s, release, shown_only=True)
         return edition_to_ninjs(settings, release, version, edition, org, text, others)
 
 
@@ -434,6 +447,95 @@ def correct_release(
         return release_json(s, settings, release)
 
 
+# --- translations ---------------------------------------------------------------------------
+
+
+@router.get("/translations")
+def translation_queue(
+    request: Request,
+    who: Editor,
+    settings: SettingsDep,
+    status: str = Query("draft", pattern="^(draft|needs_translation)$"),
+) -> dict[str, Any]:
+    """Machine drafts waiting for an editor, or languages no engine could translate."""
+    with unit_of_work(request) as s:
+        rows = s.execute(
+            select(Edition, Release)
+            .join(Release, (Release.id == Edition.release_id) & (Release.version == Edition.version))
+            .where(Edition.status == status, Release.status.in_(("held", "approved", "published")))
+            .order_by(Edition.created_at)
+            .limit(500)
+        ).all()
+        return {
+            "items": [
+                {
+                    **edition_json(settings, e),
+                    "release_id": r.id,
+                    "release_status": r.status,
+                    "original": r.language,
+                }
+                for e, r in rows
+            ]
+        }
+
+
+@router.post("/releases/{release_id}/editions/{lang}/approve")
+def approve_edition(
+    request: Request, release_id: str, lang: str, who: Editor, settings: SettingsDep
+) -> dict[str, Any]:
+    """An editor publishes a machine draft (after reading it, or after a PUT that corrected it)."""
+    with unit_of_work(request) as s:
+        release = _load(s, release_id, who)
+        edition = s.scalar(
+            select(Edition).where(
+                Edition.release_id == release.id, Edition.version == release.version, Edition.lang == lang
+            )
+        )
+        if edition is None or edition.status != "draft":
+            raise ApiError(409, "conflict", f"no {lang} draft to approve", "lang")
+        edition.status = "published"
+        edition.updated_at = utcnow()
+        emit(s, "edition.updated", f"edition:{edition.id}:approved", {"release_id": release.id, "lang": lang})
+        return edition_json(settings, edition)
+
+
+@router.post("/releases/{release_id}/editions/{lang}/request", status_code=201)
+def request_translation(
+    request: Request, release_id: str, lang: str, who: Who, settings: SettingsDep
+) -> dict[str, Any]:
+    """Ask for a human translation: the language shows as needing translation until someone
+    uploads the edition with PUT."""
+    lang_code = clean_language(lang, "lang")
+    with unit_of_work(request) as s:
+        release = _owned(s, release_id, who)
+        if lang_code == release.language:
+            raise ApiError(409, "conflict", "that is the original language", "lang")
+        edition = s.scalar(
+            select(Edition).where(
+                Edition.release_id == release.id,
+                Edition.version == release.version,
+                Edition.lang == lang_code,
+            )
+        )
+        if edition is None:
+            edition = Edition(
+                release_id=release.id,
+                version=release.version,
+                lang=lang_code,
+                headline="",
+                summary="",
+                body_html="",
+                about="",
+                origin="human",
+                tier="publishable",
+                status="needs_translation",
+                route=[{"requested_by": who.name}],
+            )
+            s.add(edition)
+            s.flush()
+        return edition_json(settings, edition)
+
+
 # --- review -----------------------------------------------------------------------------------
 
 
@@ -495,6 +597,7 @@ class OrganisationPatch(BaseModel):
     verified: bool | None = None
     auto_approve: bool | None = None
     about: str | None = Field(None, max_length=5000)
+    glossary: list[str] | None = Field(None, max_length=500, description="do-not-translate terms")
 
 
 class UserIn(BaseModel):
@@ -514,6 +617,7 @@ def org_json(org: Organisation) -> dict[str, Any]:
         "auto_approve": org.auto_approve,
         "about": org.about,
         "website": org.website,
+        "glossary": org.glossary,
         "created_at": stamp(org.created_at),
     }
 
@@ -542,13 +646,19 @@ def create_organisation(
 
 @router.patch("/organisations/{org_id}")
 def patch_organisation(
-    request: Request, org_id: str, body: OrganisationPatch, who: Editor, settings: SettingsDep
+    request: Request, org_id: str, body: OrganisationPatch, who: Who, settings: SettingsDep
 ) -> dict[str, Any]:
-    """Editors verify issuers and grant auto-approve to trusted ones."""
+    """Editors verify issuers and grant auto-approve to trusted ones; an issuer may change its own
+    "About" boilerplate and glossary of do-not-translate terms."""
     with unit_of_work(request) as s:
         org = s.get(Organisation, org_id)
-        if org is None:
+        if org is None or not (who.is_editor or who.org_id == org_id):
             raise ApiError(404, "not_found", f"no organisation {org_id}")
+        if not who.is_editor and (body.verified is not None or body.auto_approve is not None):
+            raise ApiError(403, "forbidden", "only editors verify issuers or grant auto-approve")
+        if body.glossary is not None:
+            terms = [sanitize_text(t, f"glossary[{i}]", 100) for i, t in enumerate(body.glossary)]
+            org.glossary = [t for t in dict.fromkeys(terms) if t]
         if body.verified is not None:
             org.verified = body.verified
         if body.auto_approve is not None:

@@ -1,0 +1,159 @@
+"""Machine editions: for each language a release targets, the best route the engines offer.
+
+Runs when a release (or a correction) is stored, inside the same transaction, so an approved
+release never goes out before its editions exist. A language no engine reaches gets an edition
+in the `needs_translation` state — visible to the issuer and the desk, never a silent gap and
+never a copy of the original. Machine output publishes directly when its route's quality tier is
+`publishable` (OpenCC) or the operator lists the language in WARTA_PUBLISH_MACHINE; otherwise it
+is held as a `draft` for an editor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from warta.clock import utcnow
+from warta.config import Settings
+from warta.editions.service import sign
+from warta.i18n.catalog import LANGUAGES
+from warta.intake.sanitize import sanitize_html, sanitize_text
+from warta.languages.engines.base import EngineError
+from warta.languages.router import Route, TranslationRouter
+from warta.model import Circuit, Edition, Organisation, Release, ReleaseVersion
+from warta.store import search
+
+log = logging.getLogger(__name__)
+_router: TranslationRouter | None = None
+_router_lock = threading.Lock()
+
+
+def shared_router() -> TranslationRouter:
+    """One router per process: engines keep their pipelines and models warm between releases."""
+    global _router
+    with _router_lock:
+        if _router is None:
+            import importlib
+            import pkgutil
+
+            import warta.languages.engines as package
+
+            for module in pkgutil.iter_modules(package.__path__):
+                importlib.import_module(f"{package.__name__}.{module.name}")
+            _router = TranslationRouter.from_registry()
+        return _router
+
+
+def target_languages(session: Session, release: Release) -> list[str]:
+    """The release's own target languages, then its circuits' default languages."""
+    langs = list(release.target_languages)
+    if release.target_circuits:
+        for circuit in session.scalars(select(Circuit).where(Circuit.slug.in_(release.target_circuits))):
+            langs += circuit.languages
+    return [lang for lang in dict.fromkeys(langs) if lang in LANGUAGES and lang != release.language]
+
+
+def _hops(route: Route) -> list[dict[str, Any]]:
+    return [{"engine": engine, "from": src, "to": dst} for engine, src, dst in route.hops]
+
+
+def make_machine_editions(
+    session: Session,
+    settings: Settings,
+    release: Release,
+    version: ReleaseVersion,
+    router: TranslationRouter | None = None,
+) -> list[Edition]:
+    """Create the missing target-language editions of the current version; returns them."""
+    wanted = target_languages(session, release)
+    have = set(
+        session.scalars(
+            select(Edition.lang).where(
+                Edition.release_id == release.id,
+                Edition.version == version.version,
+                Edition.status != "outdated",
+            )
+        )
+    )
+    missing = [lang for lang in wanted if lang not in have]
+    if not missing:
+        return []
+    router = router or shared_router()
+    org = session.get(Organisation, release.org_id)
+    glossary = list(org.glossary) if org else []
+    made = []
+    for lang in missing:
+        # a carried-over (outdated) edition in this language is replaced by a fresh translation
+        for stale in session.scalars(
+            select(Edition).where(
+                Edition.release_id == release.id, Edition.version == version.version, Edition.lang == lang
+            )
+        ):
+            session.delete(stale)
+        session.flush()
+        made.append(_translate(session, settings, release, version, lang, router, glossary))
+    return made
+
+
+def _translate(
+    session: Session,
+    settings: Settings,
+    release: Release,
+    version: ReleaseVersion,
+    lang: str,
+    router: TranslationRouter,
+    glossary: list[str],
+) -> Edition:
+    route = router.route(release.language, lang)
+    edition = Edition(
+        release_id=release.id,
+        version=version.version,
+        lang=lang,
+        headline="",
+        summary="",
+        body_html="",
+        about="",
+        origin="machine",
+        tier="gist",
+        status="needs_translation",
+        created_at=utcnow(),
+        updated_at=utcnow(),
+    )
+    if route is None:
+        edition.route = [{"error": f"no engine translates {release.language} to {lang}"}]
+    else:
+        edition.engine = "+".join(dict.fromkeys(route.engines))
+        edition.route = _hops(route)
+        edition.tier = route.tier
+        try:
+            edition.headline = sanitize_text(
+                router.translate_text(route, version.headline, glossary), "headline", 400
+            )
+            edition.summary = sanitize_text(
+                router.translate_text(route, version.summary, glossary), "summary", 4000
+            )
+            edition.body_html = sanitize_html(router.translate_html(route, version.body_html, glossary))
+            edition.about = (
+                sanitize_html(router.translate_html(route, version.about, glossary)) if version.about else ""
+            )
+            publish = (
+                route.tier == "publishable"
+                or lang in settings.publish_machine
+                or "all" in settings.publish_machine
+            )
+            edition.status = "published" if publish else "draft"
+        except (EngineError, ValueError) as exc:
+            log.warning("translating %s to %s failed: %s", release.id, lang, exc)
+            edition.headline = edition.summary = edition.body_html = edition.about = ""
+            edition.status = "needs_translation"
+            edition.route = [*edition.route, {"error": str(exc)[:500]}]
+    sign(settings, edition)
+    session.add(edition)
+    session.flush()
+    if edition.status != "needs_translation":
+        search.index_edition(session, edition)
+    return edition

@@ -1,0 +1,1 @@
+"""Languages: detection, translation engines and the router that picks (and pivots) between them."""

@@ -1,0 +1,1 @@
+"""Translation engines, one registered class per module."""
