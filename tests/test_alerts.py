@@ -60,7 +60,9 @@ def test_tokenize_cjk_bigrams_agree_with_search_index() -> None:
 
 def test_tokenize_keeps_hangul_syllables_and_thai_words() -> None:
     assert tokenize("매출") == ["매출"]  # not decomposed into jamo
-    assert tokenize("สวัสดีครับ ประเทศไทย") == ["สวัสดีครับ", "ประเทศไทย"]  # vowel marks stay inside words
+    # Thai is segmented into dictionary words, vowel and tone marks staying inside them
+    assert tokenize("สวัสดีครับ ประเทศไทย") == ["สวัสดี", "ครับ", "ประเทศ", "ไทย"]
+    assert tokenize("บริษัทประกาศผลกำไร") == tokenize("บริษัท ประกาศ ผลกำไร")
     assert tokenize("مَرْحَبًا") == tokenize("مرحبا") == ["مرحبا"]  # Arabic vowel marks are optional
 
 
