@@ -1,16 +1,22 @@
 """Run the benchmarks, write bench/results/*.json and regenerate docs/benchmarks.md.
 
 python -m bench            # everything
-python -m bench core       # one suite
+python -m bench core       # one suite (core, alerts, distribution)
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
-from bench import core, report
+from bench import alerts, core, distribution, report
 
-SUITES = {"core": core.run}
+SUITES: dict[str, Callable[[], Any]] = {
+    "core": core.run,
+    "alerts": alerts.run,
+    "distribution": distribution.run,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -130,7 +130,8 @@ class LibreTranslateEngine(Engine):
             1, batch_size if batch_size is not None else int(_env_number("WARTA_LIBRETRANSLATE_BATCH", 50))
         )
         self.char_limit = max(
-            0, char_limit if char_limit is not None else int(_env_number("WARTA_LIBRETRANSLATE_CHAR_LIMIT", 0))
+            0,
+            char_limit if char_limit is not None else int(_env_number("WARTA_LIBRETRANSLATE_CHAR_LIMIT", 0)),
         )
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
@@ -262,7 +263,11 @@ class LibreTranslateEngine(Engine):
                 {"q": chunk, "source": server_source, "target": server_target, "format": "text"},
             )
             texts = body.get("translatedText") if isinstance(body, dict) else None
-            if not isinstance(texts, list) or len(texts) != len(chunk) or not all(isinstance(t, str) for t in texts):
+            if (
+                not isinstance(texts, list)
+                or len(texts) != len(chunk)
+                or not all(isinstance(t, str) for t in texts)
+            ):
                 raise LibreTranslateError(
                     f"libretranslate: /translate answered {len(chunk)} segments with {body!r:.160}"
                 )
@@ -284,10 +289,14 @@ class LibreTranslateEngine(Engine):
         guesses: dict[str, float] = {}
         for entry in body:
             if not isinstance(entry, dict) or not isinstance(entry.get("language"), str):
-                raise LibreTranslateError(f"libretranslate: /detect answered a malformed guess {entry!r:.120}")
+                raise LibreTranslateError(
+                    f"libretranslate: /detect answered a malformed guess {entry!r:.120}"
+                )
             confidence = entry.get("confidence", 0)
             if not isinstance(confidence, int | float):
-                raise LibreTranslateError(f"libretranslate: /detect answered a malformed guess {entry!r:.120}")
+                raise LibreTranslateError(
+                    f"libretranslate: /detect answered a malformed guess {entry!r:.120}"
+                )
             code = our_code(entry["language"])
             if code is not None:
                 guesses[code] = max(guesses.get(code, 0.0), min(max(float(confidence) / 100.0, 0.0), 1.0))

@@ -1,0 +1,1090 @@
+"""Distribution: routing in process, then email, webhooks and the live stream through a real server.
+
+Routing runs in this process against a temporary SQLite store: 100,000 recipients over 90 countries
+and the wire's 15 languages and 100,000 saved alerts (the `bench.alerts` generator), all seeded and
+inserted in bulk. It times building the audience index and the alert index (each read from the
+database), selecting a circuit's audience (about a third of everyone) from the index, and
+`Router.route_release` for one published release in five languages whose text is shaped like the
+alerts' vocabulary, so alerts fire at their usual rate. A full route includes the alert match, the
+edition choice per recipient and the ledger insert, in one transaction.
+
+Email, webhooks and the stream each run a real `warta serve` (`bench.harness.warta_server`) with its
+audience imported from CSV by `warta recipients import`, a circuit over all of it and one release.
+The receivers run in processes of their own (this module, started as `python -m bench.distribution
+ROLE`), so they share neither the server's nor the harness's interpreter lock:
+
+- `sink PORT`: an aiosmtpd server that only notes when each message arrived;
+- `hooks SPEC.json`: an asyncio HTTP server on one or many loopback addresses, answering 200, or
+  sleeping 2 s first (the slow paths), or answering 500 (the failing paths);
+- `sse URL`: up to ~2,000 raw-socket Server-Sent Events clients, noting when the release arrives.
+
+Each helper reads one command a line on stdin and answers one JSON line on stdout.
+
+    WARTA_BENCH_EMAILS=5000 WARTA_BENCH_WEBHOOKS=1000 WARTA_BENCH_SSE=1000,5000 python -m bench distribution
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import gc
+import json
+import math
+import os
+import random
+import smtplib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from bench import alerts as alert_gen
+from bench.harness import Running, free_port, save, summary, warta_server
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ROUTING_RECIPIENTS = 100_000
+ROUTING_ALERTS = 100_000
+ROUTES = 5  # warm routes timed after the first (cold) one
+EMAILS = 5_000
+WEBHOOKS = 1_000
+SSE = (1_000, 5_000)
+SSE_PER_PROCESS = 2_000
+SLOW_SHARE, FAIL_SHARE, SLOW_DELAY = 0.10, 0.05, 2.0
+BASELINE_THREADS = 16
+
+# primary languages of the audience, in percent (sums to 100)
+LANG_WEIGHTS = {
+    "en": 25,
+    "zh-Hans": 10,
+    "id": 8,
+    "ms": 7,
+    "ja": 7,
+    "ko": 6,
+    "th": 5,
+    "vi": 5,
+    "es": 5,
+    "fr": 4,
+    "de": 4,
+    "pt": 4,
+    "ar": 4,
+    "ru": 3,
+    "zh-Hant": 3,
+}
+EDITION_LANGS = ("en", "ms", "id", "zh-Hans", "ja")  # the routed release: the original and four more
+SERVER_COUNTRIES = ["MY", "ID", "SG", "TH", "VN", "PH", "JP", "KR", "AU", "IN"]
+HEADLINES = {
+    "en": "Pelabuhan Selatan opens a solar-powered container terminal",
+    "ms": "Pelabuhan Selatan buka terminal kontena berkuasa solar",
+    "id": "Pelabuhan Selatan membuka terminal peti kemas bertenaga surya",
+    "zh-Hans": "南方港口启用太阳能集装箱码头",
+}
+BODIES = {
+    "en": "Pelabuhan Selatan Berhad today opened a container terminal whose cranes run on solar power. "
+    "The terminal handles 1.2 million containers a year and cuts the port's diesel use by a third. ",
+    "ms": "Pelabuhan Selatan Berhad hari ini membuka terminal kontena yang krennya digerakkan tenaga solar. "
+    "Terminal itu mengendalikan 1.2 juta kontena setahun. ",
+    "id": "Pelabuhan Selatan Berhad hari ini membuka terminal peti kemas yang derek-dereknya bertenaga "
+    "surya. Terminal itu menangani 1,2 juta peti kemas per tahun. ",
+    "zh-Hans": "南方港口公司今天启用一座集装箱码头，其起重机由太阳能驱动。该码头每年处理120万个集装箱。",
+}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _env_ints(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    value = os.environ.get(name, "").strip()
+    return tuple(int(v) for v in value.split(",") if v.strip()) if value else default
+
+
+def _stamp_s(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _rate(n: int, seconds: float) -> float:
+    return round(n / seconds, 1) if seconds > 0 else 0.0
+
+
+def _log(text: str) -> None:
+    print(f"  {text}", flush=True)
+
+
+# --- routing, in process ------------------------------------------------------------------
+
+
+def countries90() -> list[str]:
+    """The 36 countries the alerts suite uses, then 54 more ISO codes drawn with a fixed seed."""
+    from warta.intake.submission import iso_countries
+
+    rest = sorted(set(iso_countries()) - set(alert_gen.COUNTRIES))
+    return [*alert_gen.COUNTRIES, *random.Random(90).sample(rest, 90 - len(alert_gen.COUNTRIES))]
+
+
+def audience_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """Recipients as `recipients` rows: 70% journalists, 20% outlets, 10% desktops; countries with
+    Zipf-like weights; a primary language by LANG_WEIGHTS, often English second, sometimes a third;
+    60% take every sector; 2% paused."""
+    import secrets
+
+    from warta.clock import utcnow
+    from warta.delivery.signing import new_secret
+    from warta.ids import new_id
+
+    countries = countries90()
+    country_cum = list(_cumulative(1.0 / (r + 1) ** 0.8 for r in range(len(countries))))
+    langs, lang_cum = list(LANG_WEIGHTS), list(_cumulative(LANG_WEIGHTS.values()))
+    drawn = rng.choices(countries, cum_weights=country_cum, k=n)
+    now = utcnow()
+    rows = []
+    for i in range(n):
+        r = rng.random()
+        kind = "journalist" if r < 0.7 else "outlet" if r < 0.9 else "desktop"
+        primary = rng.choices(langs, cum_weights=lang_cum)[0]
+        languages = [primary]
+        if primary != "en" and rng.random() < 0.4:
+            languages.append("en")
+        if rng.random() < 0.15:
+            extra = rng.choice(langs)
+            if extra not in languages:
+                languages.append(extra)
+        sectors = [] if rng.random() < 0.6 else rng.sample(alert_gen.SECTORS, rng.randint(1, 3))
+        rows.append(
+            {
+                "id": new_id("rcp_"),
+                "kind": kind,
+                "name": f"Recipient {i}",
+                "country": drawn[i],
+                "languages": languages,
+                "sectors": sectors,
+                "email": f"r{i}@news{i % 997}.example" if kind == "journalist" else None,
+                "webhook_url": f"https://hooks{i % 500}.example/warta/{i}" if kind == "outlet" else None,
+                "webhook_secret": new_secret() if kind == "outlet" else None,
+                "webhook_format": "ninjs",
+                "feed_token": secrets.token_urlsafe(24),
+                "stream_token": secrets.token_urlsafe(24) if kind == "desktop" else None,
+                "embargo_trusted": rng.random() < 0.05,
+                "locale": primary,
+                "timezone": "UTC",
+                "status": "paused" if rng.random() < 0.02 else "active",
+                "external_id": f"r{i}",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    return rows
+
+
+def _cumulative(values: Iterable[float]) -> Iterator[float]:
+    total = 0.0
+    for v in values:
+        total += v
+        yield total
+
+
+def circuit_for_third(rows: list[dict[str, Any]], rng: random.Random) -> dict[str, Any]:
+    """A circuit of countries (in a seeded order, added until a third of the audience is in), twelve of
+    the fifteen languages and one sector (recipients who take every sector are in too)."""
+    languages = [lang for lang in LANG_WEIGHTS if lang not in ("ar", "ru", "pt")]
+    sector = "medtop:04000000"
+    per_country: Counter[str] = Counter()
+    for r in rows:
+        if r["status"] != "active":
+            continue
+        if not set(r["languages"]) & set(languages):
+            continue
+        if r["sectors"] and sector not in r["sectors"]:
+            continue
+        per_country[r["country"]] += 1
+    order = sorted(per_country)
+    rng.shuffle(order)
+    chosen, covered = [], 0
+    for country in order:
+        if covered >= len(rows) / 3:
+            break
+        chosen.append(country)
+        covered += per_country[country]
+    return {"countries": sorted(chosen), "languages": languages, "sectors": [sector], "kinds": []}
+
+
+def _bulk(store: Any, table: Any, rows: list[dict[str, Any]], chunk: int = 5_000) -> float:
+    from sqlalchemy import insert
+
+    start = time.perf_counter()
+    with store.session() as s:
+        for i in range(0, len(rows), chunk):
+            s.execute(insert(table), rows[i : i + chunk])
+    return time.perf_counter() - start
+
+
+def _published_release(store: Any, org_id: str, user_id: str, slug: str, text: str, n: int) -> str:
+    """A published release targeted at the circuit, with editions in EDITION_LANGS (same text each)."""
+    from warta.clock import utcnow
+    from warta.model import Edition, Release, ReleaseVersion
+
+    now = utcnow()
+    headline = f"Pelabuhan Selatan opens terminal {n}"
+    body = "".join(f"<p>{p}</p>" for p in text.split(". ") if p)
+    with store.session() as s:
+        release = Release(
+            org_id=org_id,
+            submitted_by=user_id,
+            status="published",
+            language="en",
+            dateline_city="Kuala Lumpur",
+            dateline_country="MY",
+            sectors=["medtop:04000000", "top-story"],
+            target_countries=[],
+            target_languages=[],
+            target_circuits=[slug],
+            release_at=now,
+            public_at=now,
+            version=1,
+            review={},
+            approved_at=now,
+            published_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(release)
+        s.flush()
+        s.add(ReleaseVersion(release_id=release.id, version=1, headline=headline, body_html=body))
+        for lang in EDITION_LANGS:
+            s.add(
+                Edition(
+                    release_id=release.id,
+                    version=1,
+                    lang=lang,
+                    headline=headline,
+                    summary="Cranes run on solar power.",
+                    body_html=body,
+                    origin="original" if lang == "en" else "human",
+                    status="published",
+                )
+            )
+        return release.id
+
+
+def routing(
+    recipients: int = ROUTING_RECIPIENTS, n_alerts: int = ROUTING_ALERTS, routes: int = ROUTES
+) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from warta.bus import MemoryBus
+    from warta.config import Settings
+    from warta.delivery.base import CHANNELS
+    from warta.model import Alert, Circuit, Delivery, Organisation, Recipient, User
+    from warta.routing.alerts import AlertIndex
+    from warta.routing.audience import AudienceIndex, Selector, load_index
+    from warta.routing.stage import AlertCache, Router
+    from warta.store import Store
+    from warta.web.app import load_channels
+
+    results: dict[str, Any] = {}
+    rng = random.Random(20261127)
+    with tempfile.TemporaryDirectory(prefix="warta-bench-routing-") as tmp:
+        url = f"sqlite:///{tmp}/warta.db"
+        store = Store(url)
+        store.migrate()
+        settings = Settings(data_dir=Path(tmp), database_url=url, secret="bench-secret")
+
+        _log(f"generating {recipients:,} recipients and {n_alerts:,} alerts")
+        rows = audience_rows(rng, recipients)
+        circuit = circuit_for_third(rows, rng)
+        gen = alert_gen.Generator(seed=11)
+        ids = [r["id"] for r in rows]
+        modes = ["realtime"] * 16 + ["daily"] * 3 + ["hourly"]
+        alert_rows, specs = [], []
+        for i in range(n_alerts):
+            spec = gen.alert(i)
+            specs.append(spec)
+            alert_rows.append(
+                {
+                    "id": f"alr_bench{i:08d}",
+                    "recipient_id": rng.choice(ids),
+                    "name": "",
+                    "query": spec.query,
+                    "countries": sorted(spec.countries),
+                    "languages": sorted(spec.languages),
+                    "sectors": sorted(spec.sectors),
+                    "mode": rng.choice(modes),
+                    "created_at": rows[0]["created_at"],
+                }
+            )
+        insert_recipients_s = _bulk(store, Recipient, rows)
+        insert_alerts_s = _bulk(store, Alert, alert_rows)
+        _log(f"inserted in {insert_recipients_s:.1f} s + {insert_alerts_s:.1f} s")
+        del alert_rows
+        with store.session() as s:
+            org = Organisation(name="Pelabuhan Selatan Berhad", slug="pelabuhan-selatan", verified=True)
+            s.add(org)
+            s.flush()
+            user = User(org_id=org.id, name="Issuer", role="issuer")
+            s.add(user)
+            s.add(Circuit(slug="bench-third", name="A third of the audience", **circuit))
+            s.flush()
+            org_id, user_id = org.id, user.id
+        texts = [gen.document()[0] for _ in range(routes + 1)]
+        release_ids = [
+            _published_release(store, org_id, user_id, "bench-third", text, k) for k, text in enumerate(texts)
+        ]
+
+        # the two indexes, each read from the database and built, as a router does when they change
+        samples = []
+        with store.session() as s:
+            for _ in range(3):
+                gc.collect()
+                t = time.perf_counter()
+                index = load_index(s)
+                samples.append(time.perf_counter() - t)
+        active = len(index.recipients)
+        t = time.perf_counter()
+        AudienceIndex.build(index.recipients)
+        build_only = time.perf_counter() - t
+        results["audience_index"] = {
+            **summary(samples),
+            "recipients": recipients,
+            "active": active,
+            "build_only_ms": round(build_only * 1000, 1),
+        }
+        _log(f"audience index: {results['audience_index']}")
+        samples = []
+        with store.session() as s:
+            for _ in range(3):
+                gc.collect()
+                cache = AlertCache()
+                t = time.perf_counter()
+                cache.get(s)
+                samples.append(time.perf_counter() - t)
+        gc.collect()
+        t = time.perf_counter()
+        AlertIndex.build(specs)
+        build_only = time.perf_counter() - t
+        results["alert_index"] = {
+            **summary(samples),
+            "alerts": n_alerts,
+            "build_only_ms": round(build_only * 1000, 1),
+        }
+        del cache, specs
+        _log(f"alert index: {results['alert_index']}")
+
+        with store.session() as s:
+            sel = Selector.of(s.scalars(select(Circuit)).one())
+        samples = []
+        for _ in range(30):
+            t = time.perf_counter()
+            picked = index.select(sel)
+            samples.append(time.perf_counter() - t)
+        results["audience_select"] = {
+            **summary(samples),
+            "selected": len(picked),
+            "share": round(len(picked) / recipients, 3),
+            "countries": len(circuit["countries"]),
+        }
+        _log(f"audience select: {results['audience_select']}")
+        del index
+
+        load_channels()
+        channels = {name: cls(settings) for name, cls in CHANNELS.items()}
+        router = Router(store, settings, MemoryBus(), channels, on_rows=lambda: None)
+        gc.collect()
+        t = time.perf_counter()
+        first_rows = router.route_release(release_ids[0])
+        cold = time.perf_counter() - t
+        samples, offered = [], []
+        for rid in release_ids[1:]:
+            gc.collect()
+            t = time.perf_counter()
+            offered.append(router.route_release(rid))
+            samples.append(time.perf_counter() - t)
+        with store.session() as s:
+            per_release = dict(
+                s.execute(select(Delivery.release_id, func.count()).group_by(Delivery.release_id)).all()
+            )
+            by_channel = dict(
+                s.execute(
+                    select(Delivery.channel, func.count())
+                    .where(Delivery.release_id == release_ids[-1])
+                    .group_by(Delivery.channel)
+                ).all()
+            )
+            recipients_routed = s.scalar(
+                select(func.count(func.distinct(Delivery.recipient_id))).where(
+                    Delivery.release_id == release_ids[-1]
+                )
+            )
+        rows_each = per_release.get(release_ids[-1], 0)
+        mean_s = sum(samples) / len(samples)
+        results["route_release"] = {
+            **summary(samples),
+            "per_s": _rate(rows_each, mean_s),  # ledger rows written per second
+            "rows": rows_each,
+            "recipients": recipients_routed,
+            "by_channel": by_channel,
+            "cold_s": round(cold, 2),
+            "cold_rows": first_rows,
+            "ledger_rows": sum(per_release.values()),
+        }
+        _log(f"route release: {results['route_release']}")
+        store.close()
+    return results
+
+
+# --- helper processes ---------------------------------------------------------------------
+
+
+class Child:
+    """A helper role of this module in its own process: one command a line in, one JSON line out."""
+
+    def __init__(self, *args: str) -> None:
+        self.role = args[0]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.distribution", *args],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def read(self) -> Any:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"helper {self.role!r} exited with {self.proc.wait()}")
+        return json.loads(line)
+
+    def ask(self, line: str) -> Any:
+        self.send(line)
+        return self.read()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.send("quit")
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+@contextlib.contextmanager
+def child(*args: str) -> Iterator[Child]:
+    c = Child(*args)
+    try:
+        ready = c.read()
+        assert ready.get("ready"), ready
+        yield c
+    finally:
+        c.close()
+
+
+def _commands(handlers: dict[str, Callable[[str], Any]]) -> None:
+    """Answer commands from stdin until `quit` (or stdin closes)."""
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        name, _, arg = line.strip().partition(" ")
+        if name == "quit":
+            return
+        print(json.dumps(handlers[name](arg)), flush=True)
+
+
+def sink_main(port: int) -> None:
+    """An SMTP sink that keeps only arrival times (and the first message, for the baseline)."""
+    import logging
+
+    from aiosmtpd.controller import Controller
+
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+    times: list[float] = []
+    total = [0]
+    first: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            times.append(time.time())
+            content = envelope.original_content or envelope.content
+            total[0] += len(content)
+            if not first:
+                first.append(content)
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+
+    def reset(_: str) -> dict[str, Any]:
+        times.clear()
+        total[0] = 0
+        return {"ok": True}
+
+    def sample(path: str) -> dict[str, Any]:
+        Path(path).write_bytes(first[0])
+        return {"bytes": len(first[0])}
+
+    try:
+        _commands(
+            {
+                "count": lambda _: {"count": len(times)},
+                "stats": lambda _: {"times": list(times), "bytes": total[0]},
+                "reset": reset,
+                "sample": sample,
+            }
+        )
+    finally:
+        controller.stop()
+
+
+def hooks_main(spec_path: str) -> None:
+    """Webhook endpoints: /hooks/<n> on every address in the spec, on one port."""
+    spec = json.loads(Path(spec_path).read_text())
+    slow, fail = set(spec["slow"]), set(spec["fail"])
+    delay = float(spec["delay"])
+    state = {"mixed": False}
+    hits: dict[str, list[tuple[float, int]]] = {}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                request_line, _, rest = head.partition(b"\r\n")
+                path = request_line.split(b" ")[1].decode()
+                length = 0
+                for header in rest.split(b"\r\n"):
+                    name, _, value = header.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                if length:
+                    await reader.readexactly(length)
+                at = time.time()
+                status = 200
+                if state["mixed"]:
+                    if path in slow:
+                        await asyncio.sleep(delay)
+                    elif path in fail:
+                        status = 500
+                hits.setdefault(path, []).append((at, status))
+                body = b'{"ok":true}' if status == 200 else b'{"error":"down"}'
+                reason = b"OK" if status == 200 else b"Internal Server Error"
+                writer.write(
+                    b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                    % (status, reason, len(body), body)
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, IndexError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, host=spec["hosts"], port=spec["port"], backlog=1024)
+        loop = asyncio.get_running_loop()
+
+        def progress() -> dict[str, Any]:
+            ok = sum(1 for v in hits.values() if any(s == 200 for _, s in v))
+            return {"ok_paths": ok, "requests": sum(len(v) for v in hits.values())}
+
+        def mode(arg: str) -> dict[str, Any]:
+            state["mixed"] = arg == "mixed"
+            hits.clear()
+            return {"ok": True}
+
+        handlers: dict[str, Callable[[str], Any]] = {
+            "progress": lambda _: progress(),
+            "stats": lambda _: {"hits": hits},
+            "mode": mode,
+        }
+        print(json.dumps({"ready": True}), flush=True)
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            name, _, arg = line.strip().partition(" ")
+            if not line or name == "quit":
+                break
+            print(json.dumps(handlers[name](arg)), flush=True)
+        server.close()
+
+    asyncio.run(main())
+
+
+def sse_main(base_url: str) -> None:
+    """Hold one SSE connection per token (tokens: a JSON list on the first stdin line) and note when
+    each one receives a `release` event."""
+    parts = urlsplit(base_url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        tokens: list[str] = json.loads(await loop.run_in_executor(None, sys.stdin.readline))
+        times: list[float | None] = [None] * len(tokens)
+        writers: list[asyncio.StreamWriter] = []
+        gate = asyncio.Semaphore(64)
+        state = {"got": 0, "expect": -1}
+        all_in = asyncio.Event()
+
+        async def hold(i: int, token: str, connected: asyncio.Future[bool]) -> None:
+            try:
+                async with gate, asyncio.timeout(60):
+                    reader, writer = await asyncio.open_connection(host, port)
+                    writers.append(writer)
+                    writer.write(
+                        f"GET /api/v1/stream HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                        f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
+                    )
+                    buf = b""
+                    while b"event: hello" not in buf:
+                        chunk = await reader.read(65536)
+                        if not chunk:
+                            break
+                        buf += chunk
+                ok = buf.startswith(b"HTTP/1.1 200") and b"event: hello" in buf
+            except (OSError, TimeoutError):
+                ok = False
+            connected.set_result(ok)
+            if not ok:
+                return
+            tail = b""
+            with contextlib.suppress(OSError):
+                while chunk := await reader.read(65536):
+                    data = tail + chunk
+                    if b"event: release" in data:
+                        times[i] = time.time()
+                        state["got"] += 1
+                        if state["got"] == state["expect"]:
+                            all_in.set()
+                        return
+                    tail = data[-32:]
+
+        start = time.perf_counter()
+        futures = [loop.create_future() for _ in tokens]
+        tasks = [
+            asyncio.create_task(hold(i, t, f)) for i, (t, f) in enumerate(zip(tokens, futures, strict=True))
+        ]
+        oks = await asyncio.gather(*futures)
+        state["expect"] = sum(oks)
+        if state["got"] == state["expect"]:
+            all_in.set()
+        print(json.dumps({"connected": sum(oks), "connect_s": time.perf_counter() - start}), flush=True)
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            name, _, arg = line.strip().partition(" ")
+            if not line or name == "quit":
+                break
+            if name == "collect":
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(all_in.wait(), float(arg or 60))
+                print(json.dumps({"times": times}), flush=True)
+        for writer in writers:
+            writer.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+
+
+# --- driving a server ---------------------------------------------------------------------
+
+CSV_FIELDS = ["kind", "name", "country", "languages", "sectors", "email", "webhook_url", "external_id"]
+
+
+class Wire:
+    """A running server with an editor, a trusted issuer (auto-approved), an unverified one (held)
+    and helpers to import an audience and send a release to it."""
+
+    def __init__(self, srv: Running) -> None:
+        self.srv = srv
+
+        def client(key: str) -> httpx.Client:
+            return httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+
+        self.editor = client(
+            srv.cli_json("admin", "create-user", "--role", "editor", "--name", "Desk")["api_key"]
+        )
+        self.trusted = client(
+            srv.cli_json(
+                "admin", "create-org", "--name", "Pelabuhan Selatan Berhad", "--verified", "--auto-approve"
+            )["api_key"]
+        )
+        self.held = client(
+            srv.cli_json("admin", "create-org", "--name", "Syarikat Baharu Sdn Bhd")["api_key"]
+        )
+
+    def close(self) -> None:
+        for c in (self.editor, self.trusted, self.held):
+            c.close()
+
+    def import_rows(self, rows: list[dict[str, str]]) -> tuple[int, float]:
+        with tempfile.NamedTemporaryFile(
+            "w", suffix=".csv", newline="", encoding="utf-8", delete=False
+        ) as fh:
+            w = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+        try:
+            start = time.perf_counter()
+            out = self.srv.cli_json("recipients", "import", fh.name)
+            took = time.perf_counter() - start
+        finally:
+            os.unlink(fh.name)
+        assert not out["errors"], out["errors"][:3]
+        return int(out["created"]), took
+
+    def circuit(self, countries: list[str]) -> str:
+        resp = self.editor.post("/api/v1/circuits", json={"name": "Bench audience", "countries": countries})
+        assert resp.status_code == 201, resp.text
+        return str(resp.json()["slug"])
+
+    def recipients(self, kind: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self.editor.get(
+                "/api/v1/recipients", params={"kind": kind, "limit": 1000, "offset": len(items)}
+            ).json()
+            items += page["items"]
+            if len(items) >= page["total"]:
+                return items
+
+    def release(self, circuit: str, *, held: bool = False, release_in: float = 0.0) -> str:
+        """A release to the circuit with editions in en, ms, id and zh-Hans."""
+        issuer = self.held if held else self.trusted
+        payload: dict[str, Any] = {
+            "headline": HEADLINES["en"],
+            "summary": "Cranes and yard vehicles run on rooftop solar and batteries.",
+            "body": BODIES["en"] * 6,
+            "language": "en",
+            "dateline": {"city": "Kuala Lumpur", "country": "MY"},
+            "sectors": ["business", "medtop:04000000"],
+            "contact": {"name": "Aisyah Rahman", "email": "media@pelabuhan.example"},
+            "about": "Pelabuhan Selatan Berhad runs container terminals in Malaysia.",
+            "targets": {"circuits": [circuit]},
+        }
+        if release_in:
+            payload["release_at"] = (datetime.now(UTC) + timedelta(seconds=release_in)).isoformat()
+        resp = issuer.post("/api/v1/releases", json=payload)
+        assert resp.status_code == 201, resp.text
+        rid = str(resp.json()["id"])
+        assert resp.json()["status"] == ("held" if held else "approved"), resp.json()["status"]
+        for lang in ("ms", "id", "zh-Hans"):
+            put = issuer.put(
+                f"/api/v1/releases/{rid}/editions/{lang}",
+                json={"headline": HEADLINES[lang], "body": BODIES[lang] * 6},
+            )
+            assert put.status_code == 200, put.text
+        return rid
+
+    def approve(self, rid: str) -> None:
+        resp = self.editor.post(f"/api/v1/releases/{rid}/approve", json={})
+        assert resp.status_code == 200, resp.text
+
+    def published_at(self, rid: str, timeout: float = 60) -> float:
+        deadline = time.monotonic() + timeout
+        while True:
+            data = self.editor.get(f"/api/v1/releases/{rid}").json()
+            if data.get("published_at"):
+                return _stamp_s(data["published_at"])
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"release {rid} not published after {timeout} s")
+            time.sleep(0.02)
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, every: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return predicate()
+
+
+def _langs(i: int) -> str:
+    langs = list(LANG_WEIGHTS)
+    first = langs[i % len(langs)]
+    return first if first == "en" else f"{first};en"
+
+
+# --- email --------------------------------------------------------------------------------
+
+
+def email(n: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    port = free_port()
+    with child("sink", str(port)) as sink, warta_server(WARTA_SMTP_URL=f"smtp://127.0.0.1:{port}") as srv:
+        wire = Wire(srv)
+        rows = [
+            {
+                "kind": "journalist",
+                "name": f"Journalist {i}",
+                "country": SERVER_COUNTRIES[i % len(SERVER_COUNTRIES)],
+                "languages": _langs(i),
+                "email": f"j{i}@news{i % 50}.example",
+                "external_id": f"j{i}",
+            }
+            for i in range(n)
+        ]
+        created, import_s = wire.import_rows(rows)
+        _log(f"imported {created:,} journalists in {import_s:.1f} s")
+        circuit = wire.circuit(SERVER_COUNTRIES)
+        rid = wire.release(circuit, held=True)
+        approved = time.time()
+        wire.approve(rid)
+        done = _wait(lambda: sink.ask("count")["count"] >= n, timeout=max(120.0, n / 20), every=0.2)
+        published = wire.published_at(rid)
+        stats = sink.ask("stats")
+        times = sorted(stats["times"])
+        if not done:
+            _log(f"email: only {len(times):,} of {n:,} arrived before the time-out")
+        span = times[-1] - times[0]
+        results["email"] = {
+            **summary([t - approved for t in times]),
+            "per_s": _rate(len(times) - 1, span),
+            "recipients": n,
+            "arrived": len(times),
+            "published_after_approve_ms": round((published - approved) * 1000, 1),
+            "first_after_approve_s": round(times[0] - approved, 2),
+            "last_after_approve_s": round(times[-1] - approved, 2),
+            "mean_bytes": round(stats["bytes"] / len(times)),
+            "smtp_pool": 16,
+            "import_s": round(import_s, 1),
+        }
+        _log(f"email via warta: {results['email']}")
+        wire.close()
+
+        with tempfile.TemporaryDirectory() as tmp:
+            sample = Path(tmp) / "message.eml"
+            sink.ask(f"sample {sample}")
+            message = sample.read_bytes()
+        sink.ask("reset")
+        start = time.time()
+        _smtplib_flood(port, message, n, BASELINE_THREADS)
+        base = sorted(sink.ask("stats")["times"])
+        base_rate = _rate(len(base) - 1, base[-1] - base[0])
+        results["email_smtplib_baseline"] = {
+            **summary([t - start for t in base]),
+            "per_s": base_rate,
+            "messages": len(base),
+            "threads": BASELINE_THREADS,
+        }
+        results["email"]["of_baseline"] = (
+            round(results["email"]["per_s"] / base_rate, 2) if base_rate else None
+        )
+        _log(f"smtplib baseline: {results['email_smtplib_baseline']}")
+    return results
+
+
+def _smtplib_flood(port: int, message: bytes, n: int, threads: int) -> None:
+    """`n` copies of one pre-built message from `threads` persistent smtplib connections."""
+    import itertools
+
+    ticket = itertools.count()
+
+    def worker() -> None:
+        with smtplib.SMTP("127.0.0.1", port) as conn:
+            while next(ticket) < n:
+                conn.sendmail("wire@warta.invalid", ["journalist@news.example"], message)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+
+def webhooks(n: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    rng = random.Random(1000)
+    order = list(range(n))
+    rng.shuffle(order)
+    slow = {f"/hooks/{i}" for i in order[: int(n * SLOW_SHARE)]}
+    fail = {f"/hooks/{i}" for i in order[int(n * SLOW_SHARE) : int(n * (SLOW_SHARE + FAIL_SHARE))]}
+    paths = [f"/hooks/{i}" for i in range(n)]
+    healthy = [p for p in paths if p not in slow and p not in fail]
+    for layout in ("own_hosts", "shared_host"):
+        port = free_port()
+        hosts = (
+            [f"127.1.{i // 250}.{i % 250 + 1}" for i in range(n)]
+            if layout == "own_hosts"
+            else ["127.0.0.1"] * n
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            spec = Path(tmp) / "hooks.json"
+            spec.write_text(
+                json.dumps(
+                    {
+                        "port": port,
+                        "hosts": sorted(set(hosts)),
+                        "slow": sorted(slow),
+                        "fail": sorted(fail),
+                        "delay": SLOW_DELAY,
+                    }
+                )
+            )
+            with child("hooks", str(spec)) as hooks, warta_server(WARTA_WEBHOOK_ALLOW="127.0.0.0/8") as srv:
+                wire = Wire(srv)
+                rows = [
+                    {
+                        "kind": "outlet",
+                        "name": f"Outlet {i}",
+                        "country": SERVER_COUNTRIES[i % len(SERVER_COUNTRIES)],
+                        "languages": _langs(i),
+                        "sectors": "business",
+                        "webhook_url": f"http://{hosts[i]}:{port}{paths[i]}",
+                        "external_id": f"o{i}",
+                    }
+                    for i in range(n)
+                ]
+                created, import_s = wire.import_rows(rows)
+                _log(f"{layout}: imported {created:,} outlets in {import_s:.1f} s")
+                circuit = wire.circuit(SERVER_COUNTRIES)
+                # a first release opens the connections; then one with every endpoint healthy, then
+                # one with slow and failing neighbours
+                warm = _webhook_round(wire, hooks, circuit, "healthy", paths, paths)
+                _log(f"{layout}, first release (cold connections): all in {warm['all_in_s']} s")
+                for mode, key in (("healthy", "all_healthy"), ("mixed", "with_slow")):
+                    expect = paths if mode == "healthy" else healthy
+                    wait_for = paths if mode == "healthy" else [p for p in paths if p not in fail]
+                    r = _webhook_round(wire, hooks, circuit, mode, expect, wait_for)
+                    r["import_s"] = round(import_s, 1)
+                    if mode == "healthy":
+                        r["cold_all_in_s"] = warm["all_in_s"]
+                    results[f"webhooks_{layout}_{key}"] = r
+                    _log(f"{layout}, {mode}: {r}")
+                wire.close()
+    return results
+
+
+def _webhook_round(
+    wire: Wire, hooks: Child, circuit: str, mode: str, measured: list[str], wait_for: list[str]
+) -> dict[str, Any]:
+    hooks.ask(f"mode {mode}")
+    rid = wire.release(circuit, release_in=2.0)
+    published = wire.published_at(rid)
+    wanted = len(wait_for)
+    done = _wait(lambda: hooks.ask("progress")["ok_paths"] >= wanted, timeout=300, every=0.1)
+    hits: dict[str, list[list[float]]] = hooks.ask("stats")["hits"]
+    got = {
+        p: min(at for at, status in hits[p] if status == 200)
+        for p in measured
+        if p in hits and any(s == 200 for _, s in hits[p])
+    }
+    arrivals = sorted(got.values())
+    if not done or len(arrivals) < len(measured):
+        _log(f"webhooks: {len(arrivals)} of {len(measured)} measured endpoints answered before the time-out")
+    attempts = Counter(status for p in hits for _, status in hits[p])
+    return {
+        **summary([t - published for t in arrivals]),
+        "per_s": _rate(len(arrivals), arrivals[-1] - published),
+        "per_s_first_to_last": _rate(len(arrivals) - 1, arrivals[-1] - arrivals[0]),
+        "outlets": len(hits),
+        "measured": len(measured),
+        "reached": len(arrivals),
+        "first_s": round(arrivals[0] - published, 3),
+        "all_in_s": round(arrivals[-1] - published, 2),
+        "requests_500": attempts.get(500, 0),
+    }
+
+
+# --- the live stream ----------------------------------------------------------------------
+
+
+def stream(sizes: tuple[int, ...]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for n in sizes:
+        with warta_server() as srv:
+            wire = Wire(srv)
+            rows = [
+                {
+                    "kind": "desktop",
+                    "name": f"Desk {i}",
+                    "country": SERVER_COUNTRIES[i % len(SERVER_COUNTRIES)],
+                    "languages": _langs(i),
+                    "external_id": f"d{i}",
+                }
+                for i in range(n)
+            ]
+            created, import_s = wire.import_rows(rows)
+            tokens = [r["stream_token"] for r in wire.recipients("desktop")]
+            circuit = wire.circuit(SERVER_COUNTRIES)
+            _log(f"stream {n:,}: imported {created:,} desktops in {import_s:.1f} s")
+            procs = math.ceil(n / SSE_PER_PROCESS)
+            clients = [Child("sse", srv.url) for _ in range(procs)]
+            try:
+                for k, c in enumerate(clients):
+                    c.send(json.dumps(tokens[k::procs]))
+                hello = [c.read() for c in clients]
+                connected = sum(h["connected"] for h in hello)
+                connect_s = max(h["connect_s"] for h in hello)
+                _log(f"stream {n:,}: {connected:,} connected over {procs} processes in {connect_s:.1f} s")
+                rid = wire.release(circuit, release_in=2.0)
+                published = wire.published_at(rid)
+                for c in clients:
+                    c.send(f"collect {max(60.0, n / 50)}")
+                times = [t for c in clients for t in c.read()["times"] if t is not None]
+            finally:
+                for c in clients:
+                    c.close()
+            times.sort()
+            key = f"stream_{n // 1000}k" if n % 1000 == 0 else f"stream_{n}"
+            results[key] = {
+                **summary([t - published for t in times]),
+                "per_s": _rate(len(times), times[-1] - published),
+                "per_s_first_to_last": _rate(len(times) - 1, times[-1] - times[0]),
+                "connections": n,
+                "connected": connected,
+                "received": len(times),
+                "first_s": round(times[0] - published, 3),
+                "all_in_s": round(times[-1] - published, 3),
+                "client_processes": procs,
+                "connect_s": round(connect_s, 1),
+            }
+            _log(f"stream {n:,}: {results[key]}")
+            wire.close()
+    return results
+
+
+# --- the suite ----------------------------------------------------------------------------
+
+
+def run() -> dict[str, Any]:
+    started = time.perf_counter()
+    results: dict[str, Any] = {}
+    print("routing (in process)", flush=True)
+    results.update(routing())
+    gc.collect()
+    print("email", flush=True)
+    results.update(email(_env_int("WARTA_BENCH_EMAILS", EMAILS)))
+    print("webhooks", flush=True)
+    results.update(webhooks(_env_int("WARTA_BENCH_WEBHOOKS", WEBHOOKS)))
+    print("stream", flush=True)
+    results.update(stream(_env_ints("WARTA_BENCH_SSE", SSE)))
+    save("distribution", {"results": results, "took_s": round(time.perf_counter() - started)})
+    return results
+
+
+if __name__ == "__main__":
+    role, *args = sys.argv[1:]
+    if role == "sink":
+        sink_main(int(args[0]))
+    elif role == "hooks":
+        hooks_main(args[0])
+    elif role == "sse":
+        sse_main(args[0])
+    else:
+        raise SystemExit(f"unknown role {role!r}")
