@@ -70,13 +70,10 @@ def make_machine_editions(
 ) -> list[Edition]:
     """Create the missing target-language editions of the current version; returns them."""
     wanted = target_languages(session, release)
+    # a language with any edition (a person's, even if it now lags a correction) is left alone
     have = set(
         session.scalars(
-            select(Edition.lang).where(
-                Edition.release_id == release.id,
-                Edition.version == version.version,
-                Edition.status != "outdated",
-            )
+            select(Edition.lang).where(Edition.release_id == release.id, Edition.version == version.version)
         )
     )
     missing = [lang for lang in wanted if lang not in have]
@@ -87,14 +84,6 @@ def make_machine_editions(
     glossary = list(org.glossary) if org else []
     made = []
     for lang in missing:
-        # a carried-over (outdated) edition in this language is replaced by a fresh translation
-        for stale in session.scalars(
-            select(Edition).where(
-                Edition.release_id == release.id, Edition.version == version.version, Edition.lang == lang
-            )
-        ):
-            session.delete(stale)
-        session.flush()
         made.append(_translate(session, settings, release, version, lang, router, glossary))
     return made
 
