@@ -118,7 +118,74 @@ def detection() -> dict[str, Any]:
     }
 
 
+RELEASE_EN = (
+    "Pelabuhan Selatan Berhad today opened a container terminal at Port Klang whose cranes and yard "
+    "vehicles run on electricity from rooftop solar panels and a battery store. The terminal can handle "
+    "one million containers a year and is expected to cut the port's diesel use by a third. Shipping lines "
+    "asked for greener calls, the chief executive said, and the company answered with a terminal that "
+    "needs no diesel at all. Construction took two years and employed workers from the whole region. "
+)
+
+
+def _release_words(n: int = 500) -> str:
+    words = RELEASE_EN.split()
+    return " ".join(words[i % len(words)] for i in range(n))
+
+
+def translation() -> dict[str, Any]:
+    """Words per second per engine on a 500-word release, beside the raw `apertium` command.
+
+    The engine figure includes Warta's markup handling (paragraph HTML in, HTML out) and runs on a
+    warm pipeline; the raw command is what an operator would run by hand: `apertium eng-spa` on the
+    same text as plain text, start-up included, and once more on 20 copies to show its ceiling
+    once start-up is amortised."""
+    import shutil
+    import subprocess
+
+    from warta.languages.engines.apertium import ApertiumEngine
+    from warta.languages.engines.opencc_engine import OpenCCEngine
+    from warta.languages.markup import translate_html
+
+    text = _release_words(500)
+    paragraphs = [" ".join(text.split()[i : i + 50]) for i in range(0, 500, 50)]
+    html = "".join(f"<p>{p}</p>" for p in paragraphs)
+    out: dict[str, Any] = {}
+    apertium = ApertiumEngine()
+    if apertium.available() and shutil.which("apertium"):
+        translate_html(html, apertium, "en", "es")  # warm the pipeline
+        samples = []
+        for _ in range(20):
+            t = time.perf_counter()
+            translate_html(html, apertium, "en", "es")
+            samples.append(time.perf_counter() - t)
+        out["apertium_engine_500_words"] = {
+            **summary(samples),
+            "words_per_s": round(500 / sorted(samples)[10]),
+        }
+        raw = []
+        for _ in range(5):
+            t = time.perf_counter()
+            subprocess.run(["apertium", "eng-spa"], input=text.encode(), capture_output=True, check=True)
+            raw.append(time.perf_counter() - t)
+        out["apertium_raw_500_words"] = {**summary(raw), "words_per_s": round(500 / sorted(raw)[2])}
+        big = " ".join([text] * 20)
+        t = time.perf_counter()
+        subprocess.run(["apertium", "eng-spa"], input=big.encode(), capture_output=True, check=True)
+        wall = time.perf_counter() - t
+        out["apertium_raw_10000_words"] = {**summary([wall]), "words_per_s": round(10_000 / wall)}
+        apertium.close()
+    opencc = OpenCCEngine()
+    hans = "南方港口公司今天宣布投资三亿令吉，在巴生港建设新的集装箱码头，采用软件管理系统和高速网络。" * 20
+    samples = []
+    for _ in range(50):
+        t = time.perf_counter()
+        opencc.translate([hans], "zh-Hans", "zh-Hant")
+        samples.append(time.perf_counter() - t)
+    out["opencc_1000_chars"] = {**summary(samples), "chars_per_s": round(len(hans) / sorted(samples)[25])}
+    return out
+
+
 def run() -> dict[str, Any]:
-    results = detection()
+    results = {**detection(), **translation()}
     save("languages", {"results": results})
     return results
