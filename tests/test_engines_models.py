@@ -13,14 +13,10 @@ from typing import Any
 import pytest
 
 from libretranslate_server import LibreTranslateServer
-from warta.languages.engines.base import ENGINES, EngineError
-from warta.languages.engines.libretranslate import LibreTranslateEngine, LibreTranslateError, read_languages
-
-pytest.importorskip("ctranslate2")
-pytest.importorskip("sentencepiece")
-
 from models import NLLB_LANGUAGES, tiny_model  # noqa: E402
+from warta.languages.engines.base import ENGINES, EngineError
 from warta.languages.engines.ctranslate2_engine import CTranslate2Engine, read_layout  # noqa: E402
+from warta.languages.engines.libretranslate import LibreTranslateEngine, LibreTranslateError, read_languages
 
 SEGMENTS = ["The company announces new results today.", "  Shareholders and partners.\n", "Hello world"]
 
