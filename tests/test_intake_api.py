@@ -741,7 +741,10 @@ def test_random_payloads_get_201_or_a_clean_4xx(wire: Desk, submission: tuple[st
     release = response.json()
     assert after["releases"] == before["releases"] + 1
     assert after["release_versions"] == before["release_versions"] + 1
-    assert after["editions"] == before["editions"] + 1
+    # the original, plus one edition (translated, draft, or awaiting translation) per other target language
+    assert after["editions"] == before["editions"] + len(release["editions"])
+    assert {e["lang"] for e in release["editions"]} == {release["language"], *release["targets"]["languages"]}
+    assert sum(e["origin"] == "original" for e in release["editions"]) == 1
     with wire.issuer() as issuer:  # what went in can be read back and is inert
         edition = issuer.get(f"/api/v1/releases/{release['id']}/editions/{release['language']}")
         assert edition.status_code == 200, edition.text
