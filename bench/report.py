@@ -41,6 +41,8 @@ LABELS = {
     "hosts, 10% slow (2 s) and 5% failing (500)",
     "webhooks_shared_host_all_healthy": "Webhooks: publish → receipt, {outlets:,} outlets on one host, all "
     "healthy",
+    "webhooks_own_hosts_cold": "Webhooks: first release, {outlets:,} outlets each on its own host (timed out)",
+    "webhooks_shared_host_cold": "Webhooks: first release, {outlets:,} outlets on one host (timed out)",
     "webhooks_shared_host_with_slow": "Webhooks: publish → receipt at the {measured:,} healthy outlets, one "
     "host, 10% slow (2 s) and 5% failing (500)",
 }
@@ -103,6 +105,7 @@ DETAILS = {
     "received": "received",
     "client_processes": "client processes",
     "connect_s": "connecting all s",
+    "timed_out": "timed out",
 }
 STATS = ("n", "per_s", "p50_ms", "p95_ms", "p99_ms", "max_ms", "iqr_ms")
 
@@ -118,8 +121,10 @@ def label(key: str, result: dict[str, Any]) -> str:
 
 
 def _value(v: Any) -> str:
-    if isinstance(v, bool) or v is None:
-        return str(v).lower()
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, float):
@@ -147,11 +152,9 @@ def _table(data: dict[str, Any]) -> str:
     details = []
     for key, r in data["results"].items():
         name = label(key, r)
-        per_s = _value(r["per_s"]) if r.get("per_s") is not None else ""
-        lines.append(
-            f"| {name} | {r['n']} | {per_s} | {r['p50_ms']} | {r['p95_ms']} | "
-            f"{r['p99_ms']} | {r['max_ms']} | {r['iqr_ms']} |"
-        )
+        per_s = _value(r["per_s"]) if "per_s" in r else ""
+        cells = " | ".join("–" if r.get(k) is None else str(r[k]) for k in STATS if k not in ("n", "per_s"))
+        lines.append(f"| {name} | {r['n']} | {per_s} | {cells} |")
         extra = _details(r)
         if extra:
             details.append(f"| {name} | {extra} |")

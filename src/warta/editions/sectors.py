@@ -20,6 +20,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from warta.i18n.catalog import LANGUAGES
+
 __all__ = [
     "WIRE_SECTIONS",
     "all_topics",
@@ -62,23 +64,7 @@ _CODE_RE = re.compile(
     re.IGNORECASE,
 )
 _SECTION_BY_NAME = {name.casefold(): slug for slug, name in WIRE_SECTIONS.items()}
-_LABEL_LANGUAGES = (
-    "en",
-    "ko",
-    "ja",
-    "ar",
-    "zh-Hans",
-    "zh-Hant",
-    "vi",
-    "th",
-    "id",
-    "ms",
-    "de",
-    "ru",
-    "fr",
-    "es",
-    "pt",
-)
+_LABEL_LANGUAGES = LANGUAGES
 _LANG_BY_LOWER = {lang.lower(): lang for lang in _LABEL_LANGUAGES}
 _HANT_REGIONS = frozenset({"tw", "hk", "mo"})
 
