@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian packages the tests drive for real: headless Chromium (pages) and Apertium with its
-# language pairs (translation). Installed with apt when missing and run as root.
-DEBS := chromium apertium apertium-eng-spa apertium-es-pt apertium-fr-es apertium-ind-zlm
+# language pairs (translation), PostgreSQL 15 server binaries (scaled-mode store tests).
+# Installed with apt when missing and run as root.
+DEBS := chromium postgresql-15 apertium apertium-eng-spa apertium-es-pt apertium-fr-es apertium-ind-zlm
 system-deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

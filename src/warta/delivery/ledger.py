@@ -89,16 +89,16 @@ def add_rows(session: Session, rows: Iterable[NewRow]) -> int:
 def claim(session: Session, limit: int, now: datetime | None = None) -> list[Delivery]:
     """Due rows, marked `sending` with the attempt counted."""
     now = now or utcnow()
-    ids = list(
-        session.scalars(
-            select(Delivery.id)
-            .where(
-                Delivery.state.in_(DUE_STATES), Delivery.next_attempt_at <= now, Delivery.not_before <= now
-            )
-            .order_by(Delivery.next_attempt_at)
-            .limit(limit)
-        )
+    due = (
+        select(Delivery.id)
+        .where(Delivery.state.in_(DUE_STATES), Delivery.next_attempt_at <= now, Delivery.not_before <= now)
+        .order_by(Delivery.next_attempt_at)
+        .limit(limit)
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # rows another worker is claiming right now are locked by it: pass them over instead of waiting
+        due = due.with_for_update(skip_locked=True)
+    ids = list(session.scalars(due))
     if not ids:
         return []
     session.execute(

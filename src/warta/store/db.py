@@ -24,7 +24,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def database_url(url: str) -> str:
+    """The URL with a driver SQLAlchemy can load: plain PostgreSQL URLs go through psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 def make_engine(url: str) -> Engine:
+    url = database_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -38,7 +47,7 @@ def make_engine(url: str) -> Engine:
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
     return cfg
 
 
@@ -46,7 +55,7 @@ class Store:
     """What every stage sees of the database, whichever database it is."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.url = database_url(url)
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
