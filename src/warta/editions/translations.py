@@ -22,7 +22,8 @@ from warta.config import Settings
 from warta.editions.service import sign
 from warta.i18n.catalog import LANGUAGES
 from warta.intake.sanitize import sanitize_html, sanitize_text
-from warta.languages.engines.base import EngineError
+from warta.languages import markup
+from warta.languages.engines.base import Engine, EngineError
 from warta.languages.router import Route, TranslationRouter
 from warta.model import Circuit, Edition, Organisation, Release, ReleaseVersion
 from warta.store import search
@@ -82,10 +83,53 @@ def make_machine_editions(
     router = router or shared_router()
     org = session.get(Organisation, release.org_id)
     glossary = list(org.glossary) if org else []
+    batched = _batched_engines(router, release.language, missing)
     made = []
     for lang in missing:
-        made.append(_translate(session, settings, release, version, lang, router, glossary))
+        made.append(
+            _translate(session, settings, release, version, lang, router, glossary, batched.get(lang))
+        )
     return made
+
+
+class _AcrossTargets(Engine):
+    """An engine that translates into several targets in one pass (CTranslate2 with NLLB): the
+    first target's call translates the segments into every target at once, the others are
+    answered from that batch."""
+
+    def __init__(self, inner: Engine, targets: list[str]) -> None:
+        self.inner = inner
+        self.targets = targets
+        self.name = inner.name  # type: ignore[misc]
+        self.tier = inner.tier  # type: ignore[misc]
+        self.handles_html = inner.handles_html  # type: ignore[misc]
+        self._done: dict[tuple[tuple[str, ...], str], dict[str, list[str]]] = {}
+
+    def pairs(self) -> set[tuple[str, str]]:
+        return self.inner.pairs()
+
+    def translate(self, segments: list[str], source: str, target: str) -> list[str]:
+        key = (tuple(segments), source)
+        if key not in self._done:
+            self._done[key] = self.inner.translate_many(segments, source, self.targets)  # type: ignore[attr-defined]
+        return self._done[key][target]
+
+
+def _batched_engines(router: TranslationRouter, source: str, targets: list[str]) -> dict[str, Engine]:
+    """Targets reached in one hop by the same multi-target engine share one batch per field."""
+    groups: dict[str, list[str]] = {}
+    for lang in targets:
+        route = router.route(source, lang)
+        if route is not None and len(route.hops) == 1:
+            engine = router.engines[route.hops[0][0]]
+            if hasattr(engine, "translate_many"):
+                groups.setdefault(engine.name, []).append(lang)
+    out: dict[str, Engine] = {}
+    for name, langs in groups.items():
+        if len(langs) > 1:
+            shared = _AcrossTargets(router.engines[name], langs)
+            out.update({lang: shared for lang in langs})
+    return out
 
 
 def _translate(
@@ -96,6 +140,7 @@ def _translate(
     lang: str,
     router: TranslationRouter,
     glossary: list[str],
+    batched: Engine | None = None,
 ) -> Edition:
     route = router.route(release.language, lang)
     edition = Edition(
@@ -118,17 +163,23 @@ def _translate(
         edition.engine = "+".join(dict.fromkeys(route.engines))
         edition.route = _hops(route)
         edition.tier = route.tier
+        src = release.language
+
+        def text(value: str) -> str:
+            if batched is not None:
+                return markup.translate_text(value, batched, src, lang, glossary)
+            return router.translate_text(route, value, glossary)
+
+        def html(value: str) -> str:
+            if batched is not None:
+                return markup.translate_html(value, batched, src, lang, glossary)
+            return router.translate_html(route, value, glossary)
+
         try:
-            edition.headline = sanitize_text(
-                router.translate_text(route, version.headline, glossary), "headline", 400
-            )
-            edition.summary = sanitize_text(
-                router.translate_text(route, version.summary, glossary), "summary", 4000
-            )
-            edition.body_html = sanitize_html(router.translate_html(route, version.body_html, glossary))
-            edition.about = (
-                sanitize_html(router.translate_html(route, version.about, glossary)) if version.about else ""
-            )
+            edition.headline = sanitize_text(text(version.headline), "headline", 400)
+            edition.summary = sanitize_text(text(version.summary), "summary", 4000)
+            edition.body_html = sanitize_html(html(version.body_html))
+            edition.about = sanitize_html(html(version.about)) if version.about else ""
             publish = (
                 route.tier == "publishable"
                 or lang in settings.publish_machine
