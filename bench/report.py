@@ -47,8 +47,7 @@ LABELS = {
     "host, 10% slow (2 s) and 5% failing (500)",
 }
 PREFIX_LABELS = {
-    "stream_": "Stream: publish → receipt over SSE, {connections:,} open connections "
-    "({client_processes} client processes)",
+    "stream_": "Stream: publish → receipt over SSE, {connections:,} open connections",
 }
 
 # the other keys a result may carry, shown under the table
