@@ -10,12 +10,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import alerts, core, distribution, report
+from bench import alerts, core, distribution, languages, nats, report
 
 SUITES: dict[str, Callable[[], Any]] = {
     "core": core.run,
     "alerts": alerts.run,
     "distribution": distribution.run,
+    "languages": languages.run,
+    "nats": nats.run,
 }
 
 

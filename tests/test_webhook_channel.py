@@ -397,14 +397,18 @@ def sender(tmp_path: Path) -> Sender:
 
 def test_channel_is_registered_with_its_policy() -> None:
     assert CHANNELS["webhook"] is WebhookChannel
-    assert (WebhookChannel.batch_size, WebhookChannel.lane_concurrency) == (1, 4)
+    assert (WebhookChannel.batch_size, WebhookChannel.lane_concurrency) == (1, 2)
     assert WebhookChannel.recover_committing == "pending"
     channel = WebhookChannel(make_settings(Path("/tmp")))
     view = recipient("https://Hooks.Example.com/warta", "whsec_x")
     assert channel.applies_to(view)
     assert not channel.applies_to(recipient("", "whsec_x"))
-    assert channel.lane(view) == "webhook:hooks.example.com:443"
-    assert channel.lane(recipient("http://[::1]:8080/", "s")) == "webhook:[::1]:8080"
+    # a lane per endpoint; connections pooled per host
+    assert channel.lane(view) == "webhook:https://Hooks.Example.com/warta"
+    assert channel.lane(recipient("https://hooks.example.com/other", "s")) != channel.lane(view)
+    assert channel._host_key("https://Hooks.Example.com/warta") == channel._host_key(
+        "https://hooks.example.com/x"
+    )
 
 
 def test_delivers_signed_ninjs(sender: Sender) -> None:

@@ -53,12 +53,25 @@ class OutboxRelay:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def drain(self) -> int:
-        """Publish every undispatched event, oldest first; returns how many."""
+        """Publish every undispatched event, oldest first; returns how many.
+
+        A bus that can pipeline (NATS JetStream's `publish_many`) gets the whole batch at once and
+        the rows are marked in one update; otherwise one publish and mark at a time."""
         rows = await asyncio.to_thread(self._fetch)
-        for row_id, topic, key, payload in rows:
-            await self.bus.publish(Message(topic=topic, key=key, payload=payload))
+        messages = [Message(topic=topic, key=key, payload=payload) for _, topic, key, payload in rows]
+        publish_many = getattr(self.bus, "publish_many", None)
+        if publish_many is not None and messages:
+            await publish_many(messages)
+            await asyncio.to_thread(self._mark_all, [row[0] for row in rows])
+            return len(rows)
+        for (row_id, *_), message in zip(rows, messages, strict=True):
+            await self.bus.publish(message)
             await asyncio.to_thread(self._mark, row_id)
         return len(rows)
+
+    def _mark_all(self, row_ids: list[int]) -> None:
+        with self.store.session() as s:
+            s.execute(update(OutboxEvent).where(OutboxEvent.id.in_(row_ids)).values(dispatched_at=utcnow()))
 
     def _fetch(self) -> list[tuple[int, str, str, dict[str, Any]]]:
         with self.store.session() as s:

@@ -44,7 +44,21 @@ class BundleCache:
         self.size = size
         self._items: OrderedDict[tuple[str, str], Bundle] = OrderedDict()
 
-    def get(self, session: Session, edition_id: str) -> Bundle | None:
+    def keys(self, session: Session, edition_ids: set[str]) -> dict[str, tuple[str, str]]:
+        """Cache keys for many editions in one query: they change when the edition or its release does."""
+        rows = session.execute(
+            select(Edition.id, Edition.digest, Release.status, Release.updated_at)
+            .join(Release, Release.id == Edition.release_id)
+            .where(Edition.id.in_(edition_ids))
+        ).all()
+        return {r[0]: (r[0], f"{r[1]}|{r[2]}|{r[3]}") for r in rows}
+
+    def get(self, session: Session, edition_id: str, key: tuple[str, str] | None = None) -> Bundle | None:
+        if key is not None:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
         edition = session.get(Edition, edition_id)
         if edition is None:
             return None
@@ -171,7 +185,7 @@ def _apply_outcomes(session: Session, items: list[tuple[str, str, dict[str, Any]
 
 class Engine:
     def __init__(
-        self, store: Store, settings: Settings, *, retry_base: float = 5.0, max_in_flight: int = 5000
+        self, store: Store, settings: Settings, *, retry_base: float = 5.0, max_in_flight: int = 10000
     ) -> None:
         self.store = store
         self.settings = settings
@@ -228,7 +242,7 @@ class Engine:
             self._wake.clear()
             try:
                 room = self.max_in_flight - self.in_flight
-                jobs = await asyncio.to_thread(self._claim, min(room, 2000)) if room > 0 else []
+                jobs = await asyncio.to_thread(self._claim, min(room, 5000)) if room > 0 else []
             except Exception:
                 log.exception("claiming deliveries failed; retrying in 1 s")
                 await asyncio.sleep(1.0)
@@ -262,6 +276,7 @@ class Engine:
                     select(Recipient).where(Recipient.id.in_({row.recipient_id for row in rows}))
                 )
             }
+            bundle_keys = self.bundles.keys(s, {row.edition_id for row in rows})
             for row in rows:
                 recipient = recipients.get(row.recipient_id)
                 channel = self.channels.get(row.channel)
@@ -269,7 +284,7 @@ class Engine:
                 if skip:
                     row.state, row.last_error = "cancelled", skip
                     continue
-                bundle = self.bundles.get(s, row.edition_id)
+                bundle = self.bundles.get(s, row.edition_id, bundle_keys.get(row.edition_id))
                 if bundle is None:
                     row.state, row.last_error = "failed", "edition no longer exists"
                     continue

@@ -6,15 +6,16 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from warta.clock import utcnow
 from warta.ids import new_id
 from warta.model import Delivery
 
+DELIVERIES = cast(Table, Delivery.__table__)
 MAX_ATTEMPTS = 16
 BACKOFF_CAP = timedelta(hours=3)
 DUE_STATES = ("pending", "retrying")
@@ -74,15 +75,15 @@ def add_rows(session: Session, rows: Iterable[NewRow]) -> int:
     dialect = session.get_bind().dialect.name
     stmt: Any
     if dialect == "sqlite":
-        stmt = insert(Delivery).prefix_with("OR IGNORE")
+        stmt = insert(DELIVERIES).prefix_with("OR IGNORE")
     elif dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        stmt = pg_insert(Delivery).on_conflict_do_nothing()
+        stmt = pg_insert(DELIVERIES).on_conflict_do_nothing()
     else:
         raise NotImplementedError(dialect)
     for i in range(0, len(values), 5000):
-        session.execute(stmt, values[i : i + 5000])
+        session.connection().execute(stmt, values[i : i + 5000])  # core insert: no per-row ORM work
     return len(values)
 
 

@@ -119,47 +119,69 @@ def _pinned(url: str, addresses: list[str]) -> tuple[str, dict[str, str]]:
 class WebhookChannel(Channel):
     name = "webhook"
     batch_size = 1
-    lane_concurrency = 4
+    # a lane per endpoint: a slow endpoint holds up only its own deliveries
+    lane_concurrency = 2
     # the webhook-id lets a receiver drop a copy it already has, so resending is safe
     recover_committing = "pending"
+    max_in_flight = 512  # requests at once over all endpoints
+    per_host_connections = 32
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.client: httpx.AsyncClient | None = None
+        # one small connection pool per host: a single pool over thousands of hosts spends its time
+        # scanning connections on every request
+        self.clients: dict[str, httpx.AsyncClient] = {}
+        self._slots: asyncio.Semaphore | None = None
 
     def applies_to(self, recipient: RecipientView) -> bool:
         return bool(recipient.webhook_url)
 
     def lane(self, recipient: RecipientView) -> str:
+        return f"webhook:{recipient.webhook_url or 'invalid'}"
+
+    @staticmethod
+    def _host_key(url: str) -> str:
         try:
-            _, host, port = target(recipient.webhook_url or "")
+            _, host, port = target(url)
         except UnsafeTarget:
-            return "webhook:invalid"
-        shown = f"[{host}]" if ":" in host else host
-        return f"webhook:{shown}:{port}"
+            return "invalid"
+        return f"{host}:{port}"
 
     def breaker_key(self, job: Job) -> str | None:
         return job.recipient.webhook_url or job.lane
 
     def _new_client(self) -> httpx.AsyncClient:
+        n = self.per_host_connections
         return httpx.AsyncClient(
             follow_redirects=False,
-            timeout=httpx.Timeout(self.settings.webhook_timeout),
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=256, keepalive_expiry=30.0),
+            timeout=httpx.Timeout(self.settings.webhook_timeout, pool=None),
+            limits=httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=30.0),
             trust_env=False,  # never through a proxy from the environment: it would bypass the address check
         )
 
+    def _client(self, url: str) -> httpx.AsyncClient:
+        key = self._host_key(url)
+        client = self.clients.get(key)
+        if client is None:
+            client = self.clients[key] = self._new_client()
+        return client
+
     async def start(self) -> None:
-        if self.client is None:
-            self.client = self._new_client()
+        self._slots = asyncio.Semaphore(self.max_in_flight)
 
     async def stop(self) -> None:
-        if self.client is not None:
-            client, self.client = self.client, None
+        clients, self.clients = list(self.clients.values()), {}
+        for client in clients:
             await client.aclose()
 
     async def send(self, jobs: list[Job]) -> list[Result]:
-        return [await self._send_one(job) for job in jobs]
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_in_flight)
+        results = []
+        for job in jobs:
+            async with self._slots:
+                results.append(await self._send_one(job))
+        return results
 
     async def _send_one(self, job: Job) -> Result:
         recipient = job.recipient
@@ -193,12 +215,11 @@ class WebhookChannel(Channel):
         except ValueError as exc:
             return Result("failed", f"webhook secret unusable: {exc}")
         await job.commit_point()
-        if self.client is None:
-            self.client = self._new_client()
+        client = self._client(url)
         try:
             async with asyncio.timeout(timeout * 2):
-                request = self.client.build_request("POST", request_url, content=body, headers=headers)
-                response = await self.client.send(request, stream=True)
+                request = client.build_request("POST", request_url, content=body, headers=headers)
+                response = await client.send(request, stream=True)
         except httpx.PoolTimeout:
             return Result("retry", f"no free connection within {timeout:g} s (too many webhooks in flight)")
         except (TimeoutError, httpx.TimeoutException):

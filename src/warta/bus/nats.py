@@ -1,0 +1,306 @@
+"""NATS JetStream bus: durable, shared work queues that survive restarts of the server and the workers.
+
+Every topic ``a.b`` is the subject ``warta.a.b`` in one work-queue stream (``<stream_prefix>_EVENTS``,
+file storage). A subscription is a durable pull consumer named ``<durable_prefix>-a-b`` filtered on its
+subject; every process that subscribes the same topic binds the same consumer, so they share the work and
+no message goes to two of them. A work-queue stream keeps a message until a consumer acks it, and allows
+only one consumer per subject, so within a deployment one stage owns each topic.
+
+The message key travels as ``Nats-Msg-Id``: the server drops a second publish of the same key within the
+duplicate window, which makes retried publishes (the outbox relay after a crash) safe. Delivery is at
+least once: a handler that raises has its message nak'd with a growing delay (``retry_delays``) and
+retried up to ``max_deliver`` times; one that never answers (a worker killed mid-message) has it
+redelivered after ``ack_wait``. A server-side ``backoff`` may be set instead of a fixed ``ack_wait``, but
+the server then spaces nak'd redeliveries by it too, overriding ``retry_delays``; it is off by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg as NatsMsg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+
+from warta.bus.base import Handler, Message
+
+log = logging.getLogger(__name__)
+
+SUBJECT_ROOT = "warta"
+MSG_ID = "Nats-Msg-Id"
+
+
+def subject_for(topic: str) -> str:
+    return f"{SUBJECT_ROOT}.{topic}"
+
+
+def topic_for(subject: str) -> str:
+    return subject.removeprefix(f"{SUBJECT_ROOT}.")
+
+
+class NatsBus:
+    def __init__(
+        self,
+        url: str,
+        stream_prefix: str = "WARTA",
+        durable_prefix: str = "warta",
+        *,
+        duplicate_window: float = 120.0,
+        ack_wait: float = 30.0,
+        max_deliver: int = 20,
+        backoff: Sequence[float] = (),
+        retry_delays: Sequence[float] = (1.0, 2.0, 5.0, 10.0, 30.0),
+        batch: int = 64,
+        fetch_timeout: float = 1.0,
+        publish_window: int = 256,
+        publish_timeout: float = 5.0,
+        publish_attempts: int = 3,
+        name: str | None = None,
+    ) -> None:
+        self.url = url
+        self.stream = f"{stream_prefix}_EVENTS"
+        self.durable_prefix = durable_prefix
+        self.duplicate_window = duplicate_window
+        self.ack_wait = ack_wait
+        self.max_deliver = max_deliver
+        self.backoff = list(backoff)
+        self.retry_delays = list(retry_delays) or [1.0]
+        self.batch = batch
+        self.fetch_timeout = fetch_timeout
+        self.publish_window = publish_window
+        self.publish_timeout = publish_timeout
+        self.publish_attempts = max(1, publish_attempts)
+        self.name = name
+        self._subs: list[tuple[str, Handler]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._stopping = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._nc = await nats.connect(
+            self.url,
+            name=self.name,
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=5,
+            ping_interval=10,
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+        )
+        self._js = self._nc.jetstream(timeout=self.publish_timeout)
+        await self._ensure_stream()
+        for topic, handler in self._subs:
+            self._spawn(topic, handler)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        nc, self._nc, self._js = self._nc, None, None
+        if nc is not None and not nc.is_closed:
+            with contextlib.suppress(Exception):
+                await nc.drain()
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        self._subs.append((topic, handler))
+        if self._js is not None:
+            self._spawn(topic, handler)
+
+    def durable_for(self, topic: str) -> str:
+        return f"{self.durable_prefix}-{topic.replace('.', '-')}"
+
+    # -- publishing --------------------------------------------------------------------------------
+
+    async def publish(self, message: Message) -> None:
+        js = self._require_js()
+        subject, data, headers = self._encode(message)
+        for attempt in range(self.publish_attempts):
+            try:
+                await js.publish(subject, data, timeout=self.publish_timeout, headers=headers)
+                return
+            except nats.errors.Error as e:
+                if attempt + 1 == self.publish_attempts:
+                    raise
+                log.warning("publish of %s failed (%s); retrying", message.key, e)
+                await asyncio.sleep(0.5 * (attempt + 1))
+
+    async def publish_many(self, messages: Iterable[Message]) -> None:
+        """Publish without waiting for each ack: a window of publishes is in flight at once.
+
+        Returns when every message has been stored by the server; raises if any could not be.
+        A message whose ack did not come is published again one at a time (the key dedupes it).
+        """
+        js = self._require_js()
+        window: list[Message] = []
+        for message in messages:
+            window.append(message)
+            if len(window) >= self.publish_window:
+                await self._publish_window(js, window)
+                window = []
+        if window:
+            await self._publish_window(js, window)
+
+    async def _publish_window(self, js: JetStreamContext, window: list[Message]) -> None:
+        futures: list[asyncio.Future[Any]] = []
+        for message in window:
+            subject, data, headers = self._encode(message)
+            futures.append(await js.publish_async(subject, data, headers=headers))
+        done, pending = await asyncio.wait(futures, timeout=self.publish_timeout)
+        for future in pending:
+            future.cancel()
+        for message, future in zip(window, futures, strict=True):
+            if future in done and future.exception() is None:
+                continue
+            await self.publish(message)
+
+    # -- consuming ---------------------------------------------------------------------------------
+
+    def _spawn(self, topic: str, handler: Handler) -> None:
+        self._tasks.append(asyncio.create_task(self._consume(topic, handler), name=f"nats:{topic}"))
+
+    async def _consume(self, topic: str, handler: Handler) -> None:
+        sub: JetStreamContext.PullSubscription | None = None
+        failures = 0
+        while not self._stopping:
+            try:
+                if sub is None:
+                    sub = await self._bind(topic)
+                msgs = await sub.fetch(self.batch, timeout=self.fetch_timeout)
+                failures = 0
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                failures += 1
+                log.warning("fetch on %s failed (%s); retrying", topic, e)
+                if isinstance(e, nats.js.errors.NotFoundError) or failures >= 5:
+                    # the stream or consumer is gone (a wiped server): build them again
+                    if sub is not None:
+                        with contextlib.suppress(Exception):
+                            await sub.unsubscribe()
+                    sub = None
+                await asyncio.sleep(min(0.2 * failures, 2.0))
+                continue
+            for msg in msgs:
+                await self._handle(topic, handler, msg)
+
+    async def _bind(self, topic: str) -> JetStreamContext.PullSubscription:
+        js = self._require_js()
+        await self._ensure_stream()
+        durable = self.durable_for(topic)
+        config = ConsumerConfig(
+            durable_name=durable,
+            filter_subject=subject_for(topic),
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait,
+            max_deliver=self.max_deliver,
+            backoff=self.backoff or None,
+            max_ack_pending=max(1000, self.batch * 16),
+        )
+        try:
+            await js.add_consumer(self.stream, config=config)
+        except nats.js.errors.BadRequestError as e:
+            # another worker created it first, or an older configuration that cannot be updated in place
+            log.info("consumer %s not (re)created: %s", durable, e)
+            await js.consumer_info(self.stream, durable)
+        return await js.pull_subscribe_bind(durable=durable, stream=self.stream)
+
+    async def _handle(self, topic: str, handler: Handler, msg: NatsMsg) -> None:
+        if self._stopping:
+            with contextlib.suppress(Exception):
+                await msg.nak()
+            return
+        try:
+            message = self._decode(msg)
+        except Exception:
+            log.exception("undecodable message on %s; dropping it", msg.subject)
+            with contextlib.suppress(Exception):
+                await msg.term()
+            return
+        try:
+            await handler(message)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await msg.nak()
+            raise
+        except Exception:
+            delivered = msg.metadata.num_delivered or 1
+            delay = self.retry_delays[min(delivered, len(self.retry_delays)) - 1]
+            log.exception(
+                "handler for %s failed on %s (delivery %d); retrying in %.2fs",
+                topic,
+                message.key,
+                delivered,
+                delay,
+            )
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=delay)
+            return
+        try:
+            await msg.ack()
+        except Exception as e:  # the ack is lost with the connection: the message comes again after ack_wait
+            log.warning("ack of %s failed: %s", message.key, e)
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    async def _ensure_stream(self) -> None:
+        js = self._require_js()
+        config = StreamConfig(
+            name=self.stream,
+            subjects=[f"{SUBJECT_ROOT}.>"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            duplicate_window=self.duplicate_window,
+        )
+        try:
+            await js.add_stream(config=config)
+        except nats.js.errors.BadRequestError:
+            # exists with other settings: bring the ones that may change up to date
+            await js.update_stream(config=config)
+
+    def _require_js(self) -> JetStreamContext:
+        if self._js is None:
+            raise RuntimeError("NatsBus is not started")
+        return self._js
+
+    @staticmethod
+    def _encode(message: Message) -> tuple[str, bytes, dict[str, str]]:
+        data = json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False).encode()
+        return subject_for(message.topic), data, {MSG_ID: message.key}
+
+    @staticmethod
+    def _decode(msg: NatsMsg) -> Message:
+        key = (msg.headers or {}).get(MSG_ID, "")
+        payload = json.loads(msg.data) if msg.data else {}
+        return Message(topic=topic_for(msg.subject), key=key, payload=payload)
+
+    async def _on_error(self, e: Exception) -> None:
+        log.warning("nats: %s", e)
+
+    async def _on_disconnected(self) -> None:
+        if not self._stopping:
+            log.warning("nats: disconnected from %s", self.url)
+
+    async def _on_reconnected(self) -> None:
+        log.info("nats: reconnected to %s", self.url)
