@@ -124,7 +124,7 @@ class WebhookChannel(Channel):
     # the webhook-id lets a receiver drop a copy it already has, so resending is safe
     recover_committing = "pending"
     max_in_flight = 512  # requests at once over all endpoints
-    per_host_connections = 32
+    per_host_connections = 8  # polite to small receivers: many outlets can share one host
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
