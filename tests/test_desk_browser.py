@@ -7,15 +7,15 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Request, expect, sync_playwright
 
-from test_browser import ARABIC_BODY, ARABIC_HEADLINE, CHROMIUM, CHROMIUM_ARGS
+from test_browser import ARABIC_BODY, ARABIC_HEADLINE, CHROMIUM, CHROMIUM_ARGS, Watched
 from test_distribution import HEADLINES, Wire, write_audience
 
 pytestmark = pytest.mark.browser
@@ -44,22 +44,12 @@ WATCH_ITEMS = """
 
 
 @dataclass
-class DeskPage:
-    """One desktop's /desk page, with whatever went wrong on it."""
-
-    page: Page
-    problems: list[str] = field(default_factory=list)
-
-    def on_console(self, msg: ConsoleMessage) -> None:
-        if msg.type == "error":
-            self.problems.append(f"console error: {msg.text} ({msg.location})")
-
-    def on_pageerror(self, exc: Exception) -> None:
-        self.problems.append(f"page error: {exc}")
+class DeskPage(Watched):
+    """One desktop's /desk page, with whatever went wrong on it (a missing favicon aside)."""
 
     def on_requestfailed(self, req: Request) -> None:
         if not req.url.endswith("/favicon.ico"):
-            self.problems.append(f"request failed: {req.method} {req.url}: {req.failure}")
+            super().on_requestfailed(req)
 
     @property
     def items(self) -> Any:

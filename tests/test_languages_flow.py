@@ -226,3 +226,22 @@ def test_search_finds_two_character_cjk_queries_and_thai_words(trusted: Desk) ->
     assert found("ผลกำไร") == {ids["th"]}
     assert found("ไตรมาส") == {ids["th"]}
     assert found("京都") == set()
+
+
+def test_a_human_translation_is_requested_then_uploaded(trusted: Desk) -> None:
+    rid = submit(trusted.issuer(), language="ms", body=MALAY)["id"]
+    asked = trusted.issuer().post(f"/api/v1/releases/{rid}/editions/de/request")
+    assert asked.status_code == 201
+    assert (asked.json()["origin"], asked.json()["status"]) == ("human", "needs_translation")
+    gaps = (
+        trusted.editor().get("/api/v1/translations", params={"status": "needs_translation"}).json()["items"]
+    )
+    assert (rid, "de") in [(g["release_id"], g["lang"]) for g in gaps]
+    _wait_visible(trusted.server.client(), rid)
+    assert trusted.server.client().get(f"/releases/{rid}/de").status_code == 404
+    done = trusted.issuer().put(
+        f"/api/v1/releases/{rid}/editions/de",
+        json={"headline": "Pelabuhan Selatan investiert", "body": "Text."},
+    )
+    assert done.json()["status"] == "published"
+    assert trusted.server.client().get(f"/releases/{rid}/de").status_code == 200

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -62,6 +63,28 @@ def make_original_edition(
     session.flush()
     search.index_edition(session, edition)
     return edition
+
+
+def awaiting_translation(
+    release: Release, version: int, lang: str, *, origin: str, tier: str, route: list[Any]
+) -> Edition:
+    """An empty edition in the `needs_translation` state: the language is wanted, nobody has it yet."""
+    now = utcnow()
+    return Edition(
+        release_id=release.id,
+        version=version,
+        lang=lang,
+        headline="",
+        summary="",
+        body_html="",
+        about="",
+        origin=origin,
+        tier=tier,
+        status="needs_translation",
+        route=route,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def current_editions(session: Session, release: Release) -> list[Edition]:

@@ -17,9 +17,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warta.clock import utcnow
 from warta.config import Settings
-from warta.editions.service import sign
+from warta.editions.service import awaiting_translation, sign
 from warta.i18n.catalog import LANGUAGES
 from warta.intake.sanitize import sanitize_html, sanitize_text
 from warta.languages import markup
@@ -143,20 +142,7 @@ def _translate(
     batched: Engine | None = None,
 ) -> Edition:
     route = router.route(release.language, lang)
-    edition = Edition(
-        release_id=release.id,
-        version=version.version,
-        lang=lang,
-        headline="",
-        summary="",
-        body_html="",
-        about="",
-        origin="machine",
-        tier="gist",
-        status="needs_translation",
-        created_at=utcnow(),
-        updated_at=utcnow(),
-    )
+    edition = awaiting_translation(release, version.version, lang, origin="machine", tier="gist", route=[])
     if route is None:
         edition.route = [{"error": f"no engine translates {release.language} to {lang}"}]
     else:

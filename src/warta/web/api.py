@@ -518,17 +518,12 @@ def request_translation(
             )
         )
         if edition is None:
-            edition = Edition(
-                release_id=release.id,
-                version=release.version,
-                lang=lang_code,
-                headline="",
-                summary="",
-                body_html="",
-                about="",
+            edition = editions.awaiting_translation(
+                release,
+                release.version,
+                lang_code,
                 origin="human",
                 tier="publishable",
-                status="needs_translation",
                 route=[{"requested_by": who.name}],
             )
             s.add(edition)

@@ -15,6 +15,7 @@ from warta.formats import feeds
 from warta.intake.sanitize import sanitize_text
 from warta.model import Alert, Circuit, Delivery, Edition, Organisation, Recipient, Release
 from warta.routing import recipients as rcp
+from warta.web.api import RejectIn
 from warta.web.deps import Editor, SettingsDep, Who, get_settings, unit_of_work
 from warta.web.errors import ApiError
 
@@ -219,12 +220,8 @@ def resend(request: Request, delivery_id: str, who: Who) -> dict[str, Any]:
     return out
 
 
-class _Reason(rcp.BaseModel):
-    reason: str = rcp.Field(min_length=1, max_length=2000)
-
-
 @router.post("/releases/{release_id}/withdraw")
-def withdraw(request: Request, release_id: str, body: _Reason, who: Who) -> dict[str, Any]:
+def withdraw(request: Request, release_id: str, body: RejectIn, who: Who) -> dict[str, Any]:
     """Withdraw a release: it leaves the public surfaces and everyone who received it gets a notice."""
     with unit_of_work(request) as s:
         release = _own_release(s, release_id, who)

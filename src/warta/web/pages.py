@@ -163,7 +163,7 @@ def release_page(request: Request, release_id: str, lang: str) -> Response:
             return render(request, "withdrawn.html", lang if lang in LANGUAGE_NAMES else "en", status=410)
         if release is None or not release_is_public(release):
             return not_found_page(request)
-        editions = [e for e in release_editions(s, release) if e.status in ("published", "outdated")]
+        editions = release_editions(s, release, shown_only=True)
         edition = next((e for e in editions if e.lang == lang), None)
         if edition is None:
             return not_found_page(request)
