@@ -298,8 +298,8 @@ def routing(
     from warta.routing.alerts import AlertIndex
     from warta.routing.audience import AudienceIndex, Selector, load_index
     from warta.routing.stage import AlertCache, Router
+    from warta.runtime import load_channels
     from warta.store import Store
-    from warta.web.app import load_channels
 
     results: dict[str, Any] = {}
     rng = random.Random(20261127)

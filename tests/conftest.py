@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pg import pg_server  # noqa: F401  (a fixture, found by name)
+
 ROOT = Path(__file__).resolve().parents[1]
 WARTA = [sys.executable, "-m", "warta"]
 
@@ -47,6 +49,34 @@ class Server:
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def database_dump(self) -> str:
+        """Every value in every table, as text (SQLite's dump, or PostgreSQL's rows)."""
+        url = self.env.get("WARTA_DATABASE_URL")
+        if not url:
+            import sqlite3
+
+            db = sqlite3.connect(self.data_dir / "warta.db")
+            try:
+                return "\n".join(db.iterdump())
+            finally:
+                db.close()
+        from sqlalchemy import MetaData, create_engine, select
+
+        engine = create_engine(url)
+        try:
+            meta = MetaData()
+            meta.reflect(engine)
+            with engine.connect() as conn:
+                return "\n".join(
+                    repr(tuple(row)) for table in meta.sorted_tables for row in conn.execute(select(table))
+                )
+        finally:
+            engine.dispose()
+
+    def stream_url(self, i: int = 0) -> str:
+        """Where desktop number `i` connects for its live stream."""
+        return self.url
 
     def start(self) -> None:
         port = int(self.url.rsplit(":", 1)[1])
@@ -86,24 +116,70 @@ def make_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[Any]:
+def mode(request: pytest.FixtureRequest) -> str:
+    """How the wire runs: "embedded" (one `warta serve`) unless a module asks for both with
+    `pytestmark = pytest.mark.parametrize("mode", MODES, indirect=True)`."""
+    return str(getattr(request, "param", "embedded"))
+
+
+MODES = ["embedded", "scaled"]
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path, mode: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Start a wire: `warta serve` alone (embedded), or in scaled mode `warta serve` on PostgreSQL
+    and NATS JetStream with 3 stage workers and 2 stream gateways, each its own process."""
     started: list[Server] = []
 
     def start(**extra_env: str) -> Server:
-        data_dir = tmp_path / f"data{len(started)}"
-        srv = Server(
-            url=f"http://127.0.0.1:{free_port()}",
-            data_dir=data_dir,
-            env=make_env(data_dir, **extra_env),
-            log=tmp_path / f"server{len(started)}.log",
-        )
-        srv.start()
+        n = len(started)
+        data_dir = tmp_path / f"data{n}"
+        srv: Server
+        if mode == "scaled":
+            from cluster import Cluster
+
+            pg = request.getfixturevalue("pg_server")
+            nats = request.getfixturevalue("nats_session")
+            database = pg.create_database()
+            env = make_env(
+                data_dir,
+                WARTA_DATABASE_URL=pg.url(database),
+                WARTA_BUS_URL=nats.url,
+                WARTA_BUS_NAMESPACE=f"t{os.getpid()}x{n}x{free_port()}",
+                WARTA_LEASE="5",
+                **extra_env,
+            )
+            srv = Cluster(
+                url=f"http://127.0.0.1:{free_port()}",
+                data_dir=data_dir,
+                env=env,
+                log=tmp_path / f"server{n}.log",
+            )
+        else:
+            srv = Server(
+                url=f"http://127.0.0.1:{free_port()}",
+                data_dir=data_dir,
+                env=make_env(data_dir, **extra_env),
+                log=tmp_path / f"server{n}.log",
+            )
         started.append(srv)
+        srv.start()
         return srv
 
     yield start
     for srv in started:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One nats-server with JetStream for the whole session; each wire uses its own namespace."""
+    from natsserver import NatsServer
+
+    server = NatsServer(tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -88,6 +88,8 @@ class WebhookReceiver:
 
     fail_first: int = 0
     fail_status: int = 503
+    slow_first: int = 0  # the first N attempts of each webhook-id get no answer for `slow_seconds`
+    slow_seconds: float = 0.0
     port: int = field(default_factory=free_port)
     hits: list[Hit] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -107,7 +109,10 @@ class WebhookReceiver:
                         1 for h in receiver.hits if h.headers.get("webhook-id") == headers.get("webhook-id")
                     )
                     status = receiver.fail_status if seen < receiver.fail_first else 200
-                    receiver.hits.append(Hit(time.time(), self.path, headers, body, status))
+                    slow = seen < receiver.slow_first
+                    receiver.hits.append(Hit(time.time(), self.path, headers, body, 0 if slow else status))
+                if slow:
+                    time.sleep(receiver.slow_seconds)  # the sender has given up by now
                 payload = b'{"ok": true}' if status == 200 else b'{"error": "try later"}'
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -145,9 +150,11 @@ class WebhookReceiver:
 class SseClient:
     """A desktop: reads /api/v1/stream in a thread and keeps each event with its arrival time."""
 
-    def __init__(self, base_url: str, token: str) -> None:
+    def __init__(self, base_url: str, token: str, last_event_id: str | None = None) -> None:
         self.url = f"{base_url}/api/v1/stream"
         self.token = token
+        self.resume_from = last_event_id
+        self.last_id: str | None = None
         self.events: list[tuple[float, str, dict[str, Any]]] = []
         self.connected = threading.Event()
         self._stop = False
@@ -163,6 +170,8 @@ class SseClient:
 
     def _run(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
+        if self.resume_from:
+            headers["Last-Event-ID"] = self.resume_from
         with (
             httpx.Client(timeout=httpx.Timeout(5, read=None)) as client,
             client.stream("GET", self.url, headers=headers) as resp,
@@ -172,7 +181,9 @@ class SseClient:
             for line in resp.iter_lines():
                 if self._stop:
                     return
-                if line.startswith("event:"):
+                if line.startswith("id:"):
+                    self.last_id = line[3:].strip()
+                elif line.startswith("event:"):
                     event = line[6:].strip()
                 elif line.startswith("data:"):
                     data.append(line[5:].strip())

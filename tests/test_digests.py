@@ -18,7 +18,7 @@ from warta.delivery.engine import Engine
 from warta.model import Delivery, DigestItem, Recipient
 from warta.routing import recipients as rcp
 from warta.routing.stage import Router
-from warta.web.app import load_channels
+from warta.runtime import load_channels
 
 
 def test_slots_are_local_hours_and_local_eight_in_the_morning() -> None:

@@ -16,7 +16,8 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from conftest import Server
+from cluster import Cluster
+from conftest import MODES, Server
 from receivers import SmtpSink, SseClient, WebhookReceiver
 
 COUNTRIES = ["MY", "ID", "SG", "TH", "VN", "PH", "JP", "KR", "AU", "IN"]
@@ -35,6 +36,9 @@ BODY = {
     * 6,
     "zh-Hans": "南方港口公司今天启用一座集装箱码头，其起重机由太阳能驱动。" * 6,
 }
+
+
+pytestmark = pytest.mark.parametrize("mode", MODES, indirect=True)
 
 
 def wait_until(predicate: Any, timeout: float, what: str, every: float = 0.1) -> None:
@@ -229,7 +233,7 @@ def test_circuit_release_reaches_each_recipient_once_in_its_language(
         assert summary["errors"][0]["field"] == "country"
         circuit = wire.circuit()
         people = {r["external_id"]: r for r in wire.recipients()}
-        desks = [SseClient(server.url, people[f"d{i}"]["stream_token"]).start() for i in range(3)]
+        desks = [SseClient(server.stream_url(i), people[f"d{i}"]["stream_token"]).start() for i in range(3)]
 
         release_at = datetime.now(UTC) + timedelta(seconds=5)
         rid = wire.release(circuit, release_at)
@@ -306,9 +310,12 @@ def test_sigkill_mid_fanout_loses_nothing_and_sends_nothing_twice(
     circuit = wire.circuit()
     rid = wire.release(circuit, datetime.now(UTC) + timedelta(seconds=1))
     wait_until(lambda: len(sink.snapshot()) >= 300, 60, "the fan-out to be under way", every=0.01)
-    assert server.proc is not None
-    os.kill(server.proc.pid, signal.SIGKILL)
-    server.proc.wait(10)
+    if isinstance(server, Cluster):
+        server.kill_all()  # the whole wire at once: API, every worker and gateway
+    else:
+        assert server.proc is not None
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait(10)
     at_kill = len(sink.snapshot())
     assert at_kill < 2000, "the fan-out finished before the kill; nothing was tested"
     server.start()

@@ -22,9 +22,9 @@ from warta.intake.service import submit
 from warta.intake.submission import Contact, Dateline, ReleaseIn, Targets, clean
 from warta.routing import recipients as rcp
 from warta.routing.stage import Router
+from warta.runtime import load_channels
 from warta.schedule import publish_due
 from warta.store import Store
-from warta.web.app import load_channels
 
 BODY = "Pelabuhan Selatan Berhad today opened a container terminal whose cranes run on solar power. " * 5
 

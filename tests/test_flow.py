@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
+import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
-from conftest import Desk, release_payload
+from conftest import MODES, Desk, release_payload
 from warta.i18n.catalog import translate
 from warta.i18n.dates import dateline_date
 
 WORD = "Cyberjaya"
+pytestmark = pytest.mark.parametrize("mode", MODES, indirect=True)
 
 
 def _visible_everywhere(desk: Desk, rid: str) -> dict[str, bool]:
@@ -112,8 +114,8 @@ def test_markdown_release_in_malay_is_held_approved_and_released_on_time(desk: D
 
 
 def test_api_keys_are_stored_only_as_digests(desk: Desk) -> None:
-    db = sqlite3.connect(desk.server.data_dir / "warta.db")
-    dump = "\n".join(db.iterdump())
+    dump = desk.server.database_dump()
+    assert hashlib.sha256(desk.issuer_key.encode()).hexdigest() in dump  # the right database
     assert desk.issuer_key not in dump and desk.editor_key not in dump
     assert desk.issuer().get("/api/v1/me").json()["role"] == "issuer"
     bad = httpx.get(f"{desk.server.url}/api/v1/me", headers={"Authorization": "Bearer wk_not-a-key"})

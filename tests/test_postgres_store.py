@@ -26,11 +26,11 @@ from warta.intake.submission import Contact, Dateline, ReleaseIn, Targets, clean
 from warta.model import Delivery, Edition
 from warta.routing import recipients as rcp
 from warta.routing.stage import Router
+from warta.runtime import load_channels
 from warta.schedule import publish_due
 from warta.store import Store
 from warta.store.db import alembic_config, database_url
 from warta.store.search import index_terms, search_edition_ids
-from warta.web.app import load_channels
 
 RELEASES = [
     (
@@ -161,7 +161,7 @@ def test_migrations_run_down_and_up_again(pg_url: str) -> None:  # noqa: F811
         assert store.dialect == "postgresql"
         store.migrate()
         with store.engine.connect() as conn:
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0005"
             columns = {c["name"] for c in inspect(conn).get_columns("edition_search")}
             assert "tsv" in columns
             indexes = {i["name"] for i in inspect(conn).get_indexes("edition_search")}
@@ -173,7 +173,7 @@ def test_migrations_run_down_and_up_again(pg_url: str) -> None:  # noqa: F811
         store.migrate()
         with store.engine.connect() as conn:
             assert "deliveries" in inspect(conn).get_table_names()
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0005"
     finally:
         store.close()
 

@@ -59,6 +59,91 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=3)
 
 
+@app.command()
+def worker(
+    stage: Annotated[
+        list[str],
+        typer.Option(
+            "--stage",
+            "-s",
+            help="stage to run: scheduler, routing, delivery, digests, or all; repeat for several",
+        ),
+    ],
+    log_level: Annotated[str, typer.Option(help="log level")] = "info",
+) -> None:
+    """Run stages in scaled mode (WARTA_BUS_URL=nats://…, WARTA_DATABASE_URL=postgresql://…).
+
+    Start as many copies of any stage as the load needs: they share the work through NATS
+    JetStream and the ledger in PostgreSQL. Stops cleanly on SIGTERM or Ctrl-C."""
+    import asyncio
+    import dataclasses
+    import logging
+
+    from warta.runtime import STAGES, Runtime
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    if not settings.scaled:
+        _fail("workers run in scaled mode: set WARTA_BUS_URL=nats://… (and a PostgreSQL WARTA_DATABASE_URL)")
+    if settings.database_url.startswith("sqlite"):
+        _fail("workers share one ledger: set WARTA_DATABASE_URL=postgresql://…")
+    stages = set(STAGES) if "all" in stage else set(stage)
+    unknown = stages - set(STAGES)
+    if unknown:
+        _fail(f"unknown stage {', '.join(sorted(unknown))}; stages are {', '.join(STAGES)} or all")
+    settings = dataclasses.replace(settings, secret=settings.ensure_secret())
+    store = _store(settings)
+    runtime = Runtime(settings, store, stages)
+    asyncio.run(_run_until_signalled(runtime.start, runtime.stop, f"worker: {', '.join(runtime.stages)}"))
+    store.close()
+
+
+@app.command()
+def gateway(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8100,
+    subject: Annotated[
+        list[str] | None,
+        typer.Option(help="live subjects to follow (default: all), e.g. 'warta.edition.*.MY.>'; repeat"),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    backlog: Annotated[int, typer.Option(help="listen backlog")] = 4096,
+) -> None:
+    """Run a stream gateway: desktops' Server-Sent Events, fed by the live stream (scaled mode)."""
+    import uvicorn
+
+    from warta.web.gateway import create_gateway_app
+
+    settings = Settings.from_env()
+    if not settings.scaled:
+        _fail("a gateway reads the live stream: set WARTA_BUS_URL=nats://…")
+    uvicorn.run(
+        create_gateway_app(settings, subject or ()),
+        host=host,
+        port=port,
+        log_level=log_level,
+        backlog=backlog,
+        timeout_graceful_shutdown=3,
+    )
+
+
+async def _run_until_signalled(start: Any, stop: Any, what: str) -> None:
+    import asyncio
+    import logging
+    import signal
+
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, done.set)
+    await start()
+    logging.getLogger("warta").info("%s started", what)
+    try:
+        await done.wait()
+    finally:
+        await stop()
+
+
 def _print_welcome(settings: Settings, keys: dict[str, str]) -> None:
     out = Console(soft_wrap=True)
     out.rule(f"[bold]{settings.wire_name}[/bold] is starting")

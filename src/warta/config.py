@@ -56,6 +56,15 @@ class Settings:
     routing_fallback_to_original: bool = True
     # languages whose machine drafts publish without an editor ("all" for every language)
     publish_machine: tuple[str, ...] = ()
+    # scaled mode: a NATS JetStream URL ("" keeps the in-process bus and every stage in `warta serve`)
+    bus_url: str = ""
+    bus_namespace: str = "warta"  # the subject root and stream prefix, so deployments can share a server
+    lease: float = 60.0  # seconds a delivery worker holds a claimed row without renewing it
+    live_max_age: float = 3600.0  # seconds the live stream keeps editions for gateways' replay
+
+    @property
+    def scaled(self) -> bool:
+        return bool(self.bus_url)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -81,6 +90,10 @@ class Settings:
             retry_base=float(_env("RETRY_BASE", "5")),
             routing_fallback_to_original=_env("ROUTING_FALLBACK", "original") == "original",
             publish_machine=_csv(_env("PUBLISH_MACHINE", "")),
+            bus_url=_env("BUS_URL", ""),
+            bus_namespace=_env("BUS_NAMESPACE", "warta"),
+            lease=float(_env("LEASE", "60")),
+            live_max_age=float(_env("LIVE_MAX_AGE", "3600")),
         )
 
     def ensure_secret(self) -> str:

@@ -1,8 +1,8 @@
 """NATS JetStream bus: durable, shared work queues that survive restarts of the server and the workers.
 
-Every topic ``a.b`` is the subject ``warta.a.b`` in one work-queue stream (``<stream_prefix>_EVENTS``,
-file storage). A subscription is a durable pull consumer named ``<durable_prefix>-a-b`` filtered on its
-subject; every process that subscribes the same topic binds the same consumer, so they share the work and
+Every topic ``a.b`` is the subject ``<ns>.work.a.b`` in one work-queue stream (``<NS>_WORK``, file
+storage), where ``<ns>`` is the deployment's namespace (``warta`` unless WARTA_BUS_NAMESPACE says
+otherwise). A subscription is a durable pull consumer named ``<ns>-a-b`` filtered on its subject; every process that subscribes the same topic binds the same consumer, so they share the work and
 no message goes to two of them. A work-queue stream keeps a message until a consumer acks it, and allows
 only one consumer per subject, so within a deployment one stage owns each topic.
 
@@ -12,6 +12,11 @@ least once: a handler that raises has its message nak'd with a growing delay (``
 retried up to ``max_deliver`` times; one that never answers (a worker killed mid-message) has it
 redelivered after ``ack_wait``. A server-side ``backoff`` may be set instead of a fixed ``ack_wait``, but
 the server then spaces nak'd redeliveries by it too, overriding ``retry_delays``; it is off by default.
+
+Besides the work queues the bus carries signals: plain NATS messages on ``<ns>.signal.<name>`` that
+every subscribed process receives at most once (``wake`` tells delivery workers that rows are due);
+a missed signal costs only latency, because every stage also polls. The live stream of editions for
+gateways is in warta.bus.live.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import nats
@@ -35,24 +41,28 @@ from warta.bus.base import Handler, Message
 
 log = logging.getLogger(__name__)
 
-SUBJECT_ROOT = "warta"
 MSG_ID = "Nats-Msg-Id"
+NAMESPACE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
-def subject_for(topic: str) -> str:
-    return f"{SUBJECT_ROOT}.{topic}"
+def check_namespace(namespace: str) -> str:
+    if not NAMESPACE.match(namespace):
+        raise ValueError(
+            f"bus namespace {namespace!r} must be 1-32 lowercase letters, digits, '-' or '_', "
+            "starting with a letter"
+        )
+    return namespace
 
 
-def topic_for(subject: str) -> str:
-    return subject.removeprefix(f"{SUBJECT_ROOT}.")
+def stream_name(namespace: str, suffix: str) -> str:
+    return f"{namespace.upper().replace('-', '_')}_{suffix}"
 
 
 class NatsBus:
     def __init__(
         self,
         url: str,
-        stream_prefix: str = "WARTA",
-        durable_prefix: str = "warta",
+        namespace: str = "warta",
         *,
         duplicate_window: float = 120.0,
         ack_wait: float = 30.0,
@@ -65,10 +75,11 @@ class NatsBus:
         publish_timeout: float = 5.0,
         publish_attempts: int = 3,
         name: str | None = None,
+        max_age: float = 7 * 24 * 3600.0,
     ) -> None:
         self.url = url
-        self.stream = f"{stream_prefix}_EVENTS"
-        self.durable_prefix = durable_prefix
+        self.namespace = check_namespace(namespace)
+        self.stream = stream_name(namespace, "WORK")
         self.duplicate_window = duplicate_window
         self.ack_wait = ack_wait
         self.max_deliver = max_deliver
@@ -80,6 +91,7 @@ class NatsBus:
         self.publish_timeout = publish_timeout
         self.publish_attempts = max(1, publish_attempts)
         self.name = name
+        self.max_age = max_age
         self._subs: list[tuple[str, Handler]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._nc: Client | None = None
@@ -115,8 +127,10 @@ class NatsBus:
         await asyncio.gather(*tasks, return_exceptions=True)
         nc, self._nc, self._js = self._nc, None, None
         if nc is not None and not nc.is_closed:
+            # not drain(): it waits on pull subscriptions' queues, which a cancelled fetch leaves
+            # unfinished; every publish has been awaited already, so a flush is all that is owed
             with contextlib.suppress(Exception):
-                await nc.drain()
+                await nc.flush(timeout=2)
             with contextlib.suppress(Exception):
                 await nc.close()
 
@@ -126,7 +140,41 @@ class NatsBus:
             self._spawn(topic, handler)
 
     def durable_for(self, topic: str) -> str:
-        return f"{self.durable_prefix}-{topic.replace('.', '-')}"
+        return f"{self.namespace}-{topic.replace('.', '-')}"
+
+    def subject_for(self, topic: str) -> str:
+        return f"{self.namespace}.work.{topic}"
+
+    def topic_for(self, subject: str) -> str:
+        return subject.removeprefix(f"{self.namespace}.work.")
+
+    @property
+    def jetstream(self) -> JetStreamContext:
+        return self._require_js()
+
+    @property
+    def client(self) -> Client:
+        if self._nc is None:
+            raise RuntimeError("NatsBus is not started")
+        return self._nc
+
+    # -- signals -----------------------------------------------------------------------------------
+
+    async def signal(self, name: str) -> None:
+        """Tell every process listening for `name` (at most once; never raises)."""
+        nc = self._nc
+        if nc is None or not nc.is_connected:
+            return
+        try:
+            await nc.publish(f"{self.namespace}.signal.{name}", b"")
+        except Exception as e:
+            log.debug("signal %s not sent: %s", name, e)
+
+    async def on_signal(self, name: str, callback: Callable[[], None]) -> None:
+        async def handle(_msg: NatsMsg) -> None:
+            callback()
+
+        await self.client.subscribe(f"{self.namespace}.signal.{name}", cb=handle)
 
     # -- publishing --------------------------------------------------------------------------------
 
@@ -210,7 +258,7 @@ class NatsBus:
         durable = self.durable_for(topic)
         config = ConsumerConfig(
             durable_name=durable,
-            filter_subject=subject_for(topic),
+            filter_subject=self.subject_for(topic),
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self.ack_wait,
@@ -268,10 +316,11 @@ class NatsBus:
         js = self._require_js()
         config = StreamConfig(
             name=self.stream,
-            subjects=[f"{SUBJECT_ROOT}.>"],
+            subjects=[f"{self.namespace}.work.>"],
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
             duplicate_window=self.duplicate_window,
+            max_age=self.max_age,  # a topic no stage consumes must not grow without bound
         )
         try:
             await js.add_stream(config=config)
@@ -284,16 +333,14 @@ class NatsBus:
             raise RuntimeError("NatsBus is not started")
         return self._js
 
-    @staticmethod
-    def _encode(message: Message) -> tuple[str, bytes, dict[str, str]]:
+    def _encode(self, message: Message) -> tuple[str, bytes, dict[str, str]]:
         data = json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False).encode()
-        return subject_for(message.topic), data, {MSG_ID: message.key}
+        return self.subject_for(message.topic), data, {MSG_ID: message.key}
 
-    @staticmethod
-    def _decode(msg: NatsMsg) -> Message:
+    def _decode(self, msg: NatsMsg) -> Message:
         key = (msg.headers or {}).get(MSG_ID, "")
         payload = json.loads(msg.data) if msg.data else {}
-        return Message(topic=topic_for(msg.subject), key=key, payload=payload)
+        return Message(topic=self.topic_for(msg.subject), key=key, payload=payload)
 
     async def _on_error(self, e: Exception) -> None:
         log.warning("nats: %s", e)

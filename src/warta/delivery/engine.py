@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -34,6 +36,11 @@ from warta.routing.audience import view
 from warta.store import Store
 
 log = logging.getLogger(__name__)
+
+
+def worker_name(stage: str) -> str:
+    """A name for this process that is unique across machines and restarts."""
+    return f"{stage}@{socket.gethostname()}:{os.getpid()}:{time.monotonic_ns() % 1_000_000:06d}"
 
 
 class BundleCache:
@@ -93,8 +100,8 @@ class Breaker:
     """Opens after `threshold` consecutive failures; stays open for a cool-down that doubles."""
 
     threshold: int = 5
-    cooldown: float = 30.0
-    max_cooldown: float = 600.0
+    cooldown: float = 5.0  # a relay back after an outage is found within seconds, not minutes
+    max_cooldown: float = 300.0
     failures: int = 0
     open_until: float = 0.0
     current: float = 0.0
@@ -123,7 +130,8 @@ class Lane:
 
 
 class _Batcher:
-    """Collects small writes from many coroutines and applies them in one transaction per tick."""
+    """Collects small writes from many coroutines and applies them in one transaction per tick.
+    A write that fails is retried until it succeeds; whoever waits on it keeps waiting."""
 
     def __init__(self, store: Store, apply: Callable[[Session, list[Any]], None], delay: float) -> None:
         self.store, self.apply, self.delay = store, apply, delay
@@ -139,16 +147,23 @@ class _Batcher:
 
     async def _flush(self) -> None:
         await asyncio.sleep(self.delay)
+        failures = 0
         while self.items:
             batch, self.items = self.items, []
             try:
                 await asyncio.to_thread(self._write, [item for item, _ in batch])
             except Exception as exc:
-                log.exception("ledger write failed")
-                for _, fut in batch:
-                    if fut and not fut.done():
-                        fut.set_exception(exc)
+                # the database is away (restarting, failing over): keep the outcomes and try again;
+                # dropping them would leave rows `sending` under a lease this worker keeps renewing
+                failures += 1
+                wait = min(0.25 * 2**failures, 5.0)
+                log.warning(
+                    "ledger write of %d outcomes failed (%s); retrying in %.1f s", len(batch), exc, wait
+                )
+                self.items = batch + self.items
+                await asyncio.sleep(wait)
                 continue
+            failures = 0
             for _, fut in batch:
                 if fut and not fut.done():
                     fut.set_result(None)
@@ -184,13 +199,28 @@ def _apply_outcomes(session: Session, items: list[tuple[str, str, dict[str, Any]
 
 
 class Engine:
+    """Works the ledger. `shared=True` when other delivery workers work the same ledger: rows are
+    claimed under a lease this engine renews, and only rows whose lease ran out are recovered."""
+
     def __init__(
-        self, store: Store, settings: Settings, *, retry_base: float = 5.0, max_in_flight: int = 10000
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        retry_base: float = 5.0,
+        max_in_flight: int = 10000,
+        shared: bool = False,
+        owner: str | None = None,
+        idle_poll: float = 60.0,
     ) -> None:
         self.store = store
         self.settings = settings
         self.retry_base = retry_base
         self.max_in_flight = max_in_flight
+        self.shared = shared
+        self.owner = owner or worker_name("delivery")
+        self.lease = settings.lease
+        self.idle_poll = idle_poll
         self.channels: dict[str, Channel] = {name: cls(settings) for name, cls in CHANNELS.items()}  # type: ignore[call-arg]
         self.bundles = BundleCache(settings)
         self.lanes: dict[tuple[str, str], Lane] = {}
@@ -199,6 +229,7 @@ class Engine:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
         self._workers: set[asyncio.Task[None]] = set()
         self._committer = _Batcher(store, self._apply_committing, 0.001)
         self._recorder = _Batcher(store, _apply_outcomes, 0.02)
@@ -207,22 +238,27 @@ class Engine:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        policy = {name: ch.recover_committing for name, ch in self.channels.items()}
-        counts = await asyncio.to_thread(self._recover, policy)
+        counts = await asyncio.to_thread(self._recover)
         if any(counts.values()):
             log.warning("recovered ledger rows after restart: %s", counts)
         for channel in self.channels.values():
             await channel.start()
         self._task = asyncio.create_task(self._run())
+        if self.shared:
+            self._keeper = asyncio.create_task(self._keep_leases())
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._keeper):
+            if task:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         for task in list(self._workers):
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        await self._recorder.drain()
+        try:
+            await asyncio.wait_for(self._recorder.drain(), timeout=10)
+        except TimeoutError:  # the database is away: the rows stay leased and another worker settles them
+            log.warning("stopping with outcomes unwritten; their rows are settled when the lease runs out")
         for channel in self.channels.values():
             await channel.stop()
 
@@ -231,9 +267,29 @@ class Engine:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
-    def _recover(self, policy: dict[str, str]) -> dict[str, int]:
+    def _recover(self) -> dict[str, int]:
+        policy = {name: ch.recover_committing for name, ch in self.channels.items()}
         with self.store.session() as s:
-            return ledger.recover(s, policy)
+            return ledger.recover(s, policy, expired_only=self.shared)
+
+    async def _keep_leases(self) -> None:
+        """Among many workers: renew this worker's leases, and settle rows of workers that died."""
+        every = max(0.2, self.lease / 3)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await asyncio.to_thread(self._renew)
+                counts = await asyncio.to_thread(self._recover)
+            except Exception:
+                log.exception("renewing leases failed")
+                continue
+            if any(counts.values()):
+                log.warning("took over rows of a worker whose lease ran out: %s", counts)
+                self.notify()
+
+    def _renew(self) -> int:
+        with self.store.session() as s:
+            return ledger.renew(s, self.owner, self.lease)
 
     # --- claiming -------------------------------------------------------------------------
 
@@ -254,10 +310,10 @@ class Engine:
                 await self._wake.wait()
                 continue
             due = await asyncio.to_thread(self._next_due)
-            delay = 60.0 if due is None else max(0.0, (due - utcnow()).total_seconds())
+            delay = self.idle_poll if due is None else max(0.0, (due - utcnow()).total_seconds())
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 60.0))
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(delay, self.idle_poll))
 
     def _next_due(self) -> datetime | None:
         with self.store.session() as s:
@@ -267,7 +323,7 @@ class Engine:
         now = now or utcnow()
         jobs: list[Job] = []
         with self.store.session() as s:
-            rows = ledger.claim(s, limit, now)
+            rows = ledger.claim(s, limit, now, owner=self.owner, lease=self.lease)
             if not rows:
                 return []
             recipients = {

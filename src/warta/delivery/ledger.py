@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from warta.clock import utcnow
@@ -87,8 +87,14 @@ def add_rows(session: Session, rows: Iterable[NewRow]) -> int:
     return len(values)
 
 
-def claim(session: Session, limit: int, now: datetime | None = None) -> list[Delivery]:
-    """Due rows, marked `sending` with the attempt counted."""
+def claim(
+    session: Session,
+    limit: int,
+    now: datetime | None = None,
+    owner: str | None = None,
+    lease: float = 60.0,
+) -> list[Delivery]:
+    """Due rows, marked `sending` with the attempt counted, held by `owner` for `lease` seconds."""
     now = now or utcnow()
     due = (
         select(Delivery.id)
@@ -105,7 +111,12 @@ def claim(session: Session, limit: int, now: datetime | None = None) -> list[Del
     session.execute(
         update(Delivery)
         .where(Delivery.id.in_(ids), Delivery.state.in_(DUE_STATES))
-        .values(state="sending", attempts=Delivery.attempts + 1)
+        .values(
+            state="sending",
+            attempts=Delivery.attempts + 1,
+            claimed_by=owner,
+            lease_until=now + timedelta(seconds=lease),
+        )
     )
     session.execute(
         update(Delivery)
@@ -134,17 +145,42 @@ def mark_committing(session: Session, ids: Sequence[str]) -> None:
     )
 
 
-def recover(session: Session, committing_policy: dict[str, str]) -> dict[str, int]:
+def renew(session: Session, owner: str, lease: float, now: datetime | None = None) -> int:
+    """Extend the lease on every row `owner` is still working on; returns how many."""
+    now = now or utcnow()
+    res = session.execute(
+        update(Delivery)
+        .where(Delivery.claimed_by == owner, Delivery.state.in_(("sending", "committing")))
+        .values(lease_until=now + timedelta(seconds=lease))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(res, "rowcount", 0) or 0)
+
+
+def recover(
+    session: Session, committing_policy: dict[str, str], *, expired_only: bool = False
+) -> dict[str, int]:
     """After a crash: `sending` rows never reached the point of no return and go back to pending;
-    `committing` rows are settled per channel (delivered, or pending for an idempotent resend)."""
+    `committing` rows are settled per channel (delivered, or pending for an idempotent resend).
+
+    A process that is the only delivery worker settles every such row when it starts. Among many
+    workers (`expired_only`), only rows whose lease ran out are settled: their worker is gone."""
     now = utcnow()
     counts = {}
+    orphaned = or_(Delivery.lease_until.is_(None), Delivery.lease_until < now) if expired_only else true()
     res = session.execute(
-        update(Delivery).where(Delivery.state == "sending").values(state="pending", next_attempt_at=now)
+        update(Delivery)
+        .where(Delivery.state == "sending", orphaned)
+        .values(state="pending", next_attempt_at=now, claimed_by=None, lease_until=None)
+        .execution_options(synchronize_session=False)
     )
     counts["sending->pending"] = getattr(res, "rowcount", 0) or 0
     for channel, policy in committing_policy.items():
-        stmt = update(Delivery).where(Delivery.state == "committing", Delivery.channel == channel)
+        stmt = (
+            update(Delivery)
+            .where(Delivery.state == "committing", Delivery.channel == channel, orphaned)
+            .execution_options(synchronize_session=False)
+        )
         if policy == "delivered":
             res = session.execute(
                 stmt.values(

@@ -119,13 +119,25 @@ class StreamHub:
 
     # -- publishing ---------------------------------------------------------------------------
 
-    def publish(self, event_name: str, data: dict[str, Any], recipient_ids: Iterable[str]) -> tuple[int, int]:
+    def publish(
+        self,
+        event_name: str,
+        data: dict[str, Any],
+        recipient_ids: Iterable[str],
+        event_id: int | None = None,
+    ) -> tuple[int, int]:
         """Send one event to every open connection of the given recipients.
 
         Returns (connections written, recipients targeted). A recipient with no open
         connection still gets the event later from the replay ring if it resumes in time.
+        The hub numbers events itself unless the caller does (a gateway uses the live stream's
+        sequence, the same on every gateway); given ids must increase.
         """
-        event_id = self._last_id = max(self._last_id + 1, _now_id())
+        if event_id is None:
+            event_id = max(self._last_id + 1, _now_id())
+        elif event_id <= self._last_id:
+            raise ValueError(f"event id {event_id} is not after {self._last_id}")
+        self._last_id = event_id
         frame = encode_frame(event_id, event_name, data)
         targets = frozenset(recipient_ids)
         ring = self._ring
@@ -160,6 +172,12 @@ class StreamHub:
             for conn in slow:
                 self._drop(conn, "slow consumer")
         return written, len(targets)
+
+    def rebase(self, last_id: int) -> None:
+        """Number events from `last_id` on (a gateway following a live stream): the ring is
+        emptied, so a desktop resuming from an earlier id is told to reset."""
+        self._ring.clear()
+        self._last_id = self._floor = last_id
 
     # -- connections --------------------------------------------------------------------------
 

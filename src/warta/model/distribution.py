@@ -102,6 +102,10 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     first_attempt_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+    # the delivery worker holding a `sending` / `committing` row, and until when it holds it unless
+    # it renews; a row whose lease ran out belongs to a dead worker and is settled by the others
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
 
     __table_args__ = (
         UniqueConstraint("release_id", "version", "recipient_id", "channel", "kind", name="uq_delivery_once"),

@@ -9,10 +9,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x5741_5254_41  # "WARTA": the advisory lock migrations run under on PostgreSQL
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -64,7 +65,18 @@ class Store:
         return self.engine.dialect.name
 
     def migrate(self) -> None:
-        command.upgrade(alembic_config(self.url), "head")
+        """Bring the schema to head. On PostgreSQL, processes starting together take turns."""
+        if self.dialect != "postgresql":
+            command.upgrade(alembic_config(self.url), "head")
+            return
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            conn.commit()
+            try:
+                command.upgrade(alembic_config(self.url), "head")
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                conn.commit()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

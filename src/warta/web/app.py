@@ -1,4 +1,4 @@
-"""Build the ASGI app and run the embedded stages (outbox relay, scheduler) in its lifespan."""
+"""Build the ASGI app and run the stages of this process in its lifespan."""
 
 from __future__ import annotations
 
@@ -12,86 +12,38 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import warta
-from warta.bus import MemoryBus, OutboxRelay
 from warta.config import Settings
-from warta.delivery.base import RecipientView
-from warta.delivery.digests import DigestScheduler
-from warta.delivery.engine import Engine
-from warta.routing.stage import Router
-from warta.schedule import Scheduler
+from warta.runtime import STAGES, Runtime
 from warta.store import Store
 from warta.web import errors
+from warta.web.gateway import LiveEdge, stream_recipient
 from warta.web.limits import BodyLimit
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 
-def load_channels() -> None:
-    """Import every module of warta.delivery.channels, so that each channel registers itself."""
-    import importlib
-    import pkgutil
-
-    import warta.delivery.channels as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{module.name}")
-
-
-def stream_recipient(store: Store, token: str) -> RecipientView | None:
-    from sqlalchemy import select
-
-    from warta.model import Recipient
-    from warta.routing.audience import view
-
-    with store.session() as s:
-        r = s.scalar(select(Recipient).where(Recipient.stream_token == token))
-        if r is None or r.status != "active" or r.kind != "desktop":
-            return None
-        return view(r)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API and newsroom. Embedded mode runs every stage here; scaled mode (WARTA_BUS_URL) runs
+    the outbox relay and a live edge fed by the live stream, and leaves the stages to workers."""
     settings = settings or Settings.from_env()
     settings = dataclasses.replace(settings, secret=settings.ensure_secret())
     store = Store(settings.database_url)
     store.migrate()
-    bus = MemoryBus()
-    relay = OutboxRelay(store, bus)
-    scheduler = Scheduler(store, bus, on_published=relay.notify)
-    load_channels()
-    engine = Engine(store, settings, retry_base=settings.retry_base)
-    email_channel = engine.channels.get("email")
-    digests = DigestScheduler(
-        store,
-        on_rows=engine.notify,
-        lane=email_channel.lane_name if email_channel else "email",  # type: ignore[attr-defined]
-    )
-    Router(
-        store,
-        settings,
-        bus,
-        engine.channels,
-        on_rows=engine.notify,
-        fallback_to_original=settings.routing_fallback_to_original,
-    )
+    runtime = Runtime(settings, store, stages=() if settings.scaled else STAGES)
+    edge = LiveEdge(settings, runtime.bus) if settings.scaled else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await bus.start()
-        await engine.start()
-        await relay.start()
-        await scheduler.start()
-        await digests.start()
-        relay.notify()
+        await runtime.start()
+        if edge is not None:
+            await edge.start()
         try:
             yield
         finally:
-            await digests.stop()
-            await scheduler.stop()
-            await relay.stop()
-            await engine.stop()
-            await bus.stop()
+            if edge is not None:
+                await edge.stop()
+            await runtime.stop()
             store.close()
 
     app = FastAPI(
@@ -104,11 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.bus = bus
-    app.state.relay = relay
-    app.state.engine = engine
-    stream_channel = engine.channels.get("stream")
-    app.state.stream_hub = getattr(stream_channel, "hub", None)
+    app.state.bus = runtime.bus
+    app.state.relay = runtime.relay
+    app.state.runtime = runtime
+    app.state.stream_hub = edge.hub if edge is not None else getattr(runtime.stream_channel, "hub", None)
     app.state.stream_auth = lambda token: stream_recipient(store, token)
     errors.install(app)
 

@@ -216,7 +216,7 @@ def resend(request: Request, delivery_id: str, who: Who) -> dict[str, Any]:
             recipient.webhook_disabled = None  # the operator vouches for the endpoint again
         d.state, d.next_attempt_at, d.last_error = "pending", utcnow(), None
         out = delivery_json(d)
-    request.app.state.engine.notify()
+    request.app.state.runtime.wake_delivery()
     return out
 
 

@@ -4,6 +4,9 @@ The engine hands over every stream job of the lane at once. Jobs for the same ed
 and embargo flag become one event published once to all their recipients; the hub encodes it
 a single time. A job counts as delivered once its event is written to the recipient's open
 connections or held in the replay ring, from which a reconnecting desktop resumes.
+
+In scaled mode the hub lives in the gateways: the channel is given a `remote` publisher (the
+live stream, warta.bus.live) and a job counts as delivered once JetStream holds its event.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from warta.bus.live import LivePublisher
 from warta.clock import aware
 from warta.config import Settings
 from warta.delivery.base import Channel, Job, RecipientView, Result, register
@@ -63,6 +67,7 @@ class StreamChannel(Channel):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.hub = StreamHub(settings)
+        self.remote: LivePublisher | None = None
 
     def applies_to(self, recipient: RecipientView) -> bool:
         return recipient.kind == "desktop" and bool(recipient.stream_token)
@@ -85,6 +90,8 @@ class StreamChannel(Channel):
                 continue
             edition = job.bundle.edition
             groups.setdefault((edition.id, edition.version, job.kind, job.embargoed), []).append(i)
+        if self.remote is not None:
+            return await self._send_remote(jobs, groups, results)
         for (_, _, kind, _), members in groups.items():
             first = jobs[members[0]]
             written, targeted = self.hub.publish(
@@ -99,4 +106,30 @@ class StreamChannel(Channel):
             )
             for i in members:
                 results[i] = Result.ok()
+        return [result or Result.ok() for result in results]
+
+    async def _send_remote(
+        self,
+        jobs: list[Job],
+        groups: dict[tuple[str, int, str, bool], list[int]],
+        results: list[Result | None],
+    ) -> list[Result]:
+        assert self.remote is not None
+        for (_, _, kind, _), members in groups.items():
+            first = jobs[members[0]]
+            sectors = first.bundle.release.sectors
+            sector = str(sectors[0]) if sectors else None
+            by_subject: dict[tuple[str, str, str], list[str]] = {}
+            for i in members:
+                recipient = jobs[i].recipient
+                key = (first.bundle.edition.lang, recipient.country, sector or "_")
+                by_subject.setdefault(key, []).append(recipient.id)
+            try:
+                await self.remote.publish(EVENT_NAMES[kind], event_data(first), by_subject)
+                outcome = Result.ok()
+            except Exception as exc:
+                log.warning("stream: live publish of %s failed: %s", first.bundle.edition.id, exc)
+                outcome = Result("retry", f"live stream unavailable: {exc}")
+            for i in members:
+                results[i] = outcome
         return [result or Result.ok() for result in results]

@@ -1,0 +1,149 @@
+"""The stages one process runs, on one store and one bus.
+
+Embedded mode (no WARTA_BUS_URL): `warta serve` runs every stage on the in-process bus. Scaled mode
+(WARTA_BUS_URL=nats://…): `warta serve` runs the API and the outbox relay; `warta worker --stage
+NAME` runs any stage, as many copies as wanted; `warta gateway` holds desktops' live connections.
+Every process runs an outbox relay: events written by its own transactions (and any left behind by
+a process that died) reach the bus, and the bus's message ids make a second publish harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection
+from typing import Any
+
+from warta.bus import MemoryBus, OutboxRelay
+from warta.bus.base import Bus
+from warta.config import Settings
+from warta.delivery.base import CHANNELS, Channel
+from warta.store import Store
+
+log = logging.getLogger(__name__)
+
+STAGES = ("scheduler", "routing", "delivery", "digests")
+SCALED_IDLE_POLL = 2.0  # a delivery worker looks for due rows at least this often among many
+
+
+def load_channels() -> None:
+    """Import every module of warta.delivery.channels, so that each channel registers itself."""
+    import importlib
+    import pkgutil
+
+    import warta.delivery.channels as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+
+
+def make_bus(settings: Settings) -> Bus:
+    if not settings.scaled:
+        return MemoryBus()
+    if not settings.bus_url.startswith(("nats://", "tls://")):
+        raise ValueError(f"WARTA_BUS_URL must be a nats:// or tls:// URL, not {settings.bus_url!r}")
+    from warta.bus.nats import NatsBus
+
+    return NatsBus(settings.bus_url, settings.bus_namespace, name="warta")
+
+
+class Runtime:
+    """The chosen stages, wired to each other through the bus (and directly when in one process)."""
+
+    def __init__(self, settings: Settings, store: Store, stages: Collection[str], bus: Bus | None = None):
+        unknown = set(stages) - set(STAGES)
+        if unknown:
+            raise ValueError(f"unknown stage(s) {', '.join(sorted(unknown))}; stages are {', '.join(STAGES)}")
+        self.settings = settings
+        self.store = store
+        self.stages = [s for s in STAGES if s in stages]
+        self.bus = bus or make_bus(settings)
+        self.relay = OutboxRelay(store, self.bus)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        load_channels()
+
+        from warta.delivery.digests import DigestScheduler
+        from warta.delivery.engine import Engine
+        from warta.routing.stage import Router
+        from warta.schedule import Scheduler
+
+        self.engine: Engine | None = None
+        if "delivery" in stages:
+            self.engine = Engine(
+                store,
+                settings,
+                retry_base=settings.retry_base,
+                shared=settings.scaled,
+                idle_poll=SCALED_IDLE_POLL if settings.scaled else 60.0,
+            )
+        channels = self.channels()
+        self.scheduler = (
+            Scheduler(store, self.bus, on_published=self.relay.notify) if "scheduler" in stages else None
+        )
+        self.router = (
+            Router(
+                store,
+                settings,
+                self.bus,
+                channels,
+                on_rows=self.wake_delivery,
+                fallback_to_original=settings.routing_fallback_to_original,
+            )
+            if "routing" in stages
+            else None
+        )
+        email: Any = channels.get("email")
+        self.digests = (
+            DigestScheduler(store, on_rows=self.wake_delivery, lane=email.lane_name if email else "email")
+            if "digests" in stages
+            else None
+        )
+
+    def channels(self) -> dict[str, Channel]:
+        if self.engine is not None:
+            return self.engine.channels
+        return {name: cls(self.settings) for name, cls in CHANNELS.items()}  # type: ignore[call-arg]
+
+    @property
+    def stream_channel(self) -> Any:
+        return self.engine.channels.get("stream") if self.engine else None
+
+    def wake_delivery(self) -> None:
+        """Rows are due: wake this process's delivery engine and, among many, every other one.
+        Safe to call from any thread."""
+        if self.engine is not None:
+            self.engine.notify()
+        signal = getattr(self.bus, "signal", None)
+        if signal is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(signal("wake")))
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.bus.start()
+        if self.engine is not None:
+            if self.settings.scaled:
+                from warta.bus.live import LivePublisher
+                from warta.bus.nats import NatsBus
+
+                assert isinstance(self.bus, NatsBus)
+                stream = self.stream_channel
+                if stream is not None:
+                    stream.remote = LivePublisher(self.bus, self.settings.live_max_age)
+                await self.bus.on_signal("wake", self.engine.notify)
+            await self.engine.start()
+        await self.relay.start()
+        if self.scheduler is not None:
+            await self.scheduler.start()
+        if self.digests is not None:
+            await self.digests.start()
+        self.relay.notify()
+
+    async def stop(self) -> None:
+        if self.digests is not None:
+            await self.digests.stop()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        await self.relay.stop()
+        if self.engine is not None:
+            await self.engine.stop()
+        await self.bus.stop()
