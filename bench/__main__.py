@@ -1,7 +1,7 @@
 """Run the benchmarks, write bench/results/*.json and regenerate docs/benchmarks.md.
 
 python -m bench            # everything
-python -m bench core       # one suite (core, alerts, distribution)
+python -m bench core       # one suite (core, alerts, distribution, languages, nats, scaled)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import alerts, core, distribution, languages, nats, report
+from bench import alerts, core, distribution, languages, nats, report, scaled
 
 SUITES: dict[str, Callable[[], Any]] = {
     "core": core.run,
@@ -18,6 +18,7 @@ SUITES: dict[str, Callable[[], Any]] = {
     "distribution": distribution.run,
     "languages": languages.run,
     "nats": nats.run,
+    "scaled": scaled.run,
 }
 
 

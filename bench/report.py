@@ -45,6 +45,11 @@ LABELS = {
     "webhooks_shared_host_cold": "Webhooks: first release, {outlets:,} outlets on one host (timed out)",
     "webhooks_shared_host_with_slow": "Webhooks: publish → receipt at the {measured:,} healthy outlets, one "
     "host, 10% slow (2 s) and 5% failing (500)",
+    # end to end, both modes
+    "e2e_embedded": "End to end, embedded (one process, SQLite): approve → every delivery at the receivers, "
+    "{journalists:,} journalists + {outlets:,} outlets + {desktops:,} live desktops",
+    "e2e_scaled": "End to end, scaled (PostgreSQL, NATS, {delivery_workers} delivery workers, {gateways} "
+    "gateways): approve → every delivery, the same audience",
 }
 PREFIX_LABELS = {
     "stream_": "Stream: publish → receipt over SSE, {connections:,} open connections",
@@ -105,6 +110,19 @@ DETAILS = {
     "client_processes": "client processes",
     "connect_s": "connecting all s",
     "timed_out": "timed out",
+    # end to end
+    "journalists": "journalists",
+    "desktops": "desktops",
+    "complete": "everyone reached",
+    "email_all_in_s": "last email s",
+    "webhook_all_in_s": "last webhook s",
+    "stream_all_in_s": "last stream event s",
+    "stream_p99_ms": "stream p99 ms",
+    "delivery_workers": "delivery workers",
+    "emails_per_s_per_delivery_worker": "emails per second per delivery worker",
+    "gateways": "gateways",
+    "connections_per_gateway": "connections per gateway",
+    "of_embedded": "all in, scaled ÷ embedded",
 }
 STATS = ("n", "per_s", "p50_ms", "p95_ms", "p99_ms", "max_ms", "iqr_ms")
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from warta.clock import aware, utcnow
@@ -131,9 +131,12 @@ class Lane:
 
 class _Batcher:
     """Collects small writes from many coroutines and applies them in one transaction per tick.
-    A write that fails is retried until it succeeds; whoever waits on it keeps waiting."""
+    A write that fails is retried until it succeeds; whoever waits on it keeps waiting. `apply`
+    may return the items it refused: their waiters get `ledger.LostClaim`."""
 
-    def __init__(self, store: Store, apply: Callable[[Session, list[Any]], None], delay: float) -> None:
+    def __init__(
+        self, store: Store, apply: Callable[[Session, list[Any]], set[Any] | None], delay: float
+    ) -> None:
         self.store, self.apply, self.delay = store, apply, delay
         self.items: list[tuple[Any, asyncio.Future[None] | None]] = []
         self.task: asyncio.Task[None] | None = None
@@ -151,7 +154,7 @@ class _Batcher:
         while self.items:
             batch, self.items = self.items, []
             try:
-                await asyncio.to_thread(self._write, [item for item, _ in batch])
+                refused = await asyncio.to_thread(self._write, [item for item, _ in batch])
             except Exception as exc:
                 # the database is away (restarting, failing over): keep the outcomes and try again;
                 # dropping them would leave rows `sending` under a lease this worker keeps renewing
@@ -164,29 +167,40 @@ class _Batcher:
                 await asyncio.sleep(wait)
                 continue
             failures = 0
-            for _, fut in batch:
+            for item, fut in batch:
                 if fut and not fut.done():
-                    fut.set_result(None)
+                    if refused and item in refused:
+                        fut.set_exception(ledger.LostClaim(str(item)))
+                    else:
+                        fut.set_result(None)
 
-    def _write(self, items: list[Any]) -> None:
+    def _write(self, items: list[Any]) -> set[Any] | None:
         with self.store.session() as s:
-            self.apply(s, items)
+            return self.apply(s, items)
 
     async def drain(self) -> None:
         while self.task is not None and not self.task.done():
             await self.task
 
 
-def _apply_outcomes(session: Session, items: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Items are ("row", delivery id, column values) or ("disable", recipient id, {"reason": ...})."""
+def _apply_outcomes(session: Session, items: list[tuple[str, Any, dict[str, Any]]]) -> None:
+    """Items are ("row", (delivery id, attempt, owner), column values) or ("disable", recipient id,
+    {"reason": ...}). An outcome applies only while the row is still held by the claim that sent it."""
     by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for what, key, values in items:
         if what == "row":
-            by_shape.setdefault(tuple(sorted(values)), []).append({"b_id": key, **values})
+            delivery_id, attempt, owner = key
+            row = {"b_id": delivery_id, "b_attempt": attempt, "b_owner": owner, **values}
+            by_shape.setdefault(tuple(sorted(values)), []).append(row)
     for shape, rows in by_shape.items():
         stmt = (
             update(Delivery)
-            .where(Delivery.id == bindparam("b_id"))
+            .where(
+                Delivery.id == bindparam("b_id"),
+                Delivery.attempts == bindparam("b_attempt"),
+                Delivery.claimed_by == bindparam("b_owner"),
+                or_(Delivery.state == "sending", Delivery.state == "committing"),  # no IN: executemany
+            )
             .values({k: bindparam(k) for k in shape})
             .execution_options(synchronize_session=False)
         )
@@ -394,10 +408,10 @@ class Engine:
         return None
 
     def _job(self, row: Delivery, recipient: RecipientView, bundle: Bundle) -> Job:
-        delivery_id = row.id
+        claim = (row.id, row.attempts)
 
         async def commit_point() -> None:
-            fut = self._committer.add(delivery_id, wait=True)
+            fut = self._committer.add(claim, wait=True)
             assert fut is not None
             await fut
 
@@ -413,9 +427,9 @@ class Engine:
             commit_point=commit_point,
         )
 
-    @staticmethod
-    def _apply_committing(session: Session, ids: list[str]) -> None:
-        ledger.mark_committing(session, ids)
+    def _apply_committing(self, session: Session, claims: list[tuple[str, int]]) -> set[tuple[str, int]]:
+        held = ledger.mark_committing(session, claims, self.owner)
+        return {claim for claim in claims if claim[0] not in held}
 
     # --- sending --------------------------------------------------------------------------
 
@@ -505,7 +519,7 @@ class Engine:
 
     def _record(self, job: Job, values: dict[str, Any]) -> None:
         disable = values.pop("disable", None)
-        self._recorder.add(("row", job.delivery_id, values), wait=False)
+        self._recorder.add(("row", (job.delivery_id, job.attempt, self.owner), values), wait=False)
         if disable:
             self._recorder.add(("disable", job.recipient.id, {"reason": disable}), wait=False)
         if values.get("state") == "retrying":

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, or_, select, true, update
+from sqlalchemy import Table, insert, or_, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
 from warta.clock import utcnow
@@ -139,10 +139,30 @@ def next_due(session: Session) -> datetime | None:
     )
 
 
-def mark_committing(session: Session, ids: Sequence[str]) -> None:
-    session.execute(
-        update(Delivery).where(Delivery.id.in_(ids), Delivery.state == "sending").values(state="committing")
+class LostClaim(Exception):
+    """The row is no longer this claim's: its lease ran out and another claim took it over."""
+
+
+def mark_committing(session: Session, claims: Sequence[tuple[str, int]], owner: str | None) -> set[str]:
+    """Mark claimed rows `committing`; returns the ids that were still held by these claims.
+
+    A claim is (row id, attempt number at the claim) by `owner`: a row that was taken over since —
+    recovered after its lease ran out and claimed again, by anyone — has another attempt number,
+    so a stale claim can never pass its point of no return."""
+    if not claims:
+        return set()
+    stmt = (
+        update(Delivery)
+        .where(
+            tuple_(Delivery.id, Delivery.attempts).in_(list(claims)),
+            Delivery.state == "sending",
+            Delivery.claimed_by == owner,
+        )
+        .values(state="committing")
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
     )
+    return set(session.scalars(stmt))
 
 
 def renew(session: Session, owner: str, lease: float, now: datetime | None = None) -> int:

@@ -6,11 +6,13 @@ a single time. A job counts as delivered once its event is written to the recipi
 connections or held in the replay ring, from which a reconnecting desktop resumes.
 
 In scaled mode the hub lives in the gateways: the channel is given a `remote` publisher (the
-live stream, warta.bus.live) and a job counts as delivered once JetStream holds its event.
+live stream, warta.bus.live), passes each job's commit point first (so a row another worker has
+taken over is not published twice) and a job counts as delivered once JetStream holds its event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -62,7 +64,9 @@ class StreamChannel(Channel):
     name = "stream"
     batch_size = 100_000
     lane_concurrency = 1
-    recover_committing = "delivered"
+    # only the live stream of scaled mode marks rows committing, just before publishing: a worker
+    # that died there may not have published, so the row goes out again
+    recover_committing = "pending"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -115,7 +119,20 @@ class StreamChannel(Channel):
         results: list[Result | None],
     ) -> list[Result]:
         assert self.remote is not None
-        for (_, _, kind, _), members in groups.items():
+        for (_, _, kind, _), all_members in groups.items():
+            # among many delivery workers a claim can be lost (its lease ran out and another worker
+            # took the row over): only rows still held go out, so no desktop sees an event twice
+            held = await asyncio.gather(
+                *(jobs[i].commit_point() for i in all_members), return_exceptions=True
+            )
+            members = []
+            for i, check in zip(all_members, held, strict=True):
+                if isinstance(check, BaseException):
+                    results[i] = Result("retry", f"claim lost: {check}")
+                else:
+                    members.append(i)
+            if not members:
+                continue
             first = jobs[members[0]]
             sectors = first.bundle.release.sectors
             sector = str(sectors[0]) if sectors else None
@@ -126,7 +143,7 @@ class StreamChannel(Channel):
                 by_subject.setdefault(key, []).append(recipient.id)
             try:
                 await self.remote.publish(EVENT_NAMES[kind], event_data(first), by_subject)
-                outcome = Result.ok()
+                outcome: Result = Result.ok()
             except Exception as exc:
                 log.warning("stream: live publish of %s failed: %s", first.bundle.edition.id, exc)
                 outcome = Result("retry", f"live stream unavailable: {exc}")

@@ -30,6 +30,7 @@ import httpx
 from warta.config import Settings
 from warta.delivery import signing
 from warta.delivery.base import Bundle, Channel, Job, RecipientView, Result, register
+from warta.delivery.ledger import LostClaim
 from warta.delivery.netguard import UnresolvedHost, UnsafeTarget, check_url, target
 from warta.formats.newsml import CONTENT_TYPE as NEWSML_TYPE
 from warta.formats.newsml import edition_to_newsml
@@ -214,7 +215,10 @@ class WebhookChannel(Channel):
             }
         except ValueError as exc:
             return Result("failed", f"webhook secret unusable: {exc}")
-        await job.commit_point()
+        try:
+            await job.commit_point()
+        except LostClaim as exc:  # another worker holds the row now: it sends it, not this one
+            return Result("retry", f"claim lost: {exc}")
         client = self._client(url)
         try:
             async with asyncio.timeout(timeout * 2):
