@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,8 +71,8 @@ def scaled(**env_extra: str) -> Iterator[tuple[Running, list[str]]]:
 
     with tempfile.TemporaryDirectory(prefix="warta-bench-scaled-") as tmp:
         root = Path(tmp)
-        (root / "pg").mkdir()
-        pg = PgServer(bin=pg_bin(), root=root / "pg", port=free_port())
+        pg_root = Path(tempfile.mkdtemp(prefix="warta-bench-pg-"))  # its own: PostgreSQL runs as nobody
+        pg = PgServer(bin=pg_bin(), root=pg_root, port=free_port())
         pg.start()
         nats = NatsServer(root / "nats")
         nats.start()
@@ -123,6 +124,7 @@ def scaled(**env_extra: str) -> Iterator[tuple[Running, list[str]]]:
                     p.kill()
             nats.stop()
             pg.stop()
+            shutil.rmtree(pg_root, ignore_errors=True)
 
 
 def _audience(journalists: int, outlets: int, desktops: int, hooks_port: int) -> list[dict[str, str]]:

@@ -17,9 +17,10 @@ import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
@@ -36,6 +37,7 @@ from warta.routing.audience import view
 from warta.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def worker_name(stage: str) -> str:
@@ -135,9 +137,13 @@ class _Batcher:
     may return the items it refused: their waiters get `ledger.LostClaim`."""
 
     def __init__(
-        self, store: Store, apply: Callable[[Session, list[Any]], set[Any] | None], delay: float
+        self,
+        store: Store,
+        apply: Callable[[Session, list[Any]], set[Any] | None],
+        delay: float,
+        executor: ThreadPoolExecutor | None = None,
     ) -> None:
-        self.store, self.apply, self.delay = store, apply, delay
+        self.store, self.apply, self.delay, self.executor = store, apply, delay, executor
         self.items: list[tuple[Any, asyncio.Future[None] | None]] = []
         self.task: asyncio.Task[None] | None = None
 
@@ -154,7 +160,8 @@ class _Batcher:
         while self.items:
             batch, self.items = self.items, []
             try:
-                refused = await asyncio.to_thread(self._write, [item for item, _ in batch])
+                items = [item for item, _ in batch]
+                refused = await asyncio.get_running_loop().run_in_executor(self.executor, self._write, items)
             except Exception as exc:
                 # the database is away (restarting, failing over): keep the outcomes and try again;
                 # dropping them would leave rows `sending` under a lease this worker keeps renewing
@@ -245,14 +252,17 @@ class Engine:
         self._task: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._workers: set[asyncio.Task[None]] = set()
-        self._committer = _Batcher(store, self._apply_committing, 0.001)
-        self._recorder = _Batcher(store, _apply_outcomes, 0.02)
+        # the ledger's own threads: database work never queues behind whatever else uses the loop's
+        # default executor (name resolution for thousands of webhook connections, say)
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger")
+        self._committer = _Batcher(store, self._apply_committing, 0.001, self._executor)
+        self._recorder = _Batcher(store, _apply_outcomes, 0.02, self._executor)
 
     # --- life cycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        counts = await asyncio.to_thread(self._recover)
+        counts = await self._db(self._recover)
         if any(counts.values()):
             log.warning("recovered ledger rows after restart: %s", counts)
         for channel in self.channels.values():
@@ -276,6 +286,9 @@ class Engine:
         for channel in self.channels.values():
             await channel.stop()
 
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
     def notify(self) -> None:
         """Wake the engine (new rows, a resend); safe from any thread."""
         if self._loop is not None:
@@ -292,8 +305,8 @@ class Engine:
         while True:
             await asyncio.sleep(every)
             try:
-                await asyncio.to_thread(self._renew)
-                counts = await asyncio.to_thread(self._recover)
+                await self._db(self._renew)
+                counts = await self._db(self._recover)
             except Exception:
                 log.exception("renewing leases failed")
                 continue
@@ -312,7 +325,7 @@ class Engine:
             self._wake.clear()
             try:
                 room = self.max_in_flight - self.in_flight
-                jobs = await asyncio.to_thread(self._claim, min(room, 5000)) if room > 0 else []
+                jobs = await self._db(self._claim, min(room, 5000)) if room > 0 else []
             except Exception:
                 log.exception("claiming deliveries failed; retrying in 1 s")
                 await asyncio.sleep(1.0)
@@ -323,7 +336,7 @@ class Engine:
             if room <= 0:
                 await self._wake.wait()
                 continue
-            due = await asyncio.to_thread(self._next_due)
+            due = await self._db(self._next_due)
             delay = self.idle_poll if due is None else max(0.0, (due - utcnow()).total_seconds())
             if delay > 0:
                 with contextlib.suppress(TimeoutError):

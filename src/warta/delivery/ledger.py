@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, or_, select, true, tuple_, update
+from sqlalchemy import Table, case, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from warta.clock import utcnow
@@ -151,10 +151,16 @@ def mark_committing(session: Session, claims: Sequence[tuple[str, int]], owner: 
     so a stale claim can never pass its point of no return."""
     if not claims:
         return set()
+    wanted = dict(claims)
+    # one UPDATE by primary key; a row whose attempt number moved on is not one of ours
+    current = case(
+        *((Delivery.id == delivery_id, attempt) for delivery_id, attempt in wanted.items()), else_=-1
+    )
     stmt = (
         update(Delivery)
         .where(
-            tuple_(Delivery.id, Delivery.attempts).in_(list(claims)),
+            Delivery.id.in_(list(wanted)),
+            Delivery.attempts == current,
             Delivery.state == "sending",
             Delivery.claimed_by == owner,
         )
