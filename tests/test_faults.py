@@ -97,6 +97,21 @@ class Fanout:
         return report
 
 
+def small_fanout(
+    server_factory: Any,
+    tmp_path: Path,
+    sink: SmtpSink,
+    hooks: WebhookReceiver,
+    journalists: int,
+    outlets: int,
+) -> Fanout:
+    """A wire with 4 SMTP connections per delivery worker and quick retries, and its audience."""
+    server: Cluster = server_factory(
+        WARTA_SMTP_URL=sink.url, WARTA_SMTP_POOL="4", WARTA_WEBHOOK_ALLOW="127.0.0.1", WARTA_RETRY_BASE="0.3"
+    )
+    return Fanout(server, tmp_path, journalists, {f"{i}": hooks for i in range(outlets)})
+
+
 def test_delivery_workers_killed_at_several_points_and_webhooks_timing_out(
     server_factory: Any, tmp_path: Path
 ) -> None:
@@ -140,14 +155,8 @@ def test_nats_and_postgres_restarts_lose_nothing(
     sink = SmtpSink().start()
     ok = WebhookReceiver().start()
     try:
-        server: Cluster = server_factory(
-            WARTA_SMTP_URL=sink.url,
-            WARTA_SMTP_POOL="4",
-            WARTA_WEBHOOK_ALLOW="127.0.0.1",
-            WARTA_RETRY_BASE="0.3",
-        )
         journalists = 1500
-        fan = Fanout(server, tmp_path, journalists, {f"{i}": ok for i in range(40)})
+        fan = small_fanout(server_factory, tmp_path, sink, ok, journalists, outlets=40)
         # NATS is down when the release falls due: the event waits in the outbox
         nats_session.stop()
         fan.release(in_seconds=1)
@@ -177,14 +186,8 @@ def test_smtp_server_away_for_30_seconds(server_factory: Any, tmp_path: Path) ->
     second: SmtpSink | None = None
     ok = WebhookReceiver().start()
     try:
-        server: Cluster = server_factory(
-            WARTA_SMTP_URL=first.url,
-            WARTA_SMTP_POOL="4",
-            WARTA_WEBHOOK_ALLOW="127.0.0.1",
-            WARTA_RETRY_BASE="0.3",
-        )
         journalists = 800
-        fan = Fanout(server, tmp_path, journalists, {f"{i}": ok for i in range(10)})
+        fan = small_fanout(server_factory, tmp_path, first, ok, journalists, outlets=10)
         fan.release(in_seconds=1)
         wait_until(lambda: len(first.snapshot()) >= 100, 60, "the fan-out to be under way", every=0.01)
         first.stop()
