@@ -100,7 +100,7 @@ async def _backlog(url: str, topic: str) -> NatsBus:
 
 async def _remaining(bus: NatsBus, topic: str) -> int:
     assert bus._js is not None
-    info = await bus._js.stream_info(bus.stream, subjects_filter=bus.subject_for(topic))
+    info = await bus._js.stream_info(bus.stream_for(topic))
     return int((info.state.subjects or {}).get(f"warta.{topic}", 0))
 
 

@@ -105,6 +105,20 @@ def write_audience(
             w.writerow(row)
 
 
+def assert_every_email_arrived_or_is_flagged(
+    rows: list[dict[str, Any]], mails: list[Any], connections: int
+) -> None:
+    """Each delivered email row has its message at the sink, except rows a crash caught between the
+    `committing` mark and the final dot: those are settled as delivered (never sent twice) and say
+    so in the ledger — at most one per SMTP connection that was open at the crash."""
+    arrived = {m.message_id.strip("<>").split("@")[0] for m in mails}
+    assert len(arrived) == len(mails), "an email arrived twice"
+    missing = [d for d in rows if d["id"] not in arrived]
+    unsure = [d for d in missing if "settled as delivered after a restart" in (d["last_error"] or "")]
+    assert missing == unsure, f"emails missing without a word in the ledger: {missing[:3]}"
+    assert len(unsure) <= connections, f"{len(unsure)} rows settled unsure"
+
+
 class Wire:
     """A running server with an editor, a trusted issuer and helpers to drive a release."""
 
@@ -324,5 +338,6 @@ def test_sigkill_mid_fanout_loses_nothing_and_sends_nothing_twice(
     assert len(rows) == 2000 and {d["state"] for d in rows} == {"delivered"}
     mails = sink.snapshot()
     assert not sink.duplicates(), f"duplicates by Message-ID: {list(sink.duplicates().items())[:5]}"
-    assert len(mails) == 2000
-    assert len({m.rcpt[0] for m in mails}) == 2000
+    assert_every_email_arrived_or_is_flagged(
+        rows, mails, connections=8 * (2 if isinstance(server, Cluster) else 1)
+    )

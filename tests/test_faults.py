@@ -19,7 +19,7 @@ import pytest
 
 from cluster import Cluster
 from receivers import SmtpSink, SseClient, WebhookReceiver
-from test_distribution import Wire, wait_until, write_audience
+from test_distribution import Wire, assert_every_email_arrived_or_is_flagged, wait_until, write_audience
 
 pytestmark = pytest.mark.parametrize("mode", ["scaled"], indirect=True)
 
@@ -69,8 +69,9 @@ class Fanout:
 
         ids = Counter(m.message_id for m in mails)
         assert not [k for k, v in ids.items() if v > 1], "an email was sent twice"
-        assert len(mails) == journalists
-        assert len({m.rcpt[0] for m in mails}) == journalists
+        email_rows = [d for d in rows if d["channel"] == "email"]
+        assert len(email_rows) == journalists
+        assert_every_email_arrived_or_is_flagged(email_rows, mails, connections=16)
 
         receivers = {id(r): r for r in self.receivers.values()}.values()
         hits = [h for receiver in receivers for h in receiver.snapshot()]
@@ -79,8 +80,11 @@ class Fanout:
             by_path.setdefault(hit.path, set()).add(hit.headers["webhook-id"])
         assert len(by_path) == len(self.receivers)
         assert all(len(v) == 1 for v in by_path.values()), "an outlet got two different webhook-ids"
-        answered = Counter(h.headers["webhook-id"] for h in hits if h.status == 200)
-        assert len(answered) == len(self.receivers) and set(answered.values()) == {1}
+        # a worker killed after an outlet answered but before the ledger heard of it resends with the
+        # same webhook-id (Standard Webhooks is at least once): a receiver deduplicating by
+        # webhook-id, as the spec asks, holds exactly one copy per outlet
+        answered = {h.headers["webhook-id"] for h in hits if h.status == 200}
+        assert len(answered) == len(self.receivers)
 
         for desk in self.desks:
             got = desk.of("release")

@@ -1,8 +1,10 @@
 """NATS JetStream bus: durable, shared work queues that survive restarts of the server and the workers.
 
-Every topic ``a.b`` is the subject ``<ns>.work.a.b`` in one work-queue stream (``<NS>_WORK``, file
-storage), where ``<ns>`` is the deployment's namespace (``warta`` unless WARTA_BUS_NAMESPACE says
-otherwise). A subscription is a durable pull consumer named ``<ns>-a-b`` filtered on its subject; every process that subscribes the same topic binds the same consumer, so they share the work and
+Every topic ``a.b`` is the subject ``<ns>.work.a.b`` in a work-queue stream of its own (``<NS>_A_B``,
+file storage), where ``<ns>`` is the deployment's namespace (``warta`` unless WARTA_BUS_NAMESPACE says
+otherwise); a stage's streams are those of the topics it consumes (routing: release.published,
+release.corrected, release.withdrawn; the scheduler: release.approved). A stream is created when a
+topic is first published or subscribed. A subscription is a durable pull consumer named ``<ns>-a-b``; every process that subscribes the same topic binds the same consumer, so they share the work and
 no message goes to two of them. A work-queue stream keeps a message until a consumer acks it, and allows
 only one consumer per subject, so within a deployment one stage owns each topic.
 
@@ -79,7 +81,7 @@ class NatsBus:
     ) -> None:
         self.url = url
         self.namespace = check_namespace(namespace)
-        self.stream = stream_name(namespace, "WORK")
+        self._streams: set[str] = set()  # topics whose stream is known to exist
         self.duplicate_window = duplicate_window
         self.ack_wait = ack_wait
         self.max_deliver = max_deliver
@@ -115,7 +117,7 @@ class NatsBus:
             reconnected_cb=self._on_reconnected,
         )
         self._js = self._nc.jetstream(timeout=self.publish_timeout)
-        await self._ensure_stream()
+        self._streams.clear()
         for topic, handler in self._subs:
             self._spawn(topic, handler)
 
@@ -141,6 +143,9 @@ class NatsBus:
 
     def durable_for(self, topic: str) -> str:
         return f"{self.namespace}-{topic.replace('.', '-')}"
+
+    def stream_for(self, topic: str) -> str:
+        return stream_name(self.namespace, re.sub(r"[^A-Za-z0-9]+", "_", topic).upper())
 
     def subject_for(self, topic: str) -> str:
         return f"{self.namespace}.work.{topic}"
@@ -183,9 +188,11 @@ class NatsBus:
         subject, data, headers = self._encode(message)
         for attempt in range(self.publish_attempts):
             try:
+                await self._ensure_stream(message.topic)
                 await js.publish(subject, data, timeout=self.publish_timeout, headers=headers)
                 return
             except nats.errors.Error as e:
+                self._streams.discard(message.topic)  # a wiped server has lost it: make it again
                 if attempt + 1 == self.publish_attempts:
                     raise
                 log.warning("publish of %s failed (%s); retrying", message.key, e)
@@ -208,6 +215,11 @@ class NatsBus:
             await self._publish_window(js, window)
 
     async def _publish_window(self, js: JetStreamContext, window: list[Message]) -> None:
+        for topic in {message.topic for message in window}:
+            try:
+                await self._ensure_stream(topic)
+            except nats.errors.Error as e:
+                log.warning("stream for %s not ready (%s)", topic, e)
         futures: list[asyncio.Future[Any]] = []
         for message in window:
             subject, data, headers = self._encode(message)
@@ -254,8 +266,9 @@ class NatsBus:
 
     async def _bind(self, topic: str) -> JetStreamContext.PullSubscription:
         js = self._require_js()
-        await self._ensure_stream()
+        await self._ensure_stream(topic, again=True)
         durable = self.durable_for(topic)
+        stream = self.stream_for(topic)
         config = ConsumerConfig(
             durable_name=durable,
             filter_subject=self.subject_for(topic),
@@ -267,12 +280,12 @@ class NatsBus:
             max_ack_pending=max(1000, self.batch * 16),
         )
         try:
-            await js.add_consumer(self.stream, config=config)
+            await js.add_consumer(stream, config=config)
         except nats.js.errors.BadRequestError as e:
             # another worker created it first, or an older configuration that cannot be updated in place
             log.info("consumer %s not (re)created: %s", durable, e)
-            await js.consumer_info(self.stream, durable)
-        return await js.pull_subscribe_bind(durable=durable, stream=self.stream)
+            await js.consumer_info(stream, durable)
+        return await js.pull_subscribe_bind(durable=durable, stream=stream)
 
     async def _handle(self, topic: str, handler: Handler, msg: NatsMsg) -> None:
         if self._stopping:
@@ -312,11 +325,13 @@ class NatsBus:
 
     # -- plumbing ----------------------------------------------------------------------------------
 
-    async def _ensure_stream(self) -> None:
+    async def _ensure_stream(self, topic: str, again: bool = False) -> None:
+        if topic in self._streams and not again:
+            return
         js = self._require_js()
         config = StreamConfig(
-            name=self.stream,
-            subjects=[f"{self.namespace}.work.>"],
+            name=self.stream_for(topic),
+            subjects=[self.subject_for(topic)],
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
             duplicate_window=self.duplicate_window,
@@ -327,6 +342,7 @@ class NatsBus:
         except nats.js.errors.BadRequestError:
             # exists with other settings: bring the ones that may change up to date
             await js.update_stream(config=config)
+        self._streams.add(topic)
 
     def _require_js(self) -> JetStreamContext:
         if self._js is None:
