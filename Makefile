@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= ./data
 
-.PHONY: run test test-faults lint bench install system-deps clean
+.PHONY: run test test-faults lint bench bench-deps install system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -45,8 +45,23 @@ test: $(STAMP) system-deps lint
 test-faults: $(STAMP) system-deps
 	$(BIN)/pytest -q tests/test_faults.py tests/test_gateways.py
 
-bench: $(STAMP)
-	$(BIN)/python -m bench
+# What `make bench` runs beside Warta as the anchors: Postfix's smtp-source/smtp-sink (the email
+# ceiling), nginx with the Nchan module (the live-stream anchor) and wrk. Postfix is preseeded to
+# "No configuration" so installing it starts no mail server.
+BENCH_DEBS := postfix nginx-light libnginx-mod-nchan wrk
+bench-deps: system-deps
+	@missing=$$(for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:" $$missing; \
+	    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	    apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages: sudo apt-get install" $$missing >&2; exit 1; fi; \
+	fi
+
+bench: $(STAMP) bench-deps
+	$(BIN)/python -m bench $(SUITES)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -11,16 +11,39 @@ edition choice per recipient and the ledger insert, in one transaction.
 Email, webhooks and the stream each run a real `warta serve` (`bench.harness.warta_server`) with its
 audience imported from CSV by `warta recipients import`, a circuit over all of it and one release.
 The receivers run in processes of their own (this module, started as `python -m bench.distribution
-ROLE`), so they share neither the server's nor the harness's interpreter lock:
+ROLE`, or a C program), so they share neither the server's nor the harness's interpreter lock:
 
-- `sink PORT`: an aiosmtpd server that only notes when each message arrived;
+- email goes to Postfix's `smtp-sink` (`bench.anchors.smtp_sink`), which keeps no message and costs
+  little CPU, so the sink does not starve the server. Its `-c` counters, read from a pipe, give the
+  time each message's final dot arrived (see `bench.anchors`). Warta's rate is counted from the
+  first to the last arrival. The ceiling (`email_postfix_ceiling`) is Postfix's `smtp-source`
+  sending the same message into the same kind of sink. It uses as many persistent sessions as
+  Warta's SMTP pool and is counted the same way, as the median of three runs. `email.of_ceiling`
+  is Warta's rate divided by that ceiling. The message comes from Warta itself: after the measured
+  release, `smtp-sink` gives way to `sink PORT` on the same port, and one more release goes to a
+  one-recipient circuit;
+- `sink PORT`: an aiosmtpd server that notes when each message arrived and keeps the first one;
 - `hooks SPEC.json`: an asyncio HTTP server on one or many loopback addresses, answering 200, or
   sleeping 2 s first (the slow paths), or answering 500 (the failing paths);
-- `sse URL`: up to ~2,000 raw-socket Server-Sent Events clients, noting when the release arrives.
+- `sse URL KIND`: up to SSE_PER_PROCESS raw-socket Server-Sent Events clients, noting when the first
+  `release` event arrives. KIND `warta` holds `GET /api/v1/stream` with a stream token and is ready
+  at `event: hello`. KIND `nchan` holds `GET /sub/CHANNEL` on nginx + Nchan
+  (`bench.anchors.nchan_server`) and is ready once the response headers have arrived (Nchan sends
+  them when the subscription is in place).
+
+The live stream is measured twice for each size: against Warta (one release through the API,
+counted from its `published_at`) and against nginx + Nchan with one worker process. Nchan gets one
+message, POSTed to the channel every client holds and counted from just before the POST. That
+message is the data of a release event a Warta client caught (or a stand-in of the same shape, about
+650 bytes). The same client code is used both times. `stream_*` then carries ratios to `nchan_*`:
+`p50_vs_nchan` and `p99_vs_nchan` are Warta's latency over Nchan's, so above 1 means slower.
+`rate_vs_nchan` is Warta's first-to-last deliveries per second over Nchan's, and `per_s_vs_nchan`
+the same for deliveries per second from the publish; below 1 means slower. On a small machine the
+Python clients may cap Nchan's figures, and then these ratios flatter Warta.
 
 Each helper reads one command a line on stdin and answers one JSON line on stdout.
 
-    WARTA_BENCH_EMAILS=5000 WARTA_BENCH_WEBHOOKS=1000 WARTA_BENCH_SSE=1000,5000 python -m bench distribution
+    WARTA_BENCH_EMAILS=5000 WARTA_BENCH_WEBHOOKS=1000 WARTA_BENCH_SSE=1000,5000,15000 python -m bench distribution
 """
 
 from __future__ import annotations
@@ -28,17 +51,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import errno
+import functools
 import gc
 import json
 import math
 import os
 import random
+import resource
+import select
 import signal
-import smtplib
+import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -50,6 +76,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bench import alerts as alert_gen
+from bench import anchors
 from bench.harness import Running, free_port, save, summary, warta_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,11 +86,12 @@ ROUTING_ALERTS = 100_000
 ROUTES = 5  # warm routes timed after the first (cold) one
 EMAILS = 5_000
 WEBHOOKS = 1_000
-SSE = (1_000, 5_000)
-SSE_PER_PROCESS = 2_000
+SSE = (1_000, 5_000, 15_000)
+SSE_PER_PROCESS = 2_500  # a process may hold ~20,000 open files; 15,000 connections take 6 processes
+SMTP_POOL = 16  # Warta's default (WARTA_SMTP_POOL); the ceiling uses as many smtp-source sessions
+PROBE_COUNTRY = "NZ"  # the recipient whose message the ceiling sends; not in SERVER_COUNTRIES
 SLOW_SHARE, FAIL_SHARE, SLOW_DELAY = 0.10, 0.05, 2.0
 WEBHOOK_ROUND_TIMEOUT = 120.0  # seconds a release may take to reach every outlet before the round gives up
-BASELINE_THREADS = 16
 
 # primary languages of the audience, in percent (sums to 100)
 LANG_WEIGHTS = {
@@ -515,7 +543,7 @@ def _commands(handlers: dict[str, Callable[[str], Any]]) -> None:
 
 
 def sink_main(port: int) -> None:
-    """An SMTP sink that keeps only arrival times (and the first message, for the baseline)."""
+    """An SMTP sink that keeps arrival times and the first message (the Postfix ceiling sends it)."""
     import logging
 
     from aiosmtpd.controller import Controller
@@ -639,80 +667,214 @@ def hooks_main(spec_path: str) -> None:
     asyncio.run(main())
 
 
-def sse_main(base_url: str) -> None:
-    """Hold one SSE connection per token (tokens: a JSON list on the first stdin line) and note when
-    each one receives a `release` event."""
+def _raise_nofile() -> None:
+    """Let this process open as many files as the hard limit allows (one socket per connection)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class _StdinLines:
+    """Lines from fd 0 read with `os.read`, so that an epoll loop can watch fd 0 (a buffered
+    `sys.stdin` could hold lines the loop never hears about)."""
+
+    def __init__(self) -> None:
+        self.pending = b""
+        self.closed = False
+
+    def feed(self) -> list[str]:
+        """One `os.read` (call it when fd 0 is readable); the complete lines it finished."""
+        chunk = os.read(0, 65536)
+        if not chunk:
+            self.closed = True
+        *lines, self.pending = (self.pending + chunk).split(b"\n")
+        return [line.decode() for line in lines]
+
+    def line(self) -> str:
+        """The next line, blocking ('' at the end of input)."""
+        while b"\n" not in self.pending and not self.closed:
+            chunk = os.read(0, 65536)
+            self.closed = not chunk
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line.decode()
+
+
+SSE_DIALS = 64  # connections an SSE client process opens at once
+SSE_DIAL_TIMEOUT = 60.0  # seconds one connection may take to be ready
+
+
+def sse_main(base_url: str, kind: str = "warta") -> None:
+    """Hold one SSE connection per item (a JSON list on the first stdin line: stream tokens for
+    `warta`, channel names for `nchan`) and note when each one receives its first `release` event.
+    The first connection also keeps that event's frame (`collect` answers it as `frame`).
+
+    Plain non-blocking sockets and `select.epoll`: the connections are opened SSE_DIALS at a time,
+    then, from the moment `connected` is answered, one level-triggered epoll set watches every
+    ready socket and stdin. Each readable socket gets one `recv` and its arrival time is taken
+    right then; a socket leaves the set once it has its release (the first one once it also has
+    the whole frame). `collect T` answers when every socket is done or T seconds have passed;
+    `quit` (or the end of stdin) closes everything."""
     parts = urlsplit(base_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    if kind not in ("warta", "nchan"):
+        raise SystemExit(f"unknown SSE server kind {kind!r}")
+    _raise_nofile()
+    marker = b"event: release"
+    keep = len(marker) - 1  # bytes a socket keeps between reads, for a marker split across them
+    ready = b"\r\n\r\n" if kind == "nchan" else b"event: hello"  # what marks a connection ready
 
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        tokens: list[str] = json.loads(await loop.run_in_executor(None, sys.stdin.readline))
-        times: list[float | None] = [None] * len(tokens)
-        writers: list[asyncio.StreamWriter] = []
-        gate = asyncio.Semaphore(64)
-        state = {"got": 0, "expect": -1}
-        all_in = asyncio.Event()
+    def request(item: str) -> bytes:
+        if kind == "nchan":
+            head = f"GET /sub/{item} HTTP/1.1\r\n"
+            return f"{head}Host: {host}:{port}\r\nAccept: text/event-stream\r\n\r\n".encode()
+        head = f"GET /api/v1/stream HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        auth = f"Authorization: Bearer {item}\r\nAccept: text/event-stream\r\n\r\n"
+        return (head + auth).encode()
 
-        async def hold(i: int, token: str, connected: asyncio.Future[bool]) -> None:
+    stdin = _StdinLines()
+    items: list[str] = json.loads(stdin.line())
+    n = len(items)
+    family, socktype, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    socks: list[socket.socket | None] = [None] * n
+    tails: list[bytes] = [b""] * n  # what each ready socket has read past its ready mark
+    poller = select.epoll()
+
+    # --- connecting (not timed): [slot, socket, started, request left to send, response so far]
+    start = time.perf_counter()
+    dialing: dict[int, list[Any]] = {}
+    following = 0
+    while following < n or dialing:
+        while following < n and len(dialing) < SSE_DIALS:
+            i, following = following, following + 1
+            sock = socket.socket(family, socktype, proto)
+            sock.setblocking(False)
+            if sock.connect_ex(address) not in (0, errno.EINPROGRESS):
+                sock.close()
+                continue
+            dialing[sock.fileno()] = [i, sock, time.monotonic(), request(items[i]), b""]
+            poller.register(sock.fileno(), select.EPOLLOUT)
+        for fd, _ in poller.poll(0.5):
+            entry = dialing[fd]
+            i, sock, _, out, got = entry
             try:
-                async with gate, asyncio.timeout(60):
-                    reader, writer = await asyncio.open_connection(host, port)
-                    writers.append(writer)
-                    writer.write(
-                        f"GET /api/v1/stream HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                        f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
-                    )
-                    buf = b""
-                    while b"event: hello" not in buf:
-                        chunk = await reader.read(65536)
-                        if not chunk:
-                            break
-                        buf += chunk
-                ok = buf.startswith(b"HTTP/1.1 200") and b"event: hello" in buf
-            except (OSError, TimeoutError):
-                ok = False
-            connected.set_result(ok)
-            if not ok:
+                if out:  # connected (or failed): send the request, then wait for the answer
+                    if err := sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                        raise OSError(err, os.strerror(err))
+                    entry[3] = out = out[sock.send(out) :]
+                    if not out:
+                        poller.modify(fd, select.EPOLLIN)
+                    continue
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("closed before it was ready")
+                entry[4] = got = got + chunk
+                if not got.startswith(b"HTTP/1.1 200") and b"\r\n\r\n" in got:
+                    raise ConnectionError(got.partition(b"\r\n")[0].decode(errors="replace"))
+                if ready not in got:
+                    continue
+            except OSError:
+                poller.unregister(fd)
+                sock.close()
+                del dialing[fd]
+                continue
+            poller.unregister(fd)
+            del dialing[fd]
+            socks[i] = sock
+            tails[i] = got[got.index(ready) + len(ready) :]
+        now = time.monotonic()
+        for fd in [fd for fd, entry in dialing.items() if now - entry[2] > SSE_DIAL_TIMEOUT]:
+            poller.unregister(fd)
+            dialing.pop(fd)[1].close()
+    connect_s = time.perf_counter() - start
+
+    # --- watching: one recv per readable socket, its time taken as soon as the marker is seen
+    times: list[float | None] = [None] * n
+    frame: bytes | None = None  # the first connection's release frame, while it is incomplete
+    frame_text: str | None = None
+    slot: dict[int, int] = {}  # fd -> index in items
+    recvs: dict[int, Callable[[int], bytes]] = {}  # fd -> its socket's recv
+
+    def take(i: int, data: bytes) -> bool:
+        """`data` read on connection `i` (b"" once it closed); whether that connection is done."""
+        nonlocal frame, frame_text
+        if i == 0 and frame is not None:  # the rest of the first connection's frame
+            frame += data
+            if not data:  # closed before the frame ended: keep what came
+                frame_text = frame.decode("utf-8", "replace")
+                return True
+        else:
+            data = tails[i] + data
+            if marker not in data:
+                tails[i] = data[-keep:]
+                return False
+            times[i] = time.time()
+            if i != 0:
+                return True
+            frame = data[data.index(marker) :]
+        if b"\n\n" not in frame:
+            return False
+        frame_text = frame.partition(b"\n\n")[0].decode("utf-8", "replace")
+        return True
+
+    for i, sock in enumerate(socks):
+        if sock is not None:
+            slot[sock.fileno()] = i
+            recvs[sock.fileno()] = sock.recv
+    connected = len(slot)
+    # no release can have come yet; heartbeats and comments never hold the marker
+    for fd, i in list(slot.items()):
+        tail, tails[i] = tails[i], b""
+        if take(i, tail):
+            del slot[fd]
+    once = select.EPOLLIN | select.EPOLLONESHOT  # a done socket needs no epoll_ctl to leave the set
+    for fd in slot:
+        poller.register(fd, once)
+    poller.register(0, select.EPOLLIN)
+    gc.disable()  # nothing here makes cycles; keep collections out of the timed loop
+    print(json.dumps({"connected": connected, "connect_s": connect_s}), flush=True)
+
+    deadline: float | None = None  # set by `collect`
+    most = connected + 1
+    poll, rearm, now_ = poller.poll, poller.modify, time.monotonic
+    while True:
+        if deadline is None:
+            events = poll(-1, most)
+        elif slot and (left := deadline - now_()) > 0:
+            events = poll(left, most)
+        else:
+            print(json.dumps({"times": times, "frame": frame_text}), flush=True)
+            deadline = None
+            continue
+        for fd, _ in events:
+            if (i := slot.get(fd)) is not None:
+                try:
+                    data = recvs[fd](65536)
+                except BlockingIOError:
+                    rearm(fd, once)
+                    continue
+                except OSError:
+                    data = b""
+                if take(i, data) or not data:  # done, or closed without a release
+                    del slot[fd]
+                else:  # a heartbeat, a comment, or part of a frame: watch it again
+                    rearm(fd, once)
+                continue
+            if fd != 0:
+                continue
+            stop = False
+            for line in stdin.feed():
+                name, _, arg = line.strip().partition(" ")
+                if name == "quit":
+                    stop = True
+                elif name == "collect":
+                    deadline = now_() + float(arg or 60)
+            if stop or stdin.closed:
+                poller.close()
+                for sock in socks:
+                    if sock is not None:
+                        sock.close()
                 return
-            tail = b""
-            with contextlib.suppress(OSError):
-                while chunk := await reader.read(65536):
-                    data = tail + chunk
-                    if b"event: release" in data:
-                        times[i] = time.time()
-                        state["got"] += 1
-                        if state["got"] == state["expect"]:
-                            all_in.set()
-                        return
-                    tail = data[-32:]
-
-        start = time.perf_counter()
-        futures = [loop.create_future() for _ in tokens]
-        tasks = [
-            asyncio.create_task(hold(i, t, f)) for i, (t, f) in enumerate(zip(tokens, futures, strict=True))
-        ]
-        oks = await asyncio.gather(*futures)
-        state["expect"] = sum(oks)
-        if state["got"] == state["expect"]:
-            all_in.set()
-        print(json.dumps({"connected": sum(oks), "connect_s": time.perf_counter() - start}), flush=True)
-        while True:
-            line = await loop.run_in_executor(None, sys.stdin.readline)
-            name, _, arg = line.strip().partition(" ")
-            if not line or name == "quit":
-                break
-            if name == "collect":
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(all_in.wait(), float(arg or 60))
-                print(json.dumps({"times": times}), flush=True)
-        for writer in writers:
-            writer.close()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    asyncio.run(main())
 
 
 # --- driving a server ---------------------------------------------------------------------
@@ -762,8 +924,8 @@ class Wire:
         assert not out["errors"], out["errors"][:3]
         return int(out["created"]), took
 
-    def circuit(self, countries: list[str]) -> str:
-        resp = self.editor.post("/api/v1/circuits", json={"name": "Bench audience", "countries": countries})
+    def circuit(self, countries: list[str], name: str = "Bench audience") -> str:
+        resp = self.editor.post("/api/v1/circuits", json={"name": name, "countries": countries})
         assert resp.status_code == 201, resp.text
         return str(resp.json()["slug"])
 
@@ -901,31 +1063,43 @@ def _langs(i: int) -> str:
 def email(n: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     port = free_port()
-    with child("sink", str(port)) as sink, server(WARTA_SMTP_URL=f"smtp://127.0.0.1:{port}") as srv:
-        wire = Wire(srv)
-        rows = [
-            {
-                "kind": "journalist",
-                "name": f"Journalist {i}",
-                "country": SERVER_COUNTRIES[i % len(SERVER_COUNTRIES)],
-                "languages": _langs(i),
-                "email": f"j{i}@news{i % 50}.example",
-                "external_id": f"j{i}",
-            }
-            for i in range(n)
-        ]
-        created, import_s = wire.import_rows(rows)
-        _log(f"imported {created:,} journalists in {import_s:.1f} s")
-        circuit = wire.circuit(SERVER_COUNTRIES)
-        rid = wire.release(circuit, held=True)
-        approved = time.time()
-        wire.approve(rid)
-        done = _wait(lambda: sink.ask("count")["count"] >= n, timeout=max(120.0, n / 20), every=0.2)
-        published = wire.published_at(rid)
-        stats = sink.ask("stats")
-        times = sorted(stats["times"])
-        if not done:
-            _log(f"email: only {len(times):,} of {n:,} arrived before the time-out")
+    env = {"WARTA_SMTP_URL": f"smtp://127.0.0.1:{port}", "WARTA_SMTP_POOL": str(SMTP_POOL)}
+    with tempfile.TemporaryDirectory(prefix="warta-bench-email-") as tmp:
+        sample = Path(tmp) / "message.eml"
+        with server(**env) as srv:
+            wire = Wire(srv)
+            rows = [
+                {
+                    "kind": "journalist",
+                    "name": f"Journalist {i}",
+                    "country": SERVER_COUNTRIES[i % len(SERVER_COUNTRIES)],
+                    "languages": _langs(i),
+                    "email": f"j{i}@news{i % 50}.example",
+                    "external_id": f"j{i}",
+                }
+                for i in range(n)
+            ]
+            probe_row = {"kind": "journalist", "name": "Probe", "country": PROBE_COUNTRY, "languages": "en"}
+            rows.append({**probe_row, "email": "probe@news.example", "external_id": "probe"})
+            created, import_s = wire.import_rows(rows)
+            _log(f"imported {created:,} journalists in {import_s:.1f} s")
+            circuit = wire.circuit(SERVER_COUNTRIES)
+            probe = wire.circuit([PROBE_COUNTRY], name="Bench probe")
+            with anchors.smtp_sink(port) as sink:
+                rid = wire.release(circuit, held=True)
+                approved = time.time()
+                wire.approve(rid)
+                done = sink.wait(n, timeout=max(120.0, n / 20), every=0.2)
+                published = wire.published_at(rid)
+                times = sorted(sink.times())
+            if not done:
+                _log(f"email: only {len(times):,} of {n:,} arrived before the time-out")
+            # the ceiling's message: one more release, to the probe alone, caught whole by aiosmtpd
+            with child("sink", str(port)) as catcher:
+                wire.release(probe)
+                if _wait(lambda: catcher.ask("count")["count"] >= 1, timeout=60, every=0.1):
+                    catcher.ask(f"sample {sample}")
+            wire.close()
         spread = _arrivals(times, approved)
         results["email"] = {
             **_stats([t - approved for t in times]),
@@ -935,50 +1109,21 @@ def email(n: int) -> dict[str, Any]:
             "published_after_approve_ms": round((published - approved) * 1000, 1),
             "first_after_approve_s": spread["first_s"],
             "last_after_approve_s": spread["all_in_s"],
-            "mean_bytes": round(stats["bytes"] / len(times)) if times else None,
-            "smtp_pool": 16,
+            "smtp_pool": SMTP_POOL,
             "import_s": round(import_s, 1),
         }
         _log(f"email via warta: {results['email']}")
-        wire.close()
-
-        with tempfile.TemporaryDirectory() as tmp:
-            sample = Path(tmp) / "message.eml"
-            sink.ask(f"sample {sample}")
-            message = sample.read_bytes()
-        sink.ask("reset")
-        start = time.time()
-        _smtplib_flood(port, message, n, BASELINE_THREADS)
-        base = sorted(sink.ask("stats")["times"])
-        base_rate = _arrivals(base, start)["per_s_first_to_last"]
-        results["email_smtplib_baseline"] = {
-            **_stats([t - start for t in base]),
-            "per_s": base_rate,
-            "messages": len(base),
-            "threads": BASELINE_THREADS,
-        }
-        mine = results["email"]["per_s"]
-        results["email"]["of_baseline"] = round(mine / base_rate, 2) if mine and base_rate else None
-        _log(f"smtplib baseline: {results['email_smtplib_baseline']}")
+        if not sample.exists():
+            _log("email: the probe message never arrived; no Postfix ceiling")
+            results["email"]["of_ceiling"] = None
+            return results
+        ceiling = anchors.postfix_ceiling(n, sample, sessions=SMTP_POOL)
+    results["email_postfix_ceiling"] = ceiling
+    mine, best = results["email"]["per_s"], ceiling["per_s"]
+    results["email"]["message_bytes"] = ceiling["message_bytes"]
+    results["email"]["of_ceiling"] = round(mine / best, 3) if mine and best else None
+    _log(f"postfix ceiling (smtp-source -> smtp-sink): {ceiling}")
     return results
-
-
-def _smtplib_flood(port: int, message: bytes, n: int, threads: int) -> None:
-    """`n` copies of one pre-built message from `threads` persistent smtplib connections."""
-    import itertools
-
-    ticket = itertools.count()
-
-    def worker() -> None:
-        with smtplib.SMTP("127.0.0.1", port) as conn:
-            while next(ticket) < n:
-                conn.sendmail("wire@warta.invalid", ["journalist@news.example"], message)
-
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
 
 
 # --- webhooks -----------------------------------------------------------------------------
@@ -1087,7 +1232,92 @@ def _webhook_round(
 # --- the live stream ----------------------------------------------------------------------
 
 
-def stream(sizes: tuple[int, ...]) -> dict[str, Any]:
+def _size_key(prefix: str, n: int) -> str:
+    return f"{prefix}_{n // 1000}k" if n % 1000 == 0 else f"{prefix}_{n}"
+
+
+def _sse_round(
+    url: str, kind: str, items: list[str], publish: Callable[[], float]
+) -> tuple[dict[str, Any], str]:
+    """Connect one SSE client per item (spread over processes), call `publish` (which returns the
+    time to count from) and collect when each client's first `release` arrived; the figures and the
+    frame the first client received."""
+    n = len(items)
+    procs = math.ceil(n / SSE_PER_PROCESS)
+    clients = [Child("sse", url, kind) for _ in range(procs)]
+    try:
+        for k, c in enumerate(clients):
+            c.send(json.dumps(items[k::procs]))
+        hello = [c.read() for c in clients]
+        connected = sum(h["connected"] for h in hello)
+        connect_s = max(h["connect_s"] for h in hello)
+        _log(f"{kind} {n:,}: {connected:,} connected over {procs} processes in {connect_s:.1f} s")
+        since = publish()
+        for c in clients:
+            c.send(f"collect {max(60.0, n / 50)}")
+        answers = [c.read() for c in clients]
+    finally:
+        for c in clients:
+            c.close()
+    times = sorted(t for a in answers for t in a["times"] if t is not None)
+    frame = next((a["frame"] for a in answers if a.get("frame")), "")
+    figures = {
+        **_arrivals(times, since),
+        "connections": n,
+        "connected": connected,
+        "received": len(times),
+        "client_processes": procs,
+        "connect_s": round(connect_s, 1),
+        "frame_bytes": len(frame.encode()) if frame else None,
+    }
+    return figures, frame
+
+
+def _frame_data(frame: str) -> bytes:
+    """The `data:` of an SSE frame."""
+    lines = [line[5:].removeprefix(" ") for line in frame.split("\n") if line.startswith("data:")]
+    return "\n".join(lines).encode()
+
+
+def stand_in_release() -> bytes:
+    """A release event shaped like Warta's (`event_data` in warta.delivery.channels.stream), for
+    Nchan when no real one was caught."""
+    base, rid, lang = "http://127.0.0.1:8000", "rel_01JDQ5W3T5M0Z8YV2K6H4N9C7B", "en"
+    data = {
+        "release_id": rid,
+        "edition_id": "edn_01JDQ5W3TA4R7P2X9K3M6B8D1F",
+        "version": 1,
+        "lang": lang,
+        "dir": "ltr",
+        "headline": HEADLINES["en"],
+        "summary": "Cranes and yard vehicles run on rooftop solar and batteries.",
+        "dateline": "KUALA LUMPUR, Malaysia",
+        "sectors": ["Business", "Economy, business and finance"],
+        "url": f"{base}/releases/{rid}/{lang}",
+        "ninjs_url": f"{base}/api/v1/releases/{rid}/editions/{lang}",
+        "organisation": "Pelabuhan Selatan Berhad",
+        "released_at": "2026-11-27T08:00:00Z",
+        "embargoed": False,
+        "embargoed_until": None,
+    }
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _publish_release(wire: Wire, circuit: str) -> float:
+    """A release to the circuit through the API, released 2 s later; its `published_at`."""
+    return wire.published_at(wire.release(circuit, release_in=2.0))
+
+
+def _publish_nchan(url: str, channel: str, body: bytes) -> float:
+    """One message to the channel; the time just before the POST went out."""
+    since, status = anchors.nchan_publish(url, channel, body)
+    if status not in (200, 201, 202):
+        _log(f"nchan: the publish answered {status}")
+    return since
+
+
+def stream(sizes: tuple[int, ...], frames: list[str] | None = None) -> dict[str, Any]:
+    """Warta's live stream; the release frames the clients caught are appended to `frames`."""
     results: dict[str, Any] = {}
     for n in sizes:
         with server() as srv:
@@ -1106,36 +1336,47 @@ def stream(sizes: tuple[int, ...]) -> dict[str, Any]:
             tokens = [r["stream_token"] for r in wire.recipients("desktop")]
             circuit = wire.circuit(SERVER_COUNTRIES)
             _log(f"stream {n:,}: imported {created:,} desktops in {import_s:.1f} s")
-            procs = math.ceil(n / SSE_PER_PROCESS)
-            clients = [Child("sse", srv.url) for _ in range(procs)]
-            try:
-                for k, c in enumerate(clients):
-                    c.send(json.dumps(tokens[k::procs]))
-                hello = [c.read() for c in clients]
-                connected = sum(h["connected"] for h in hello)
-                connect_s = max(h["connect_s"] for h in hello)
-                _log(f"stream {n:,}: {connected:,} connected over {procs} processes in {connect_s:.1f} s")
-                rid = wire.release(circuit, release_in=2.0)
-                published = wire.published_at(rid)
-                for c in clients:
-                    c.send(f"collect {max(60.0, n / 50)}")
-                times = [t for c in clients for t in c.read()["times"] if t is not None]
-            finally:
-                for c in clients:
-                    c.close()
-            times.sort()
-            key = f"stream_{n // 1000}k" if n % 1000 == 0 else f"stream_{n}"
-            results[key] = {
-                **_arrivals(times, published),
-                "connections": n,
-                "connected": connected,
-                "received": len(times),
-                "client_processes": procs,
-                "connect_s": round(connect_s, 1),
-            }
+            key = _size_key("stream", n)
+            publish = functools.partial(_publish_release, wire, circuit)
+            results[key], frame = _sse_round(srv.url, "warta", tokens, publish)
+            if frame and frames is not None:
+                frames.append(frame)
             _log(f"stream {n:,}: {results[key]}")
             wire.close()
     return results
+
+
+def stream_nchan(sizes: tuple[int, ...], payload: bytes | None = None) -> dict[str, Any]:
+    """nginx + Nchan (one worker) as the live-stream anchor: every client on one channel, one
+    message of `payload` (Warta's release data; a stand-in of the same shape if none) published."""
+    body = payload or stand_in_release()
+    results: dict[str, Any] = {}
+    for n in sizes:
+        channel = f"bench-{n}"
+        with anchors.nchan_server(free_port()) as url:
+            publish = functools.partial(_publish_nchan, url, channel, body)
+            key = _size_key("nchan", n)
+            results[key], _ = _sse_round(url, "nchan", [channel] * n, publish)
+            results[key]["message_bytes"] = len(body)
+            _log(f"nchan {n:,}: {results[key]}")
+    return results
+
+
+def _ratio(a: float | None, b: float | None, digits: int = 2) -> float | None:
+    return round(a / b, digits) if a and b else None
+
+
+def versus_nchan(results: dict[str, Any]) -> None:
+    """Add to each `stream_*` result its ratios to the `nchan_*` result of the same size: latency
+    Warta / Nchan (above 1: Warta is slower) and deliveries per second Warta / Nchan (below 1: slower)."""
+    for key, mine in results.items():
+        anchor = results.get("nchan_" + key.removeprefix("stream_")) if key.startswith("stream_") else None
+        if not anchor:
+            continue
+        mine["p50_vs_nchan"] = _ratio(mine["p50_ms"], anchor["p50_ms"])
+        mine["p99_vs_nchan"] = _ratio(mine["p99_ms"], anchor["p99_ms"])
+        mine["rate_vs_nchan"] = _ratio(mine["per_s_first_to_last"], anchor["per_s_first_to_last"], 3)
+        mine["per_s_vs_nchan"] = _ratio(mine["per_s"], anchor["per_s"], 3)
 
 
 # --- the suite ----------------------------------------------------------------------------
@@ -1151,8 +1392,13 @@ def run() -> dict[str, Any]:
     results.update(email(_env_int("WARTA_BENCH_EMAILS", EMAILS)))
     print("webhooks", flush=True)
     results.update(webhooks(_env_int("WARTA_BENCH_WEBHOOKS", WEBHOOKS)))
+    sizes = _env_ints("WARTA_BENCH_SSE", SSE)
+    frames: list[str] = []
     print("stream", flush=True)
-    results.update(stream(_env_ints("WARTA_BENCH_SSE", SSE)))
+    results.update(stream(sizes, frames))
+    print("stream: nginx + Nchan", flush=True)
+    results.update(stream_nchan(sizes, _frame_data(frames[0]) if frames else None))
+    versus_nchan(results)
     save("distribution", {"results": results, "took_s": round(time.perf_counter() - started)})
     return results
 
@@ -1164,6 +1410,6 @@ if __name__ == "__main__":
     elif role == "hooks":
         hooks_main(args[0])
     elif role == "sse":
-        sse_main(args[0])
+        sse_main(*args)
     else:
         raise SystemExit(f"unknown role {role!r}")

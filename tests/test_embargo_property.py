@@ -1,6 +1,7 @@
 """Property: whatever the release time, embargo, lift and trust, no untrusted recipient's delivery is
-ever handed to a channel before the lift. The engine's claim is the one gate every channel
-(email, webhook, stream, private feed) goes through, so the property is checked there."""
+ever handed to a channel before the lift. The engine's claim is the gate every channel (email,
+webhook, stream, private feed) goes through, so the property is checked there, and at routing's
+live path, which publishes stream events before the rows are written."""
 
 from __future__ import annotations
 
@@ -95,9 +96,15 @@ def test_no_untrusted_delivery_is_claimed_before_the_lift(
                 embargo_offset = release_offset  # an embargo never ends before the release time
             rid = release(store, cfg, release_offset, embargo_offset)
             engine = Engine(store, cfg)
-            Router(store, cfg, MemoryBus(), engine.channels, on_rows=lambda: None).route_release(rid)
+            router = Router(store, cfg, MemoryBus(), engine.channels, on_rows=lambda: None)
+            # routing's own gate: the live events it would publish before writing the rows
+            plan = router.plan_release(rid, live=True)
             start = utcnow()
             lift = None if embargo_offset is None else start + timedelta(seconds=embargo_offset)
+            for _, job in plan.live:
+                if lift is not None and start < lift:
+                    assert job.recipient.embargo_trusted and job.embargoed, "routing published early"
+            router.record(plan)  # written as not published: every row goes through the claim too
             claimed: set[str] = set()
             for offset in sorted(probes):
                 at = start + timedelta(seconds=offset)

@@ -76,7 +76,7 @@ class Runtime:
                 shared=settings.scaled,
                 idle_poll=SCALED_IDLE_POLL if settings.scaled else 60.0,
             )
-        channels = self.channels()
+        channels = self._channels = self.channels()
         self.scheduler = (
             Scheduler(store, self.bus, on_published=self.relay.notify) if "scheduler" in stages else None
         )
@@ -120,16 +120,20 @@ class Runtime:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await self.bus.start()
-        if self.engine is not None:
-            if self.settings.scaled:
-                from warta.bus.live import LivePublisher
-                from warta.bus.nats import NatsBus
+        if self.settings.scaled and (self.engine is not None or self.router is not None):
+            # delivery workers and routing (which publishes live events as it routes) reach the
+            # desktops through the live stream, never a hub of their own
+            from warta.bus.live import LivePublisher
+            from warta.bus.nats import NatsBus
 
-                assert isinstance(self.bus, NatsBus)
-                stream = self.stream_channel
-                if stream is not None:
-                    stream.remote = LivePublisher(self.bus, self.settings.live_max_age)
-                await self.bus.on_signal("wake", self.engine.notify)
+            assert isinstance(self.bus, NatsBus)
+            stream: Any = self._channels.get("stream")
+            if stream is not None:
+                stream.remote = LivePublisher(self.bus, self.settings.live_max_age)
+        if self.engine is not None:
+            on_signal = getattr(self.bus, "on_signal", None)
+            if on_signal is not None:
+                await on_signal("wake", self.engine.notify)
             await self.engine.start()
         await self.relay.start()
         if self.scheduler is not None:

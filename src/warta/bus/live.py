@@ -28,7 +28,7 @@ import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 
-from warta.bus.nats import NatsBus, stream_name
+from warta.bus.nats import MSG_ID, NatsBus, stream_name
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +72,24 @@ class LivePublisher:
         self._ready = False
 
     async def publish(
-        self, event: str, data: dict[str, Any], groups: Mapping[tuple[str, str, str], Sequence[str]]
+        self,
+        event: str,
+        data: dict[str, Any],
+        groups: Mapping[tuple[str, str, str], Sequence[str]],
+        dedupe: str | None = None,
     ) -> None:
         """Publish one event to its recipients, grouped by subject; returns once JetStream holds
-        every part, raises if any part could not be stored."""
+        every part, raises if any part could not be stored. With `dedupe`, each part carries a
+        message id made from it, so publishing the same event again (a routing worker that died
+        before recording it) within the stream's duplicate window stores nothing twice."""
         if not self._ready:
             await ensure_live_stream(self.bus, self.max_age)
             self._ready = True
         js = self.bus.jetstream
         futures = []
-        for (lang, country, sector), recipients in groups.items():
+        for (lang, country, sector), unordered in groups.items():
             subject = live_subject(self.bus.namespace, lang, country, sector)
+            recipients = sorted(unordered) if dedupe else unordered  # the same parts each time
             for i in range(0, len(recipients), TARGETS_PER_MESSAGE):
                 body = {
                     "event": event,
@@ -90,7 +97,8 @@ class LivePublisher:
                     "targets": list(recipients[i : i + TARGETS_PER_MESSAGE]),
                 }
                 payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-                futures.append(await js.publish_async(subject, payload))
+                headers = {MSG_ID: f"{dedupe}:{subject}:{i}"} if dedupe else None
+                futures.append(await js.publish_async(subject, payload, headers=headers))
         done, pending = await asyncio.wait(futures, timeout=self.bus.publish_timeout) if futures else ((), ())
         for future in pending:
             future.cancel()

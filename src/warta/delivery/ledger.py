@@ -42,6 +42,8 @@ class NewRow:
     embargoed: bool
     not_before: datetime
     matched_by: str
+    id: str | None = None  # given when the row's delivery happened before it was written
+    delivered_at: datetime | None = None  # routing published it already (the live stream)
 
 
 def add_rows(session: Session, rows: Iterable[NewRow]) -> int:
@@ -51,7 +53,7 @@ def add_rows(session: Session, rows: Iterable[NewRow]) -> int:
     now = utcnow()
     values = [
         {
-            "id": new_id("dlv_"),
+            "id": r.id or new_id("dlv_"),
             "release_id": r.release_id,
             "edition_id": r.edition_id,
             "version": r.version,
@@ -60,11 +62,13 @@ def add_rows(session: Session, rows: Iterable[NewRow]) -> int:
             "channel": r.channel,
             "kind": r.kind,
             "destination": r.destination,
-            "state": "pending",
+            "state": "pending" if r.delivered_at is None else "delivered",
             "embargoed": r.embargoed,
             "not_before": r.not_before,
             "next_attempt_at": r.not_before,
-            "attempts": 0,
+            "attempts": 0 if r.delivered_at is None else 1,
+            "first_attempt_at": r.delivered_at,
+            "delivered_at": r.delivered_at,
             "matched_by": r.matched_by,
             "created_at": now,
         }

@@ -4,13 +4,23 @@ which edition through which channels, and write the ledger rows.
 The audience is the union of the release's circuits and its explicit targets (countries and
 languages, narrowed to recipients interested in the release's sectors), plus recipients whose
 real-time alerts match an edition; digest alerts queue the edition for the next digest.
+
+Live desktops do not wait for the ledger: when a release goes out, the stream deliveries that are
+due now are published (`StreamChannel.publish_routed`) between deciding the rows and writing them,
+and are written as delivered. Everything else is written `pending` for the delivery engine. A
+routing run again for the same release (its message redelivered after a failure) publishes
+nothing twice: this process remembers what it published, rows already in the ledger are left to
+the engine, and in scaled mode JetStream drops a repeated publish by its message id.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -19,8 +29,9 @@ from sqlalchemy.orm import Session
 from warta.bus import Bus, Message
 from warta.clock import aware, utcnow
 from warta.config import Settings
-from warta.delivery.base import Channel, RecipientView
+from warta.delivery.base import Bundle, Channel, Job, RecipientView, Result
 from warta.delivery.ledger import NewRow, add_rows
+from warta.ids import new_id
 from warta.intake.sanitize import html_to_text
 from warta.model import Alert, Circuit, Delivery, DigestItem, Edition, Recipient, Release
 from warta.routing import alerts as alert_matching
@@ -64,6 +75,21 @@ class AlertCache:
         return self.index
 
 
+@dataclass
+class Plan:
+    """One release's routing, decided but not yet written: ledger rows, and the live jobs among
+    them that may be published before the rows are written."""
+
+    release_id: str
+    version: int = 0
+    rows: list[NewRow] = field(default_factory=list)
+    live: list[tuple[int, Job]] = field(default_factory=list)  # (index in rows, job)
+
+
+async def _no_commit_point() -> None:
+    """Routing's live jobs are not claimed by anyone: there is no claim to check."""
+
+
 class Router:
     def __init__(
         self,
@@ -84,12 +110,23 @@ class Router:
         self.fallback = fallback_to_original
         self.audience: AudienceIndex | None = None
         self.alerts = AlertCache()
+        from warta.delivery.engine import BundleCache
+
+        self.bundles = BundleCache(settings, size=32)
+        # (release, version) -> recipients whose live event this process published already
+        self._went_live: OrderedDict[tuple[str, int], set[str]] = OrderedDict()
         bus.subscribe("release.published", self._published)
         bus.subscribe("release.corrected", self._corrected)
         bus.subscribe("release.withdrawn", self._withdrawn)
 
     async def _published(self, message: Message) -> None:
-        await self._run(self.route_release, message.payload["release_id"])
+        release_id = message.payload["release_id"]
+        plan = await asyncio.to_thread(self.plan_release, release_id, True)
+        if plan.live:
+            await self.go_live(plan)
+        created = await asyncio.to_thread(self.record, plan)
+        log.info("route_release for %s: %d ledger rows, %d live now", release_id, created, len(plan.live))
+        self.on_rows()
 
     async def _corrected(self, message: Message) -> None:
         await self._run(self.route_correction, message.payload["release_id"])
@@ -110,13 +147,46 @@ class Router:
     # --- a release goes out ---------------------------------------------------------------
 
     def route_release(self, release_id: str) -> int:
+        """Route a release and write its rows, every one `pending` (nothing published here)."""
+        return self.record(self.plan_release(release_id))
+
+    def record(self, plan: Plan) -> int:
+        if not plan.rows:
+            return 0
+        with self.store.session() as s:
+            return add_rows(s, plan.rows)
+
+    async def go_live(self, plan: Plan) -> None:
+        """Publish the plan's live jobs now; those published are written as delivered."""
+        stream = self.channels.get("stream")
+        assert stream is not None and hasattr(stream, "publish_routed")
+        jobs = [job for _, job in plan.live]
+        try:
+            results: list[Result] = await stream.publish_routed(jobs, f"route:{plan.release_id}")
+        except Exception:  # the engine sends them instead
+            log.exception("live publish of %s failed; the delivery engine will send it", plan.release_id)
+            return
+        now = utcnow()
+        done = self._went_live.setdefault((plan.release_id, plan.version), set())
+        while len(self._went_live) > 64:
+            self._went_live.popitem(last=False)
+        for (n, job), result in zip(plan.live, results, strict=True):
+            if result.outcome == "delivered":
+                plan.rows[n] = dataclasses.replace(plan.rows[n], delivered_at=now)
+                done.add(job.recipient.id)
+
+    def plan_release(self, release_id: str, live: bool = False) -> Plan:
+        """Decide who gets which edition on which channel; with `live`, also the stream jobs that
+        are due now (the release is out and the recipient may see it), ready to publish."""
+        plan = Plan(release_id)
         with self.store.session() as s:
             release = s.get(Release, release_id)
             if release is None or release.status != "published":
-                return 0
+                return plan
+            plan.version = release.version
             editions = self._deliverable(s, release)
             if not editions:
-                return 0
+                return plan
             index = self._index(s)
             matched: dict[int, str] = {}
             if release.target_countries or release.target_languages:
@@ -136,12 +206,60 @@ class Router:
                 n_or_none = index.by_id.get(recipient_id)
                 if n_or_none is not None:
                     matched.setdefault(n_or_none, f"alert:{alert_id}")
-            rows = self._rows(
-                release, editions, ((index.recipients[n], how) for n, how in matched.items()), kind="edition"
-            )
-            created = add_rows(s, rows)
+            audience = [(index.recipients[n], how) for n, how in matched.items()]
+            plan.rows = self._rows(release, editions, audience, kind="edition")
             self._queue_digests(s, release, editions, digest)
-            return created
+            if live and "stream" in self.channels:
+                self._live_jobs(s, release, plan, {r.id: r for r, _ in audience})
+            return plan
+
+    def _live_jobs(
+        self, session: Session, release: Release, plan: Plan, recipients: dict[str, RecipientView]
+    ) -> None:
+        """The plan's stream rows that may go out now, as jobs; published ones are marked delivered."""
+        now = utcnow()
+        key = (release.id, release.version)
+        published = self._went_live.get(key, set())
+        in_ledger = set(
+            session.scalars(
+                select(Delivery.recipient_id).where(
+                    Delivery.release_id == release.id,
+                    Delivery.version == release.version,
+                    Delivery.channel == "stream",
+                    Delivery.kind == "edition",
+                )
+            )
+        )
+        bundles: dict[str, Bundle | None] = {}
+        lift = self._lift(release)
+        for n, row in enumerate(plan.rows):
+            if row.channel != "stream" or row.not_before > now or row.recipient_id in in_ledger:
+                continue
+            recipient = recipients[row.recipient_id]
+            if lift and not (row.embargoed and recipient.embargo_trusted):
+                continue  # the same gate as the engine's claim: never early to the untrusted
+            if row.recipient_id in published:  # routed again after its rows failed to be written
+                plan.rows[n] = dataclasses.replace(row, delivered_at=now)
+                continue
+            if row.edition_id not in bundles:
+                bundles[row.edition_id] = self.bundles.get(session, row.edition_id)
+            bundle = bundles[row.edition_id]
+            if bundle is None:
+                continue
+            row = plan.rows[n] = dataclasses.replace(row, id=new_id("dlv_"))
+            assert row.id is not None
+            job = Job(
+                delivery_id=row.id,
+                channel="stream",
+                kind=row.kind,
+                lane=row.destination,
+                attempt=1,
+                embargoed=row.embargoed,
+                recipient=recipient,
+                bundle=bundle,
+                commit_point=_no_commit_point,
+            )
+            plan.live.append((n, job))
 
     def _deliverable(self, session: Session, release: Release) -> dict[str, Edition]:
         eds = session.scalars(

@@ -8,6 +8,10 @@ connections or held in the replay ring, from which a reconnecting desktop resume
 In scaled mode the hub lives in the gateways: the channel is given a `remote` publisher (the
 live stream, warta.bus.live), passes each job's commit point first (so a row another worker has
 taken over is not published twice) and a job counts as delivered once JetStream holds its event.
+
+Routing does not wait for the engine when a release goes out now: it hands the channel the jobs
+it just decided (`publish_routed`) before their ledger rows are written, so a desktop sees a
+release within milliseconds however many rows the same release puts in the ledger.
 """
 
 from __future__ import annotations
@@ -87,6 +91,24 @@ class StreamChannel(Channel):
 
     async def send(self, jobs: list[Job]) -> list[Result]:
         results: list[Result | None] = [None] * len(jobs)
+        groups = self._groups(jobs, results)
+        if self.remote is not None:
+            return await self._send_remote(jobs, groups, results)
+        return self._send_local(jobs, groups, results)
+
+    async def publish_routed(self, jobs: list[Job], key: str) -> list[Result]:
+        """Publish jobs routing has just decided, which no engine holds: no claims to check.
+
+        `key` names this routing of this release; in scaled mode JetStream drops a second publish
+        under the same key (routing run again after a crash), so no desktop sees it twice."""
+        results: list[Result | None] = [None] * len(jobs)
+        groups = self._groups(jobs, results)
+        if self.remote is not None:
+            return await self._send_remote(jobs, groups, results, claimed=False, key=key)
+        return self._send_local(jobs, groups, results)
+
+    @staticmethod
+    def _groups(jobs: list[Job], results: list[Result | None]) -> dict[tuple[str, int, str, bool], list[int]]:
         groups: dict[tuple[str, int, str, bool], list[int]] = {}
         for i, job in enumerate(jobs):
             if job.kind not in EVENT_NAMES:
@@ -94,8 +116,14 @@ class StreamChannel(Channel):
                 continue
             edition = job.bundle.edition
             groups.setdefault((edition.id, edition.version, job.kind, job.embargoed), []).append(i)
-        if self.remote is not None:
-            return await self._send_remote(jobs, groups, results)
+        return groups
+
+    def _send_local(
+        self,
+        jobs: list[Job],
+        groups: dict[tuple[str, int, str, bool], list[int]],
+        results: list[Result | None],
+    ) -> list[Result]:
         for (_, _, kind, _), members in groups.items():
             first = jobs[members[0]]
             written, targeted = self.hub.publish(
@@ -117,20 +145,26 @@ class StreamChannel(Channel):
         jobs: list[Job],
         groups: dict[tuple[str, int, str, bool], list[int]],
         results: list[Result | None],
+        *,
+        claimed: bool = True,
+        key: str | None = None,
     ) -> list[Result]:
         assert self.remote is not None
-        for (_, _, kind, _), all_members in groups.items():
-            # among many delivery workers a claim can be lost (its lease ran out and another worker
-            # took the row over): only rows still held go out, so no desktop sees an event twice
-            held = await asyncio.gather(
-                *(jobs[i].commit_point() for i in all_members), return_exceptions=True
-            )
-            members = []
-            for i, check in zip(all_members, held, strict=True):
-                if isinstance(check, BaseException):
-                    results[i] = Result("retry", f"claim lost: {check}")
-                else:
-                    members.append(i)
+        for (edition_id, version, kind, embargoed), all_members in groups.items():
+            members = all_members
+            if claimed:
+                # among many delivery workers a claim can be lost (its lease ran out and another
+                # worker took the row over): only rows still held go out, so no desktop sees an
+                # event twice
+                held = await asyncio.gather(
+                    *(jobs[i].commit_point() for i in all_members), return_exceptions=True
+                )
+                members = []
+                for i, check in zip(all_members, held, strict=True):
+                    if isinstance(check, BaseException):
+                        results[i] = Result("retry", f"claim lost: {check}")
+                    else:
+                        members.append(i)
             if not members:
                 continue
             first = jobs[members[0]]
@@ -139,10 +173,11 @@ class StreamChannel(Channel):
             by_subject: dict[tuple[str, str, str], list[str]] = {}
             for i in members:
                 recipient = jobs[i].recipient
-                key = (first.bundle.edition.lang, recipient.country, sector or "_")
-                by_subject.setdefault(key, []).append(recipient.id)
+                subject = (first.bundle.edition.lang, recipient.country, sector or "_")
+                by_subject.setdefault(subject, []).append(recipient.id)
+            dedupe = f"{key}:{edition_id}:{version}:{kind}:{int(embargoed)}" if key else None
             try:
-                await self.remote.publish(EVENT_NAMES[kind], event_data(first), by_subject)
+                await self.remote.publish(EVENT_NAMES[kind], event_data(first), by_subject, dedupe=dedupe)
                 outcome: Result = Result.ok()
             except Exception as exc:
                 log.warning("stream: live publish of %s failed: %s", first.bundle.edition.id, exc)

@@ -1,0 +1,129 @@
+"""Routing publishes a release's live stream events itself, before the ledger rows are written: the
+desktops see it at once, the rows say so, nothing goes out twice when routing runs again, and the
+embargo gate holds here as it does at the engine's claim."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from test_embargo_property import release, world
+from warta.bus import MemoryBus
+from warta.bus.base import Message
+from warta.config import Settings
+from warta.delivery.engine import Engine
+from warta.delivery.stream import Connection
+from warta.model import Delivery, Recipient
+from warta.routing.stage import Router
+from warta.runtime import load_channels
+from warta.store import Store
+
+# desktops are every third recipient of the world: 0 journalist, 1 outlet, 2 desktop, ...
+TRUST = [False, False, True, False, False, False, False, False, False]
+
+
+@pytest.fixture
+def wire() -> Iterator[tuple[Store, Settings]]:
+    load_channels()
+    with tempfile.TemporaryDirectory() as tmp:
+        store, cfg = world(Path(tmp), TRUST)
+        try:
+            yield store, cfg
+        finally:
+            store.close()
+
+
+def events(conn: Connection) -> list[dict[str, object]]:
+    out = []
+    for frame in conn.take().decode().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in frame.splitlines() if ": " in line)
+        if fields.get("event") == "release":
+            out.append({"id": fields["id"], **json.loads(fields["data"])})
+    return out
+
+
+def desks(store: Store) -> dict[str, bool]:
+    with store.session() as s:
+        return {
+            r.id: r.embargo_trusted for r in s.scalars(select(Recipient).where(Recipient.kind == "desktop"))
+        }
+
+
+def ledger(store: Store, rid: str) -> dict[tuple[str, str], tuple[str, int]]:
+    with store.session() as s:
+        rows = s.scalars(select(Delivery).where(Delivery.release_id == rid))
+        return {(d.recipient_id, d.channel): (d.state, d.attempts) for d in rows}
+
+
+def test_live_desktops_get_the_release_from_routing_once(wire: tuple[Store, Settings]) -> None:
+    store, cfg = wire
+    rid = release(store, cfg, 0, None)
+    engine = Engine(store, cfg)
+    router = Router(store, cfg, MemoryBus(), engine.channels, on_rows=lambda: None)
+    hub = engine.channels["stream"].hub  # type: ignore[attr-defined]
+    conns = {d: hub.connect(d) for d in desks(store)}
+    message = Message("release.published", f"published:{rid}", {"release_id": rid})
+
+    asyncio.run(router._published(message))
+    got = {d: events(c) for d, c in conns.items()}
+    assert all(len(e) == 1 and e[0]["release_id"] == rid for e in got.values()), got
+    assert len({e[0]["id"] for e in got.values()}) == 1  # one event, shared
+    rows = ledger(store, rid)
+    assert {rows[(d, "stream")] for d in conns} == {("delivered", 1)}
+    # the other channels are the engine's: written pending, nothing claimed yet
+    assert {v for (_, ch), v in rows.items() if ch != "stream"} == {("pending", 0)}
+
+    # the message delivered again (a bus redelivery): no second event, no second row
+    asyncio.run(router._published(message))
+    assert all(events(c) == [] for c in conns.values())
+    assert ledger(store, rid) == rows
+    claimed = {j.channel for j in engine._claim(1000)}
+    assert "email" in claimed and "stream" not in claimed
+
+
+def test_published_but_not_recorded_is_not_published_again(wire: tuple[Store, Settings]) -> None:
+    """The rows could not be written after the event went out (the database away): routing runs
+    again, writes the stream rows as delivered and publishes nothing a second time."""
+    store, cfg = wire
+    rid = release(store, cfg, 0, None)
+    engine = Engine(store, cfg)
+    router = Router(store, cfg, MemoryBus(), engine.channels, on_rows=lambda: None)
+    hub = engine.channels["stream"].hub  # type: ignore[attr-defined]
+    conns = {d: hub.connect(d) for d in desks(store)}
+    plan = router.plan_release(rid, live=True)
+    assert len(plan.live) == len(conns)
+    asyncio.run(router.go_live(plan))  # ... and then the write fails: no record()
+    assert all(len(events(c)) == 1 for c in conns.values())
+    asyncio.run(router._published(Message("release.published", f"published:{rid}", {"release_id": rid})))
+    assert all(events(c) == [] for c in conns.values())
+    assert {ledger(store, rid)[(d, "stream")] for d in conns} == {("delivered", 1)}
+    assert not [j for j in engine._claim(1000) if j.channel == "stream"]
+
+
+def test_embargo_holds_on_routings_live_path(wire: tuple[Store, Settings]) -> None:
+    """Under embargo only the trusted desktop gets an early, marked copy from routing; the others'
+    rows wait for the lift in the ledger, where the engine's claim gate takes over."""
+    store, cfg = wire
+    rid = release(store, cfg, 0, 600)
+    engine = Engine(store, cfg)
+    router = Router(store, cfg, MemoryBus(), engine.channels, on_rows=lambda: None)
+    hub = engine.channels["stream"].hub  # type: ignore[attr-defined]
+    trust = desks(store)
+    conns = {d: hub.connect(d) for d in trust}
+    asyncio.run(router._published(Message("release.published", f"published:{rid}", {"release_id": rid})))
+    rows = ledger(store, rid)
+    for d, conn in conns.items():
+        got = events(conn)
+        if trust[d]:
+            assert len(got) == 1 and got[0]["embargoed"] is True and got[0]["embargoed_until"]
+            assert rows[(d, "stream")] == ("delivered", 1)
+        else:
+            assert got == []
+            assert rows[(d, "stream")] == ("pending", 0)
+    assert any(trust.values()) and not all(trust.values())
