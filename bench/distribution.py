@@ -91,6 +91,7 @@ SSE_PER_PROCESS = 2_500  # a process may hold ~20,000 open files; 15,000 connect
 SMTP_POOL = 16  # Warta's default (WARTA_SMTP_POOL); the ceiling uses as many smtp-source sessions
 PROBE_COUNTRY = "NZ"  # the recipient whose message the ceiling sends; not in SERVER_COUNTRIES
 SLOW_SHARE, FAIL_SHARE, SLOW_DELAY = 0.10, 0.05, 2.0
+SHARED_HOST_OUTLETS = 1_000
 WEBHOOK_ROUND_TIMEOUT = 120.0  # seconds a release may take to reach every outlet before the round gives up
 
 # primary languages of the audience, in percent (sums to 100)
@@ -817,12 +818,12 @@ def sse_main(base_url: str, kind: str = "warta") -> None:
         frame_text = frame.partition(b"\n\n")[0].decode("utf-8", "replace")
         return True
 
-    for i, sock in enumerate(socks):
-        if sock is not None:
-            slot[sock.fileno()] = i
-            recvs[sock.fileno()] = sock.recv
+    for i, held in enumerate(socks):
+        if held is not None:
+            slot[held.fileno()] = i
+            recvs[held.fileno()] = held.recv
     connected = len(slot)
-    # no release can have come yet; heartbeats and comments never hold the marker
+    # what came with the ready mark (a heartbeat or a comment: no release can have come yet)
     for fd, i in list(slot.items()):
         tail, tails[i] = tails[i], b""
         if take(i, tail):
@@ -847,7 +848,7 @@ def sse_main(base_url: str, kind: str = "warta") -> None:
             deadline = None
             continue
         for fd, _ in events:
-            if (i := slot.get(fd)) is not None:
+            if (k := slot.get(fd)) is not None:
                 try:
                     data = recvs[fd](65536)
                 except BlockingIOError:
@@ -855,7 +856,7 @@ def sse_main(base_url: str, kind: str = "warta") -> None:
                     continue
                 except OSError:
                     data = b""
-                if take(i, data) or not data:  # done, or closed without a release
+                if take(k, data) or not data:  # done, or closed without a release
                     del slot[fd]
                 else:  # a heartbeat, a comment, or part of a frame: watch it again
                     rearm(fd, once)
@@ -871,9 +872,9 @@ def sse_main(base_url: str, kind: str = "warta") -> None:
                     deadline = now_() + float(arg or 60)
             if stop or stdin.closed:
                 poller.close()
-                for sock in socks:
-                    if sock is not None:
-                        sock.close()
+                for held in socks:
+                    if held is not None:
+                        held.close()
                 return
 
 
@@ -1129,16 +1130,19 @@ def email(n: int) -> dict[str, Any]:
 # --- webhooks -----------------------------------------------------------------------------
 
 
-def webhooks(n: int) -> dict[str, Any]:
+def webhooks(outlets: int) -> dict[str, Any]:
+    """Every outlet on its own host (the published reach), then up to SHARED_HOST_OUTLETS on one
+    host (a hosting provider's shared endpoint, where the per-host pool is the limit)."""
     results: dict[str, Any] = {}
-    rng = random.Random(1000)
-    order = list(range(n))
-    rng.shuffle(order)
-    slow = {f"/hooks/{i}" for i in order[: int(n * SLOW_SHARE)]}
-    fail = {f"/hooks/{i}" for i in order[int(n * SLOW_SHARE) : int(n * (SLOW_SHARE + FAIL_SHARE))]}
-    paths = [f"/hooks/{i}" for i in range(n)]
-    healthy = [p for p in paths if p not in slow and p not in fail]
     for layout in ("own_hosts", "shared_host"):
+        n = outlets if layout == "own_hosts" else min(outlets, SHARED_HOST_OUTLETS)
+        rng = random.Random(1000)
+        order = list(range(n))
+        rng.shuffle(order)
+        slow = {f"/hooks/{i}" for i in order[: int(n * SLOW_SHARE)]}
+        fail = {f"/hooks/{i}" for i in order[int(n * SLOW_SHARE) : int(n * (SLOW_SHARE + FAIL_SHARE))]}
+        paths = [f"/hooks/{i}" for i in range(n)]
+        healthy = [p for p in paths if p not in slow and p not in fail]
         port = free_port()
         hosts = (
             [f"127.1.{i // 250}.{i % 250 + 1}" for i in range(n)]

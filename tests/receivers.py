@@ -33,6 +33,14 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        # real relays (Postfix, Exim) offer PIPELINING, so Warta pipelines its commands here too;
+        # aiosmtpd reads pipelined commands in order without saying so
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]  # the last is "250 HELP"
+
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         envelope.rcpt_tos.append(address)
         return "250 OK"

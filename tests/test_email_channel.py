@@ -70,6 +70,14 @@ class Sink:
     arrivals: Counter[str] = field(default_factory=Counter)
     peers: set[Any] = field(default_factory=set)
     replies: dict[str, str] = field(default_factory=dict)
+    pipelining: bool = False  # offer PIPELINING in the EHLO reply
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        offer = ["250-PIPELINING"] if self.pipelining else []
+        return [*responses[:-1], *offer, responses[-1]]  # the last is "250 HELP"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         reply = self.replies.get(address)
@@ -107,9 +115,10 @@ class SmtpServer:
             self.controller = None
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(Sink(), free_port())
+@pytest.fixture(params=[False, True], ids=["lockstep", "pipelined"])
+def smtp(request: pytest.FixtureRequest) -> Iterator[SmtpServer]:
+    """A relay that answers each command in turn, and one that offers PIPELINING (RFC 2920)."""
+    server = SmtpServer(Sink(pipelining=request.param), free_port())
     server.start()
     try:
         yield server

@@ -354,11 +354,11 @@ class Engine:
             rows = ledger.claim(s, limit, now, owner=self.owner, lease=self.lease)
             if not rows:
                 return []
-            recipients = {
+            # plain rows, not ORM objects: thousands per claim, only read
+            table = Recipient.__table__
+            recipients: dict[str, Any] = {
                 r.id: r
-                for r in s.scalars(
-                    select(Recipient).where(Recipient.id.in_({row.recipient_id for row in rows}))
-                )
+                for r in s.execute(select(table).where(table.c.id.in_({row.recipient_id for row in rows})))
             }
             bundle_keys = self.bundles.keys(s, {row.edition_id for row in rows})
             for row in rows:
@@ -410,7 +410,7 @@ class Engine:
         ]
 
     @staticmethod
-    def _skip_reason(row: Delivery, recipient: Recipient | None, channel: Channel | None) -> str | None:
+    def _skip_reason(row: Delivery, recipient: Any, channel: Channel | None) -> str | None:
         if channel is None:
             return f"no channel {row.channel!r}"
         if recipient is None:

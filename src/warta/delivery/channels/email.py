@@ -375,6 +375,8 @@ class EmailChannel(Channel):
     ) -> tuple[Result | None, bool]:
         """The result and whether the connection can carry another message; no result if a reused
         connection turned out to be closed before the relay saw anything of this message."""
+        if "pipelining" in conn.extensions:
+            return await self._pipelined(conn, job, rcpt, payload, reused)
         stage = "MAIL"
         try:
             code, text = await conn.command(f"MAIL FROM:<{self.sender}>")
@@ -397,6 +399,39 @@ class EmailChannel(Channel):
                 return None, False
             return Result("retry", f"{stage}: {_describe(exc)}"), False
 
+        return await self._finish(conn, job)
+
+    async def _pipelined(
+        self, conn: _Connection, job: Job, rcpt: str, payload: bytes, reused: bool
+    ) -> tuple[Result | None, bool]:
+        """The same transaction with MAIL, RCPT and DATA sent at once (RFC 2920), for a relay that
+        offers PIPELINING: one write and one wait instead of three round trips."""
+        try:
+            await conn.write(f"MAIL FROM:<{self.sender}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
+            mail = await conn.read_reply()
+            if reused and mail[0] == 421:
+                return None, False
+            replies = [mail, await conn.read_reply(), await conn.read_reply()]
+        except _LINK_ERRORS as exc:
+            if reused:
+                return None, False  # nothing of it was accepted: send it on a fresh connection
+            return Result("retry", f"MAIL: {_describe(exc)}"), False
+        for stage, (code, text), ok in zip(
+            ("MAIL", "RCPT", "DATA"), replies, ((250,), (250, 251), (354,)), strict=True
+        ):
+            if code not in ok:
+                if replies[2][0] == 354:  # a relay that opened DATA anyway: leave it, unfinished
+                    conn.abort()
+                    return _refused(stage, code, text), False
+                return _refused(stage, code, text), code != 421 and await conn.reset()
+        try:
+            await conn.write(payload)
+        except _LINK_ERRORS as exc:
+            return Result("retry", f"message: {_describe(exc)}"), False
+        return await self._finish(conn, job)
+
+    async def _finish(self, conn: _Connection, job: Job) -> tuple[Result | None, bool]:
+        """Past the commit point, the final dot: from here on the message is never sent again."""
         try:
             await job.commit_point()
         except Exception as exc:
