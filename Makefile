@@ -38,7 +38,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
-test: $(STAMP) system-deps lint
+# bench-deps too: the tests run the benchmark harness once on a tiny audience, anchors included
+test: $(STAMP) bench-deps lint
 	$(BIN)/pytest -q
 
 # the scaled-mode fault suite alone (it is part of `make test` too)

@@ -1390,7 +1390,8 @@ def run() -> dict[str, Any]:
     started = time.perf_counter()
     results: dict[str, Any] = {}
     print("routing (in process)", flush=True)
-    results.update(routing())
+    recipients, alerts = _env_ints("WARTA_BENCH_ROUTING", (ROUTING_RECIPIENTS, ROUTING_ALERTS))
+    results.update(routing(recipients, alerts))
     gc.collect()
     print("email", flush=True)
     results.update(email(_env_int("WARTA_BENCH_EMAILS", EMAILS)))

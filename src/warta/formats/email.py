@@ -587,16 +587,8 @@ def dkim_sign(raw: bytes, settings: Settings) -> bytes:
     key file; otherwise ``raw`` unchanged. Relaxed/relaxed canonicalisation, rsa-sha256."""
     if not dkim_enabled(settings):
         return raw
-    import dkim
+    from warta.formats import dkim
 
     path = settings.dkim_key_file
     key = _read_key(path, os.stat(path).st_mtime_ns)
-    signature: bytes = dkim.sign(
-        raw,
-        settings.dkim_selector.encode("ascii"),
-        settings.dkim_domain.encode("ascii"),
-        key,
-        canonicalize=(b"relaxed", b"relaxed"),
-        include_headers=[name.lower().encode("ascii") for name in DKIM_HEADERS],
-    )
-    return signature + raw
+    return dkim.sign(raw, settings.dkim_selector, settings.dkim_domain, key, DKIM_HEADERS) + raw
