@@ -77,7 +77,7 @@ import httpx
 
 from bench import alerts as alert_gen
 from bench import anchors
-from bench.harness import Running, free_port, save, summary, warta_server
+from bench.harness import RESULTS, Running, free_port, save, summary, warta_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -1386,25 +1386,51 @@ def versus_nchan(results: dict[str, Any]) -> None:
 # --- the suite ----------------------------------------------------------------------------
 
 
+PARTS = ("routing", "email", "webhooks", "stream")
+
+
 def run() -> dict[str, Any]:
+    """Every part, or those named in WARTA_BENCH_PARTS (say `email,stream`): their results replace
+    the same keys in bench/results/distribution.json and the rest stay."""
     started = time.perf_counter()
+    wanted = [p.strip() for p in os.environ.get("WARTA_BENCH_PARTS", "").split(",") if p.strip()] or list(
+        PARTS
+    )
+    unknown = set(wanted) - set(PARTS)
+    if unknown:
+        raise SystemExit(f"unknown part(s) {', '.join(sorted(unknown))}; parts are {', '.join(PARTS)}")
     results: dict[str, Any] = {}
-    print("routing (in process)", flush=True)
-    recipients, alerts = _env_ints("WARTA_BENCH_ROUTING", (ROUTING_RECIPIENTS, ROUTING_ALERTS))
-    results.update(routing(recipients, alerts))
-    gc.collect()
-    print("email", flush=True)
-    results.update(email(_env_int("WARTA_BENCH_EMAILS", EMAILS)))
-    print("webhooks", flush=True)
-    results.update(webhooks(_env_int("WARTA_BENCH_WEBHOOKS", WEBHOOKS)))
-    sizes = _env_ints("WARTA_BENCH_SSE", SSE)
-    frames: list[str] = []
-    print("stream", flush=True)
-    results.update(stream(sizes, frames))
-    print("stream: nginx + Nchan", flush=True)
-    results.update(stream_nchan(sizes, _frame_data(frames[0]) if frames else None))
-    versus_nchan(results)
-    save("distribution", {"results": results, "took_s": round(time.perf_counter() - started)})
+    if "routing" in wanted:
+        print("routing (in process)", flush=True)
+        recipients, alerts = _env_ints("WARTA_BENCH_ROUTING", (ROUTING_RECIPIENTS, ROUTING_ALERTS))
+        results.update(routing(recipients, alerts))
+        gc.collect()
+    if "email" in wanted:
+        print("email", flush=True)
+        results.update(email(_env_int("WARTA_BENCH_EMAILS", EMAILS)))
+    if "webhooks" in wanted:
+        print("webhooks", flush=True)
+        results.update(webhooks(_env_int("WARTA_BENCH_WEBHOOKS", WEBHOOKS)))
+    if "stream" in wanted:
+        sizes = _env_ints("WARTA_BENCH_SSE", SSE)
+        frames: list[str] = []
+        print("stream", flush=True)
+        results.update(stream(sizes, frames))
+        print("stream: nginx + Nchan", flush=True)
+        results.update(stream_nchan(sizes, _frame_data(frames[0]) if frames else None))
+        versus_nchan(results)
+    took = round(time.perf_counter() - started)
+    if set(wanted) != set(PARTS):
+        previous = RESULTS / "distribution.json"
+        if previous.exists():
+            old = json.loads(previous.read_text())
+            prefixes = {"stream": ("stream_", "nchan_"), "email": ("email",), "webhooks": ("webhooks_",)}
+            dropped = tuple(pre for part in wanted for pre in prefixes.get(part, ()))
+            kept = {
+                k: v for k, v in old.get("results", {}).items() if not (dropped and k.startswith(dropped))
+            }
+            results = {**kept, **results}
+    save("distribution", {"results": results, "took_s": took})
     return results
 
 

@@ -1,13 +1,15 @@
-"""End to end, embedded against scaled mode: one release approved for a mixed audience — journalists
-by email, outlets by webhook (each on its own loopback address), desktops on the live stream — and the
-time from the editor's approval to the last delivery at the receivers.
+"""End to end, embedded against scaled mode: one release approved for the published reach — journalists
+by email, outlets by webhook, desktops on the live stream, made by `bench.audience.published_reach`
+(seeded; 90 countries, 15 languages; outlets share 500 webhook hosts, each a loopback address) —
+and the time from the editor's approval to the last delivery at the receivers. Email goes into
+Postfix's `smtp-sink` (`bench.anchors`), which costs the machine far less than a Python sink.
 
 Embedded: one `warta serve` on SQLite. Scaled: PostgreSQL and NATS JetStream (throwaway servers on
 free ports), `warta serve`, a worker running the scheduler, routing and digests, DELIVERY_WORKERS
 workers running delivery, and GATEWAYS stream gateways holding the desktops' connections, every one
 its own process. Receivers and clients are the helper processes of bench.distribution.
 
-    WARTA_BENCH_E2E=5000,1000,2000 python -m bench scaled   # journalists, outlets, desktops
+    WARTA_BENCH_E2E=86000,6500,15000 python -m bench scaled   # journalists, outlets, desktops
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,18 +30,19 @@ from typing import Any
 
 import httpx
 
+from bench import anchors
+from bench.audience import published_reach
 from bench.distribution import (
     ROOT,
-    SERVER_COUNTRIES,
     SSE_PER_PROCESS,
     Child,
     Running,
     Wire,
     _arrivals,
     _env_ints,
-    _langs,
     _log,
     child,
+    countries90,
     server,
 )
 from bench.harness import free_port, save
@@ -127,40 +131,18 @@ def scaled(**env_extra: str) -> Iterator[tuple[Running, list[str]]]:
             shutil.rmtree(pg_root, ignore_errors=True)
 
 
+SEED = 2026
+WEBHOOK_HOSTS = 500  # published_reach puts outlet n on host n % 500
+
+
 def _audience(journalists: int, outlets: int, desktops: int, hooks_port: int) -> list[dict[str, str]]:
-    rows = []
-    for i in range(journalists):
-        rows.append(
-            {
-                "kind": "journalist",
-                "name": f"Journalist {i}",
-                "country": SERVER_COUNTRIES[i % len(SERVER_COUNTRIES)],
-                "languages": _langs(i),
-                "email": f"j{i}@news{i % 50}.example",
-                "external_id": f"j{i}",
-            }
-        )
-    for i in range(outlets):
-        rows.append(
-            {
-                "kind": "outlet",
-                "name": f"Outlet {i}",
-                "country": SERVER_COUNTRIES[i % len(SERVER_COUNTRIES)],
-                "languages": _langs(i + 1),
-                "webhook_url": f"http://{_host(i)}:{hooks_port}/hooks/{i}",
-                "external_id": f"o{i}",
-            }
-        )
-    for i in range(desktops):
-        rows.append(
-            {
-                "kind": "desktop",
-                "name": f"Desk {i}",
-                "country": SERVER_COUNTRIES[i % len(SERVER_COUNTRIES)],
-                "languages": _langs(i + 2),
-                "external_id": f"d{i}",
-            }
-        )
+    """The published reach from its seed; host h of the webhooks is loopback address `_host(h)`."""
+    rows = published_reach(
+        SEED, outlets, journalists, desktops, webhook_base=f"http://HOST{{host}}:{hooks_port}"
+    )
+    for row in rows:
+        if row["webhook_url"]:
+            row["webhook_url"] = re.sub(r"HOST(\d+)", lambda m: _host(int(m.group(1))), row["webhook_url"])
     return rows
 
 
@@ -176,16 +158,16 @@ def one_round(mode: str, journalists: int, outlets: int, desktops: int) -> dict[
     }
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "hooks.json"
-        hosts = sorted({_host(i) for i in range(outlets)}) or ["127.0.0.1"]
+        hosts = sorted({_host(h) for h in range(min(outlets, WEBHOOK_HOSTS))}) or ["127.0.0.1"]
         spec.write_text(json.dumps({"hosts": hosts, "port": hooks_port, "slow": [], "fail": [], "delay": 0}))
         wire_cm = server(**env) if mode == "embedded" else scaled(**env)
-        with child("sink", str(smtp_port)) as sink, child("hooks", str(spec)) as hooks, wire_cm as running:
+        with anchors.smtp_sink(smtp_port) as sink, child("hooks", str(spec)) as hooks, wire_cm as running:
             srv, gateways = (running, [running.url]) if mode == "embedded" else running  # type: ignore[misc]
             wire = Wire(srv)
             created, import_s = wire.import_rows(_audience(journalists, outlets, desktops, hooks_port))
             _log(f"{mode}: imported {created:,} recipients in {import_s:.1f} s")
             tokens = [r["stream_token"] for r in wire.recipients("desktop")]
-            circuit = wire.circuit(SERVER_COUNTRIES)
+            circuit = wire.circuit(countries90())
             procs = max(1, math.ceil(desktops / SSE_PER_PROCESS), len(gateways)) if desktops else 0
             clients = [Child("sse", gateways[k % len(gateways)]) for k in range(procs)]
             try:
@@ -204,7 +186,7 @@ def one_round(mode: str, journalists: int, outlets: int, desktops: int) -> dict[
             finally:
                 for c in clients:
                     c.close()
-            mail_times = sorted(sink.ask("stats")["times"])
+            mail_times = sorted(sink.times())
             hook_times = sorted(
                 min(at for at, status in v if status == 200)
                 for v in hooks.ask("stats")["hits"].values()
@@ -233,10 +215,10 @@ def one_round(mode: str, journalists: int, outlets: int, desktops: int) -> dict[
     return result
 
 
-def _wait_all(sink: Child, hooks: Child, journalists: int, outlets: int, timeout: float) -> bool:
+def _wait_all(sink: anchors.SmtpSink, hooks: Child, journalists: int, outlets: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        mails = sink.ask("count")["count"]
+        mails = sink.count()
         hooked = hooks.ask("progress")["ok_paths"]
         if mails >= journalists and hooked >= outlets:
             return True

@@ -27,6 +27,7 @@ from warta.delivery.stream import HEARTBEAT, Connection, StreamHub
 from warta.editions.render import wire_text
 from warta.model import Edition, Organisation, Release, ReleaseVersion
 from warta.web import stream as stream_web
+from warta.web.server import http_protocol
 
 T = TypeVar("T")
 SETTINGS = Settings(data_dir=Path("."), database_url="sqlite://", stream_replay=50, stream_heartbeat=0)
@@ -341,6 +342,12 @@ class Served:
     url: str
     hub: StreamHub
     loop: asyncio.AbstractEventLoop
+    direct: bool = False  # the hub writes to the connections' transports itself
+
+    def attached(self) -> list[bool]:
+        return self.call(
+            lambda: [c.transport is not None for cs in self.hub._by_recipient.values() for c in cs]
+        )
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run `fn` on the server's event loop (the hub belongs to it) and return its result."""
@@ -358,8 +365,10 @@ class Served:
             await asyncio.sleep(0.005)
 
 
-@pytest.fixture(params=["router", "shortcut"])
+@pytest.fixture(params=["router", "shortcut", "direct"])
 def served(request: pytest.FixtureRequest) -> Iterator[Served]:
+    """The endpoint through FastAPI's router, through the shortcut middleware, and served as
+    `warta serve` serves it: with the protocol that lets the hub write to transports directly."""
     people = {f"tok-{rid}": recipient(rid, name) for rid, name in (("r1", "Desk One"), ("r2", "Desk Two"))}
     people["tok-r3"] = recipient("r3", "Desk Three")
     app = FastAPI()
@@ -372,7 +381,10 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    protocol = http_protocol() if request.param == "direct" else "auto"
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", http=protocol
+    )
     config.timeout_graceful_shutdown = 1
     server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
@@ -383,7 +395,7 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.01)
     try:
-        yield Served(f"http://127.0.0.1:{port}", app.state.stream_hub, loop)
+        yield Served(f"http://127.0.0.1:{port}", app.state.stream_hub, loop, request.param == "direct")
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -445,6 +457,7 @@ async def fan_out_and_resume(served: Served) -> None:
             assert (await three.next())["event"] == "hello"
             for rid in ("r1", "r2", "r3"):
                 await served.wait_connected(rid)
+            assert served.attached() == [served.direct] * 3
 
             started = time.monotonic()
             assert served.publish("release", {"headline": "Kenaikan harga"}, ["r1", "r2"]) == (2, 2)

@@ -41,8 +41,7 @@ def serve(
     """Run the API, the newsroom and the embedded stages in one process."""
     import dataclasses
 
-    import uvicorn
-
+    from warta.web import server
     from warta.web.app import create_app
 
     settings = Settings.from_env()
@@ -56,7 +55,7 @@ def serve(
         keys = load_demo(store, dataclasses.replace(settings, secret=settings.ensure_secret()))
         store.close()
         _print_welcome(settings, keys)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=3)
+    server.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=3)
 
 
 @app.command()
@@ -110,14 +109,13 @@ def gateway(
     backlog: Annotated[int, typer.Option(help="listen backlog")] = 4096,
 ) -> None:
     """Run a stream gateway: desktops' Server-Sent Events, fed by the live stream (scaled mode)."""
-    import uvicorn
-
+    from warta.web import server
     from warta.web.gateway import create_gateway_app
 
     settings = Settings.from_env()
     if not settings.scaled:
         _fail("a gateway reads the live stream: set WARTA_BUS_URL=nats://…")
-    uvicorn.run(
+    server.run(
         create_gateway_app(settings, subject or ()),
         host=host,
         port=port,

@@ -136,6 +136,8 @@ class Runtime:
                 await on_signal("wake", self.engine.notify)
             await self.engine.start()
         await self.relay.start()
+        if self.router is not None:
+            await self.router.start()
         if self.scheduler is not None:
             await self.scheduler.start()
         if self.digests is not None:
@@ -147,6 +149,8 @@ class Runtime:
             await self.digests.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.router is not None:
+            await self.router.stop()
         await self.relay.stop()
         if self.engine is not None:
             await self.engine.stop()

@@ -326,6 +326,10 @@ class Engine:
             self._wake.clear()
             try:
                 room = self.max_in_flight - self.in_flight
+                if 0 < room < self.max_in_flight // 10 and self.in_flight:
+                    # nearly full: claim again once a tenth is free, not for every finished chunk
+                    await self._wake.wait()
+                    continue
                 jobs = await self._db(self._claim, min(room, 5000)) if room > 0 else []
             except Exception:
                 log.exception("claiming deliveries failed; retrying in 1 s")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, case, insert, or_, select, true, update
+from sqlalchemy import Table, bindparam, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from warta.clock import utcnow
@@ -29,7 +29,7 @@ def backoff(attempt: int, base: float, rng: random.Random | None = None) -> time
     return timedelta(seconds=full / 2 + uniform(0, full / 2))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NewRow:
     release_id: str
     edition_id: str
@@ -100,16 +100,23 @@ def claim(
 ) -> list[Delivery]:
     """Due rows, marked `sending` with the attempt counted, held by `owner` for `lease` seconds."""
     now = now or utcnow()
-    due = (
-        select(Delivery.id)
-        .where(Delivery.state.in_(DUE_STATES), Delivery.next_attempt_at <= now, Delivery.not_before <= now)
-        .order_by(Delivery.next_attempt_at)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        # rows another worker is claiming right now are locked by it: pass them over instead of waiting
-        due = due.with_for_update(skip_locked=True)
-    ids = list(session.scalars(due))
+    # one query per state, each read in the order of the (state, next_attempt_at) index: a single
+    # `state IN (...) ORDER BY next_attempt_at` makes SQLite sort every due row at every claim,
+    # which with 86,000 rows waiting costs more than sending the emails
+    picked: list[tuple[datetime, str]] = []
+    for state in DUE_STATES:
+        due = (
+            select(Delivery.next_attempt_at, Delivery.id)
+            .where(Delivery.state == state, Delivery.next_attempt_at <= now, Delivery.not_before <= now)
+            .order_by(Delivery.next_attempt_at)
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            # rows another worker is claiming right now are locked by it: pass them over, don't wait
+            due = due.with_for_update(skip_locked=True)
+        picked += [(row[0], row[1]) for row in session.execute(due)]
+    picked.sort()
+    ids = [row_id for _, row_id in picked[:limit]]
     if not ids:
         return []
     session.execute(
@@ -133,14 +140,16 @@ def claim(
 def next_due(session: Session) -> datetime | None:
     from warta.clock import aware
 
-    return aware(
+    firsts = [
         session.scalar(
             select(Delivery.next_attempt_at)
-            .where(Delivery.state.in_(DUE_STATES))
+            .where(Delivery.state == state)
             .order_by(Delivery.next_attempt_at)
             .limit(1)
         )
-    )
+        for state in DUE_STATES  # one index-ordered read per state (see `claim`)
+    ]
+    return aware(min((f for f in firsts if f is not None), default=None))
 
 
 class LostClaim(Exception):
@@ -156,23 +165,25 @@ def mark_committing(session: Session, claims: Sequence[tuple[str, int]], owner: 
     if not claims:
         return set()
     wanted = dict(claims)
-    # one UPDATE by primary key; a row whose attempt number moved on is not one of ours
-    current = case(
-        *((Delivery.id == delivery_id, attempt) for delivery_id, attempt in wanted.items()), else_=-1
-    )
+    # one statement, compiled once and run for every claim (a CASE over the batch would be compiled
+    # anew for every batch size), then one read of what is now ours
     stmt = (
-        update(Delivery)
+        update(DELIVERIES)
         .where(
-            Delivery.id.in_(list(wanted)),
-            Delivery.attempts == current,
-            Delivery.state == "sending",
-            Delivery.claimed_by == owner,
+            DELIVERIES.c.id == bindparam("b_id"),
+            DELIVERIES.c.attempts == bindparam("b_attempt"),
+            DELIVERIES.c.state == "sending",
+            DELIVERIES.c.claimed_by == owner,  # a literal: `IS NULL` when there is no owner
         )
         .values(state="committing")
-        .returning(Delivery.id)
-        .execution_options(synchronize_session=False)
     )
-    return set(session.scalars(stmt))
+    session.connection().execute(stmt, [{"b_id": i, "b_attempt": a} for i, a in sorted(wanted.items())])
+    rows = session.execute(
+        select(DELIVERIES.c.id, DELIVERIES.c.attempts, DELIVERIES.c.claimed_by).where(
+            DELIVERIES.c.id.in_(list(wanted)), DELIVERIES.c.state == "committing"
+        )
+    )
+    return {i for i, attempts, holder in rows if attempts == wanted[i] and holder == owner}
 
 
 def renew(session: Session, owner: str, lease: float, now: datetime | None = None) -> int:

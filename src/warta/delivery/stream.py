@@ -29,6 +29,15 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT = b": hb\n\n"
 QUEUE_LIMIT = 1000  # frames waiting for one connection before it is dropped as too slow
+WRITE_LIMIT = 1 << 20  # bytes waiting in a connection's transport before it is dropped as too slow
+
+
+def chunk(frame: bytes) -> bytes:
+    """A frame as one HTTP/1.1 chunk, for connections the hub writes to directly."""
+    return b"%x\r\n%b\r\n" % (len(frame), frame)
+
+
+HEARTBEAT_CHUNK = chunk(HEARTBEAT)
 
 
 def _now_id() -> int:
@@ -45,9 +54,13 @@ def encode_frame(event_id: int | None, event: str, data: Any) -> bytes:
 
 
 class Connection:
-    """One open stream. The hub appends frames to `buffer`; the writer awaits `next()`."""
+    """One open stream. The hub appends frames to `buffer`; the writer awaits `next()`.
 
-    __slots__ = ("recipient_id", "buffer", "closed", "reason", "_waiter", "_busy")
+    Or, once `attach`ed to its HTTP/1.1 transport (the response is under way, chunked), the hub
+    writes each frame to the transport itself, as a chunk encoded once per event: no task wakes
+    up per delivery. The writer then only waits for the connection to close."""
+
+    __slots__ = ("recipient_id", "buffer", "closed", "reason", "_waiter", "_busy", "transport")
 
     def __init__(self, recipient_id: str) -> None:
         self.recipient_id = recipient_id
@@ -56,6 +69,16 @@ class Connection:
         self.reason = ""
         self._waiter: asyncio.Future[None] | None = None
         self._busy = True  # had something to write since the last heartbeat pass
+        self.transport: asyncio.WriteTransport | None = None
+
+    def attach(self, transport: asyncio.WriteTransport) -> None:
+        """Write straight to `transport` from now on; what is buffered goes first, in order."""
+        if self.closed:
+            return
+        pending = self.take()
+        if pending:
+            transport.write(chunk(pending))
+        self.transport = transport
 
     def take(self) -> bytes:
         """Everything buffered, as one bytes object (b"" when nothing is waiting)."""
@@ -139,6 +162,7 @@ class StreamHub:
             raise ValueError(f"event id {event_id} is not after {self._last_id}")
         self._last_id = event_id
         frame = encode_frame(event_id, event_name, data)
+        direct: bytes | None = None
         targets = frozenset(recipient_ids)
         ring = self._ring
         if self.replay:
@@ -156,6 +180,21 @@ class StreamHub:
             if conns is None:
                 continue
             for conn in conns:
+                transport = conn.transport
+                if transport is not None:
+                    if transport.is_closing():
+                        continue
+                    if transport.get_write_buffer_size() > WRITE_LIMIT:
+                        if slow is None:
+                            slow = []
+                        slow.append(conn)
+                        continue
+                    if direct is None:
+                        direct = chunk(frame)
+                    transport.write(direct)
+                    conn._busy = True
+                    written += 1
+                    continue
                 buffer = conn.buffer
                 if len(buffer) >= limit:
                     if slow is None:
@@ -245,6 +284,17 @@ class StreamHub:
         slow: list[Connection] = []
         for conns in self._by_recipient.values():
             for conn in conns:
+                transport = conn.transport
+                if transport is not None:
+                    if transport.is_closing():
+                        continue
+                    if transport.get_write_buffer_size() > WRITE_LIMIT:
+                        slow.append(conn)
+                    elif not conn._busy:
+                        transport.write(HEARTBEAT_CHUNK)
+                        sent += 1
+                    conn._busy = False
+                    continue
                 if conn._busy or conn.buffer:
                     conn._busy = False
                     if len(conn.buffer) >= self.queue_limit:

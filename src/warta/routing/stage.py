@@ -16,8 +16,10 @@ the engine, and in scaled mode JetStream drops a repeated publish by its message
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import contextlib
+import functools
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ from warta.routing.audience import AudienceIndex, Selector, choose_language, fin
 
 log = logging.getLogger(__name__)
 LIVE_STATES = ("pending", "retrying", "sending", "committing")
+RECORD_CHUNK = 10_000  # ledger rows per transaction when routing writes a release's rows
 
 
 class AlertCache:
@@ -84,6 +87,8 @@ class Plan:
     version: int = 0
     rows: list[NewRow] = field(default_factory=list)
     live: list[tuple[int, Job]] = field(default_factory=list)  # (index in rows, job)
+    # the other channels' rows, decided after the live publish so desktops do not wait for them
+    rest: Callable[[], list[NewRow]] | None = None
 
 
 async def _no_commit_point() -> None:
@@ -109,6 +114,7 @@ class Router:
         self.on_rows = on_rows
         self.fallback = fallback_to_original
         self.audience: AudienceIndex | None = None
+        self._index_lock = threading.Lock()
         self.alerts = AlertCache()
         from warta.delivery.engine import BundleCache
 
@@ -119,11 +125,39 @@ class Router:
         bus.subscribe("release.corrected", self._corrected)
         bus.subscribe("release.withdrawn", self._withdrawn)
 
+    async def start(self, every: float = 2.0) -> None:
+        """Keep the audience index fresh in the background, so a release rarely waits for it to be
+        rebuilt after the recipients changed (routing still checks, and rebuilds if it must)."""
+        self._warmer = asyncio.create_task(self._keep_warm(every))
+
+    async def stop(self) -> None:
+        warmer = getattr(self, "_warmer", None)
+        if warmer is not None:
+            warmer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warmer
+
+    async def _keep_warm(self, every: float) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.warm)
+            except Exception:  # the database away: routing loads the index itself when it can
+                log.warning("refreshing the audience index failed", exc_info=True)
+            await asyncio.sleep(every)
+
+    def warm(self) -> None:
+        with self.store.session() as s:
+            self._index(s)
+
     async def _published(self, message: Message) -> None:
         release_id = message.payload["release_id"]
         plan = await asyncio.to_thread(self.plan_release, release_id, True)
         if plan.live:
             await self.go_live(plan)
+            # let the desktops' connections write the event before the ledger work takes the
+            # interpreter: a few loop turns run every woken connection once
+            for _ in range(3):
+                await asyncio.sleep(0)
         created = await asyncio.to_thread(self.record, plan)
         log.info("route_release for %s: %d ledger rows, %d live now", release_id, created, len(plan.live))
         self.on_rows()
@@ -140,9 +174,10 @@ class Router:
         self.on_rows()
 
     def _index(self, session: Session) -> AudienceIndex:
-        if self.audience is None or self.audience.fingerprint != fingerprint(session):
-            self.audience = load_index(session)
-        return self.audience
+        with self._index_lock:  # one rebuild at a time: routing waits for the warmer's, not a second
+            if self.audience is None or self.audience.fingerprint != fingerprint(session):
+                self.audience = load_index(session)
+            return self.audience
 
     # --- a release goes out ---------------------------------------------------------------
 
@@ -150,11 +185,18 @@ class Router:
         """Route a release and write its rows, every one `pending` (nothing published here)."""
         return self.record(self.plan_release(release_id))
 
-    def record(self, plan: Plan) -> int:
-        if not plan.rows:
-            return 0
-        with self.store.session() as s:
-            return add_rows(s, plan.rows)
+    def record(self, plan: Plan, chunk: int = RECORD_CHUNK) -> int:
+        """Write the plan's rows, a chunk per transaction, waking delivery after each: the first
+        emails go out while the rest of a large audience is still being written. Writing a chunk
+        twice (routing run again after a crash) is harmless: the ledger's unique key keeps one."""
+        rows = plan.rows + (plan.rest() if plan.rest else [])
+        created = 0
+        for i in range(0, len(rows), chunk):
+            with self.store.session() as s:
+                created += add_rows(s, rows[i : i + chunk])
+            if i + chunk < len(rows):
+                self.on_rows()
+        return created
 
     async def go_live(self, plan: Plan) -> None:
         """Publish the plan's live jobs now; those published are written as delivered."""
@@ -172,7 +214,7 @@ class Router:
             self._went_live.popitem(last=False)
         for (n, job), result in zip(plan.live, results, strict=True):
             if result.outcome == "delivered":
-                plan.rows[n] = dataclasses.replace(plan.rows[n], delivered_at=now)
+                plan.rows[n].delivered_at = now
                 done.add(job.recipient.id)
 
     def plan_release(self, release_id: str, live: bool = False) -> Plan:
@@ -207,10 +249,15 @@ class Router:
                 if n_or_none is not None:
                     matched.setdefault(n_or_none, f"alert:{alert_id}")
             audience = [(index.recipients[n], how) for n, how in matched.items()]
-            plan.rows = self._rows(release, editions, audience, kind="edition")
             self._queue_digests(s, release, editions, digest)
-            if live and "stream" in self.channels:
-                self._live_jobs(s, release, plan, {r.id: r for r, _ in audience})
+            stream = self.channels.get("stream")
+            if not (live and stream is not None):
+                plan.rows = self._rows(release, editions, audience, kind="edition")
+                return plan
+            desktops = [(r, how) for r, how in audience if stream.applies_to(r)]
+            plan.rows = self._rows(release, editions, desktops, kind="edition", only="stream")
+            self._live_jobs(s, release, plan, {r.id: r for r, _ in desktops})
+            plan.rest = functools.partial(self._rows, release, editions, audience, "edition", skip="stream")
             return plan
 
     def _live_jobs(
@@ -239,15 +286,14 @@ class Router:
             if lift and not (row.embargoed and recipient.embargo_trusted):
                 continue  # the same gate as the engine's claim: never early to the untrusted
             if row.recipient_id in published:  # routed again after its rows failed to be written
-                plan.rows[n] = dataclasses.replace(row, delivered_at=now)
+                row.delivered_at = now
                 continue
             if row.edition_id not in bundles:
                 bundles[row.edition_id] = self.bundles.get(session, row.edition_id)
             bundle = bundles[row.edition_id]
             if bundle is None:
                 continue
-            row = plan.rows[n] = dataclasses.replace(row, id=new_id("dlv_"))
-            assert row.id is not None
+            row.id = new_id("dlv_")
             job = Job(
                 delivery_id=row.id,
                 channel="stream",
@@ -324,9 +370,13 @@ class Router:
         editions: dict[str, Edition],
         recipients: Iterable[tuple[RecipientView, str]],
         kind: str,
+        only: str | None = None,
+        skip: str | None = None,
     ) -> list[NewRow]:
+        """Rows on every channel a recipient has (or `only` one channel, or all but `skip`)."""
         now = utcnow()
         lift = self._lift(release)
+        channels = [c for name, c in self.channels.items() if (only is None or name == only) and name != skip]
         rows = []
         for recipient, how in recipients:
             lang_or_none = choose_language(recipient.languages, editions, release.language, self.fallback)
@@ -335,7 +385,7 @@ class Router:
             lang = lang_or_none
             edition = editions[lang]
             early = bool(lift and recipient.embargo_trusted)
-            for channel in self.channels.values():
+            for channel in channels:
                 if not channel.applies_to(recipient):
                     continue
                 rows.append(

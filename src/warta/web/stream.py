@@ -24,6 +24,7 @@ from warta.web.pages import render
 
 router = APIRouter()
 RETRY_MS = 3000
+TRANSPORT = "warta.transport"  # the scope extension `warta.web.server` puts the connection's transport in
 
 
 class EventStream(Response):
@@ -58,6 +59,10 @@ class EventStream(Response):
                 {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
             )
             await send({"type": "http.response.body", "body": self.hello() + conn.take(), "more_body": True})
+            transport = scope.get("extensions", {}).get(TRANSPORT)
+            if transport is not None and scope.get("http_version", "1.1") == "1.1":
+                # the response is chunked now: the hub writes events to the transport itself
+                conn.attach(transport)
             # Frames are written from a task of their own: waking a task resumes every coroutine
             # frame it is suspended in, and this one sits on a short stack rather than below the
             # whole middleware and routing chain, which would cost microseconds per delivery.
