@@ -42,7 +42,6 @@ class NewRow:
     embargoed: bool
     not_before: datetime
     matched_by: str
-    id: str | None = None  # given when the row's delivery happened before it was written
     delivered_at: datetime | None = None  # routing published it already (the live stream)
 
 
@@ -53,7 +52,7 @@ def add_rows(session: Session, rows: Iterable[NewRow]) -> int:
     now = utcnow()
     values = [
         {
-            "id": r.id or new_id("dlv_"),
+            "id": new_id("dlv_"),
             "release_id": r.release_id,
             "edition_id": r.edition_id,
             "version": r.version,

@@ -33,7 +33,6 @@ from warta.clock import aware, utcnow
 from warta.config import Settings
 from warta.delivery.base import Bundle, Channel, Job, RecipientView, Result
 from warta.delivery.ledger import NewRow, add_rows
-from warta.ids import new_id
 from warta.intake.sanitize import html_to_text
 from warta.model import Alert, Circuit, Delivery, DigestItem, Edition, Recipient, Release
 from warta.routing import alerts as alert_matching
@@ -293,9 +292,8 @@ class Router:
             bundle = bundles[row.edition_id]
             if bundle is None:
                 continue
-            row.id = new_id("dlv_")
             job = Job(
-                delivery_id=row.id,
+                delivery_id="",  # the row gets its id when it is written, after the publish
                 channel="stream",
                 kind=row.kind,
                 lane=row.destination,
