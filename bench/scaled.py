@@ -47,7 +47,7 @@ from bench.distribution import (
 )
 from bench.harness import free_port, save
 
-AUDIENCE = (5_000, 1_000, 2_000)  # journalists, outlets, desktops
+AUDIENCE = (86_000, 6_500, 15_000)  # journalists, outlets, desktops: the published reach
 DELIVERY_WORKERS = 2
 GATEWAYS = 2
 

@@ -61,14 +61,23 @@ def ledger(store: Store, rid: str) -> dict[tuple[str, str], tuple[str, int]]:
         return {(d.recipient_id, d.channel): (d.state, d.attempts) for d in rows}
 
 
-def test_live_desktops_get_the_release_from_routing_once(wire: tuple[Store, Settings]) -> None:
-    store, cfg = wire
-    rid = release(store, cfg, 0, None)
+def routed(store: Store, cfg: Settings, rid: str) -> tuple[Engine, Router, dict[str, Connection]]:
+    """An engine and a router sharing channels, and an open stream connection per desktop."""
     engine = Engine(store, cfg)
     router = Router(store, cfg, MemoryBus(), engine.channels, on_rows=lambda: None)
     hub = engine.channels["stream"].hub  # type: ignore[attr-defined]
-    conns = {d: hub.connect(d) for d in desks(store)}
-    message = Message("release.published", f"published:{rid}", {"release_id": rid})
+    return engine, router, {d: hub.connect(d) for d in desks(store)}
+
+
+def published(rid: str) -> Message:
+    return Message("release.published", f"published:{rid}", {"release_id": rid})
+
+
+def test_live_desktops_get_the_release_from_routing_once(wire: tuple[Store, Settings]) -> None:
+    store, cfg = wire
+    rid = release(store, cfg, 0, None)
+    engine, router, conns = routed(store, cfg, rid)
+    message = published(rid)
 
     asyncio.run(router._published(message))
     got = {d: events(c) for d, c in conns.items()}
@@ -92,15 +101,12 @@ def test_published_but_not_recorded_is_not_published_again(wire: tuple[Store, Se
     again, writes the stream rows as delivered and publishes nothing a second time."""
     store, cfg = wire
     rid = release(store, cfg, 0, None)
-    engine = Engine(store, cfg)
-    router = Router(store, cfg, MemoryBus(), engine.channels, on_rows=lambda: None)
-    hub = engine.channels["stream"].hub  # type: ignore[attr-defined]
-    conns = {d: hub.connect(d) for d in desks(store)}
+    engine, router, conns = routed(store, cfg, rid)
     plan = router.plan_release(rid, live=True)
     assert len(plan.live) == len(conns)
     asyncio.run(router.go_live(plan))  # ... and then the write fails: no record()
     assert all(len(events(c)) == 1 for c in conns.values())
-    asyncio.run(router._published(Message("release.published", f"published:{rid}", {"release_id": rid})))
+    asyncio.run(router._published(published(rid)))
     assert all(events(c) == [] for c in conns.values())
     assert {ledger(store, rid)[(d, "stream")] for d in conns} == {("delivered", 1)}
     assert not [j for j in engine._claim(1000) if j.channel == "stream"]
@@ -111,12 +117,9 @@ def test_embargo_holds_on_routings_live_path(wire: tuple[Store, Settings]) -> No
     rows wait for the lift in the ledger, where the engine's claim gate takes over."""
     store, cfg = wire
     rid = release(store, cfg, 0, 600)
-    engine = Engine(store, cfg)
-    router = Router(store, cfg, MemoryBus(), engine.channels, on_rows=lambda: None)
-    hub = engine.channels["stream"].hub  # type: ignore[attr-defined]
+    _, router, conns = routed(store, cfg, rid)
     trust = desks(store)
-    conns = {d: hub.connect(d) for d in trust}
-    asyncio.run(router._published(Message("release.published", f"published:{rid}", {"release_id": rid})))
+    asyncio.run(router._published(published(rid)))
     rows = ledger(store, rid)
     for d, conn in conns.items():
         got = events(conn)
@@ -127,3 +130,18 @@ def test_embargo_holds_on_routings_live_path(wire: tuple[Store, Settings]) -> No
             assert got == []
             assert rows[(d, "stream")] == ("pending", 0)
     assert any(trust.values()) and not all(trust.values())
+
+
+def test_each_channel_claims_within_its_own_budget(wire: tuple[Store, Settings]) -> None:
+    """A long queue on one channel (86,000 emails) must not hold back the others: the engine claims
+    channel by channel, each up to its budget, and a channel left out is not claimed at all."""
+    store, cfg = wire
+    rid = release(store, cfg, 0, None)
+    engine, router, _ = routed(store, cfg, rid)
+    router.route_release(rid)
+    jobs = engine._claim(1000, budgets={"email": 1, "feed": 2})
+    assert sorted(j.channel for j in jobs) == ["email", "feed", "feed"]
+    rest = engine._claim(1000, budgets={"webhook": 100, "email": 100})
+    assert sorted({j.channel for j in rest}) == ["email", "webhook"]
+    assert len([j for j in rest if j.channel == "email"]) == 2  # the third was claimed before
+    assert engine._budgets()["email"] == type(engine.channels["email"]).max_queued

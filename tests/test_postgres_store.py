@@ -161,7 +161,8 @@ def test_migrations_run_down_and_up_again(pg_url: str) -> None:  # noqa: F811
         assert store.dialect == "postgresql"
         store.migrate()
         with store.engine.connect() as conn:
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0005"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0006"
+            assert "ix_deliveries_channel_due" in {i["name"] for i in inspect(conn).get_indexes("deliveries")}
             columns = {c["name"] for c in inspect(conn).get_columns("edition_search")}
             assert "tsv" in columns
             indexes = {i["name"] for i in inspect(conn).get_indexes("edition_search")}
@@ -173,7 +174,7 @@ def test_migrations_run_down_and_up_again(pg_url: str) -> None:  # noqa: F811
         store.migrate()
         with store.engine.connect() as conn:
             assert "deliveries" in inspect(conn).get_table_names()
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0005"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0006"
     finally:
         store.close()
 

@@ -103,6 +103,8 @@ class Channel:
     name: ClassVar[str]
     batch_size: ClassVar[int] = 1  # jobs per send() call
     lane_concurrency: ClassVar[int] = 4  # send() calls in flight per lane
+    # jobs one engine holds claimed and unfinished for this channel; the rest wait in the ledger
+    max_queued: ClassVar[int] = 5_000
     # what a row left in `committing` by a crash means: "delivered" (the bytes left) or "pending"
     recover_committing: ClassVar[str] = "pending"
 

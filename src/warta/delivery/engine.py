@@ -38,6 +38,7 @@ from warta.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+DRY_PAUSE = 0.5  # seconds before a channel that had nothing due is asked again, unless woken
 
 
 def worker_name(stage: str) -> str:
@@ -248,7 +249,13 @@ class Engine:
         self.lanes: dict[tuple[str, str], Lane] = {}
         self.breakers: dict[tuple[str, str], Breaker] = {}
         self.in_flight = 0
+        # jobs claimed and not finished, per channel: each channel claims within its own budget
+        # (`Channel.max_queued`), so 86,000 queued emails never hold back the webhooks
+        self.in_flight_by: dict[str, int] = dict.fromkeys(self.channels, 0)
         self._wake = asyncio.Event()
+        # channels whose last claim found nothing due, and when: not asked again for a moment
+        # unless new rows arrive, so a busy channel's finished jobs do not set off empty claims
+        self._dry: dict[str, float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
@@ -293,7 +300,11 @@ class Engine:
     def notify(self) -> None:
         """Wake the engine (new rows, a resend); safe from any thread."""
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+            self._loop.call_soon_threadsafe(self._fresh)
+
+    def _fresh(self) -> None:
+        self._dry.clear()  # new rows may be due on any channel
+        self._wake.set()
 
     def _recover(self) -> dict[str, int]:
         policy = {name: ch.recover_committing for name, ch in self.channels.items()}
@@ -326,21 +337,31 @@ class Engine:
             self._wake.clear()
             try:
                 room = self.max_in_flight - self.in_flight
-                if 0 < room < self.max_in_flight // 10 and self.in_flight:
-                    # nearly full: claim again once a tenth is free, not for every finished chunk
-                    await self._wake.wait()
+                if room <= 0:
+                    await self._wake.wait()  # a lane finishing makes room
                     continue
-                jobs = await self._db(self._claim, min(room, 5000)) if room > 0 else []
+                budgets = self._budgets()
+                if not budgets:
+                    # every channel nearly full, or busy with nothing more due: claim again once a
+                    # tenth of one is free, or new rows come, not for every finished chunk
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=DRY_PAUSE)
+                    continue
+                jobs = await self._db(self._claim, min(room, 5000), None, budgets)
             except Exception:
                 log.exception("claiming deliveries failed; retrying in 1 s")
                 await asyncio.sleep(1.0)
                 continue
+            claimed = {job.channel for job in jobs}
+            now = time.monotonic()
+            for name in budgets:
+                if name not in claimed:
+                    self._dry[name] = now
             if jobs:
                 self._dispatch(jobs)
                 continue
-            if room <= 0:
-                await self._wake.wait()
-                continue
+            if self.in_flight:
+                continue  # the channels with room had nothing due; the busy ones wait for room
             due = await self._db(self._next_due)
             delay = self.idle_poll if due is None else max(0.0, (due - utcnow()).total_seconds())
             if delay > 0:
@@ -351,11 +372,27 @@ class Engine:
         with self.store.session() as s:
             return ledger.next_due(s)
 
-    def _claim(self, limit: int, now: datetime | None = None) -> list[Job]:
+    def _budgets(self) -> dict[str, int]:
+        """How many more jobs each channel may claim now: channels whose room is under a tenth of
+        their budget wait (unless nothing of theirs is in flight), so claims come in batches."""
+        budgets = {}
+        now = time.monotonic()
+        for name, channel in self.channels.items():
+            if now - self._dry.get(name, -DRY_PAUSE) < DRY_PAUSE:
+                continue
+            cap = channel.max_queued
+            room = cap - self.in_flight_by.get(name, 0)
+            if room >= max(1, cap // 10) or (room > 0 and not self.in_flight_by.get(name)):
+                budgets[name] = room
+        return budgets
+
+    def _claim(
+        self, limit: int, now: datetime | None = None, budgets: dict[str, int] | None = None
+    ) -> list[Job]:
         now = now or utcnow()
         jobs: list[Job] = []
         with self.store.session() as s:
-            rows = ledger.claim(s, limit, now, owner=self.owner, lease=self.lease)
+            rows = ledger.claim(s, limit, now, owner=self.owner, lease=self.lease, channels=budgets)
             if not rows:
                 return []
             # plain rows, not ORM objects: thousands per claim, only read
@@ -454,6 +491,7 @@ class Engine:
     def _dispatch(self, jobs: list[Job]) -> None:
         self.in_flight += len(jobs)
         for job in jobs:
+            self.in_flight_by[job.channel] = self.in_flight_by.get(job.channel, 0) + 1
             key = (job.channel, job.lane)
             lane = self.lanes.get(key)
             if lane is None:
@@ -476,6 +514,7 @@ class Engine:
                     await self._send_chunk(channel, chunk)
                 finally:
                     self.in_flight -= len(chunk)
+                    self.in_flight_by[channel.name] -= len(chunk)
                     self._wake.set()
         finally:
             lane.workers -= 1

@@ -96,24 +96,35 @@ def claim(
     now: datetime | None = None,
     owner: str | None = None,
     lease: float = 60.0,
+    channels: dict[str, int] | None = None,
 ) -> list[Delivery]:
-    """Due rows, marked `sending` with the attempt counted, held by `owner` for `lease` seconds."""
+    """Due rows, marked `sending` with the attempt counted, held by `owner` for `lease` seconds:
+    at most `limit` in all, and with `channels` at most that many of each channel named (and none
+    of the others)."""
     now = now or utcnow()
-    # one query per state, each read in the order of the (state, next_attempt_at) index: a single
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # one query per (channel, state), each read in the order of an index: a single
     # `state IN (...) ORDER BY next_attempt_at` makes SQLite sort every due row at every claim,
     # which with 86,000 rows waiting costs more than sending the emails
+    budgets: list[tuple[str | None, int]] = (
+        list(channels.items()) if channels is not None else [(None, limit)]
+    )
     picked: list[tuple[datetime, str]] = []
-    for state in DUE_STATES:
-        due = (
-            select(Delivery.next_attempt_at, Delivery.id)
-            .where(Delivery.state == state, Delivery.next_attempt_at <= now, Delivery.not_before <= now)
-            .order_by(Delivery.next_attempt_at)
-            .limit(limit)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            # rows another worker is claiming right now are locked by it: pass them over, don't wait
-            due = due.with_for_update(skip_locked=True)
-        picked += [(row[0], row[1]) for row in session.execute(due)]
+    for channel, budget in budgets:
+        found: list[tuple[datetime, str]] = []
+        for state in DUE_STATES:
+            due = select(Delivery.next_attempt_at, Delivery.id).where(
+                Delivery.state == state, Delivery.next_attempt_at <= now, Delivery.not_before <= now
+            )
+            if channel is not None:
+                due = due.where(Delivery.channel == channel)
+            due = due.order_by(Delivery.next_attempt_at).limit(budget)
+            if postgres:
+                # rows another worker is claiming right now are locked by it: pass them over
+                due = due.with_for_update(skip_locked=True)
+            found += [(row[0], row[1]) for row in session.execute(due)]
+        found.sort()
+        picked += found[:budget]
     picked.sort()
     ids = [row_id for _, row_id in picked[:limit]]
     if not ids:

@@ -110,6 +110,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("release_id", "version", "recipient_id", "channel", "kind", name="uq_delivery_once"),
         Index("ix_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_deliveries_channel_due", "channel", "state", "next_attempt_at"),
     )
 
 

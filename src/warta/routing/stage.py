@@ -77,6 +77,17 @@ class AlertCache:
         return self.index
 
 
+def _warm_locales() -> None:
+    """Load the date formats of every wire language once (milliseconds each on first use), so the
+    first release after a start does not pay for them while desktops wait."""
+    from warta.i18n.catalog import LANGUAGES
+    from warta.i18n.dates import dateline_date
+
+    now = utcnow()
+    for lang in LANGUAGES:
+        dateline_date(now, lang)
+
+
 @dataclass
 class Plan:
     """One release's routing, decided but not yet written: ledger rows, and the live jobs among
@@ -137,6 +148,7 @@ class Router:
                 await warmer
 
     async def _keep_warm(self, every: float) -> None:
+        await asyncio.to_thread(_warm_locales)
         while True:
             try:
                 await asyncio.to_thread(self.warm)

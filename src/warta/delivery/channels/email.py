@@ -291,6 +291,7 @@ def _refused(stage: str, code: int, text: str) -> Result:
 class EmailChannel(Channel):
     name = "email"
     batch_size = 1
+    max_queued = 2_000  # one relay takes about a thousand a second: a couple of seconds' worth
     recover_committing = "delivered"
 
     # seconds: to connect and for each command; for the reply to the final dot (RFC 5321 allows 10 min)

@@ -67,6 +67,7 @@ def event_data(job: Job) -> dict[str, Any]:
 class StreamChannel(Channel):
     name = "stream"
     batch_size = 100_000
+    max_queued = 20_000  # one publish carries them all
     lane_concurrency = 1
     # only the live stream of scaled mode marks rows committing, just before publishing: a worker
     # that died there may not have published, so the row goes out again
