@@ -563,7 +563,8 @@ class Engine:
     def _outcome_values(self, job: Job, result: Result) -> dict[str, Any]:
         now = utcnow()
         if result.outcome == "delivered":
-            return {"state": "delivered", "delivered_at": now, "last_error": None}
+            # a delivery the channel is unsure of (an email whose final dot got no answer) says so
+            return {"state": "delivered", "delivered_at": now, "last_error": result.error}
         if result.outcome == "retry" and job.attempt < ledger.MAX_ATTEMPTS:
             wait = ledger.backoff(job.attempt, self.retry_base)
             if result.retry_after is not None:
