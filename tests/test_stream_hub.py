@@ -433,6 +433,28 @@ class Reader:
             await self.task
 
 
+def test_sse_endpoint_heartbeats_idle_connections(served: Served) -> None:
+    """An idle desktop gets heartbeat comments (so proxies keep it open) and events after them,
+    whether the hub writes to its transport directly or through its writer."""
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=None)) as client:
+            reader = Reader(client, f"{served.url}/api/v1/stream?token=tok-r1")
+            try:
+                assert (await reader.next())["event"] == "hello"
+                await served.wait_connected("r1")
+                assert served.attached() == [served.direct]
+                assert served.call(served.hub.beat) == 0  # just written to: no heartbeat yet
+                assert served.call(served.hub.beat) == 1
+                assert await reader.next() == {"comment": "hb"}
+                served.publish("release", {"headline": "after the beat"}, ["r1"])
+                assert (await reader.next())["data"] == {"headline": "after the beat"}
+            finally:
+                await reader.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+
+
 def test_sse_endpoint_fans_out_and_resumes(served: Served) -> None:
     asyncio.run(asyncio.wait_for(fan_out_and_resume(served), 10))
 

@@ -165,8 +165,9 @@ class Router:
         plan = await asyncio.to_thread(self.plan_release, release_id, True)
         if plan.live:
             await self.go_live(plan)
-            # let the desktops' connections write the event before the ledger work takes the
-            # interpreter: a few loop turns run every woken connection once
+            # connections the hub writes to directly have the event already; those served through
+            # their own writer (HTTP/1.0) get a few loop turns to write it before the ledger work
+            # takes the interpreter
             for _ in range(3):
                 await asyncio.sleep(0)
         created = await asyncio.to_thread(self.record, plan)
