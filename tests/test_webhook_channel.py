@@ -25,7 +25,8 @@ from test_newsml import make_bundle, make_settings, newsml_errors
 from warta.config import Settings
 from warta.delivery import signing
 from warta.delivery.base import CHANNELS, Bundle, Job, RecipientView, Result
-from warta.delivery.channels.webhook import WebhookChannel, retry_after
+from warta.delivery.channels.webhook import WebhookChannel, request_target, retry_after
+from warta.delivery.http1 import Origin
 from warta.delivery.netguard import UnresolvedHost, UnsafeTarget, check_url, check_url_sync
 
 VECTORS = json.loads(
@@ -403,12 +404,13 @@ def test_channel_is_registered_with_its_policy() -> None:
     view = recipient("https://Hooks.Example.com/warta", "whsec_x")
     assert channel.applies_to(view)
     assert not channel.applies_to(recipient("", "whsec_x"))
-    # a lane per endpoint; connections pooled per host
+    # a lane per endpoint; connections pooled per host (scheme, address, port and name)
     assert channel.lane(view) == "webhook:https://Hooks.Example.com/warta"
     assert channel.lane(recipient("https://hooks.example.com/other", "s")) != channel.lane(view)
-    assert channel._host_key("https://Hooks.Example.com/warta") == channel._host_key(
-        "https://hooks.example.com/x"
-    )
+    first = request_target("https://Hooks.Example.com/warta", ["203.0.113.5"])
+    second = request_target("https://hooks.example.com/x?a=b c", ["203.0.113.5"])
+    assert first[0] == second[0] == Origin("https", "203.0.113.5", 443, "hooks.example.com")
+    assert (first[1], second[1]) == ("/warta", "/x?a=b%20c")
 
 
 def test_delivers_signed_ninjs(sender: Sender) -> None:

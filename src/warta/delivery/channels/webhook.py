@@ -6,9 +6,11 @@ Every attempt of a delivery carries the same ``webhook-id`` (the ledger row), so
 drop a copy it already has, and a fresh ``webhook-timestamp`` and signature.
 
 Before every attempt the endpoint's address is checked again (`warta.delivery.netguard`): only
-public addresses, unless ``WARTA_WEBHOOK_ALLOW`` allows more. A plain-HTTP request goes to the
-address that was checked, so a name cannot resolve to one address for the check and another for
-the request. Redirects are never followed.
+public addresses, unless ``WARTA_WEBHOOK_ALLOW`` allows more. The request goes to the address
+that was checked, over plain HTTP and TLS alike (TLS checks the certificate against the name), so
+a name cannot resolve to one address for the check and another for the request. Redirects are
+never followed. Requests go through `warta.delivery.http1`, keep-alive connections pooled per
+host.
 
 Outcomes follow the spec's advice: 2xx delivered; 3xx failed (the URL should be updated);
 410 Gone disables the endpoint; 408, 429 and 5xx are retried, after ``Retry-After`` when given;
@@ -18,19 +20,18 @@ other 4xx failed; timeouts and connection errors retried.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import base64
 import json
-import ssl
 import time
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
-
-import httpx
+from urllib.parse import quote, unquote
 
 from warta.config import Settings
-from warta.delivery import signing
+from warta.delivery import http1, signing
 from warta.delivery.base import Bundle, Channel, Job, RecipientView, Result, register
+from warta.delivery.http1 import Origin
 from warta.delivery.ledger import LostClaim
 from warta.delivery.netguard import UnresolvedHost, UnsafeTarget, check_url, target
 from warta.formats.newsml import CONTENT_TYPE as NEWSML_TYPE
@@ -91,30 +92,34 @@ def _snippet(data: bytes) -> str:
     return f": {text}" if text else ""
 
 
-def _pinned(url: str, addresses: list[str]) -> tuple[str, dict[str, str]]:
-    """For a plain-HTTP URL with a host name: the URL aimed at the checked address, and its Host.
+# characters left as they are in a request target; anything else (spaces, non-ASCII) is
+# percent-encoded, and a "%" already followed by two hex digits is kept
+_TARGET_SAFE = "/?:@!$&'()*+,;=-._~%"
 
-    HTTPS keeps the name, since its certificate must match it (an address the check did not
-    see could not present a valid certificate for the name).
+
+def request_target(url: str, addresses: list[str]) -> tuple[Origin, str, list[tuple[str, str]]]:
+    """Where to connect, the request target and any headers the URL itself implies.
+
+    The connection goes to the first address the check saw, for plain HTTP and TLS alike, so a
+    name cannot resolve to one address for the check and another for the request; the name is
+    kept for the Host header and, over TLS, for the certificate check.
     """
     parts, host, port = target(url)
-    if parts.scheme.lower() != "http" or not addresses:
-        return url, {}
     try:
-        ipaddress.ip_address(host)
-        return url, {}
-    except ValueError:
-        pass
-    try:
-        ascii_host = host.encode("idna").decode("ascii")
+        ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
     except UnicodeError:
-        return url, {}
-    address = addresses[0]
-    userinfo = parts.netloc.rpartition("@")[0]
-    literal = f"[{address}]" if ":" in address else address
-    netloc = f"{userinfo}@{literal}:{port}" if userinfo else f"{literal}:{port}"
-    host_header = f"{ascii_host}:{parts.port}" if parts.port else ascii_host
-    return parts._replace(netloc=netloc).geturl(), {"host": host_header}
+        raise UnsafeTarget(f"webhook URL host {host!r} is not a valid name") from None
+    if not addresses:
+        raise UnsafeTarget(f"webhook URL host {host} has no address")
+    origin = Origin(parts.scheme.lower(), addresses[0], port, ascii_host.lower())
+    path = quote(parts.path or "/", safe=_TARGET_SAFE)
+    if parts.query:
+        path += "?" + quote(parts.query, safe=_TARGET_SAFE)
+    extra: list[tuple[str, str]] = []
+    if parts.username is not None:
+        userinfo = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        extra.append(("authorization", "Basic " + base64.b64encode(userinfo).decode("ascii")))
+    return origin, path, extra
 
 
 @register
@@ -130,11 +135,8 @@ class WebhookChannel(Channel):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        # one small connection pool per host: a single pool over thousands of hosts spends its time
-        # scanning connections on every request
-        self.clients: dict[str, httpx.AsyncClient] = {}
+        self.client: http1.Client | None = None
         self._slots: asyncio.Semaphore | None = None
-        self._tls: ssl.SSLContext | None = None
 
     def applies_to(self, recipient: RecipientView) -> bool:
         return bool(recipient.webhook_url)
@@ -142,49 +144,26 @@ class WebhookChannel(Channel):
     def lane(self, recipient: RecipientView) -> str:
         return f"webhook:{recipient.webhook_url or 'invalid'}"
 
-    @staticmethod
-    def _host_key(url: str) -> str:
-        try:
-            _, host, port = target(url)
-        except UnsafeTarget:
-            return "invalid"
-        return f"{host}:{port}"
-
     def breaker_key(self, job: Job) -> str | None:
         return job.recipient.webhook_url or job.lane
 
-    def _new_client(self) -> httpx.AsyncClient:
-        n = self.per_host_connections
-        if self._tls is None:
-            # one TLS context for every host: building one loads the CA bundle (tens of ms), which
-            # per client stalled the event loop for seconds when a release first met 1,000 hosts
-            self._tls = ssl.create_default_context()
-        return httpx.AsyncClient(
-            verify=self._tls,
-            follow_redirects=False,
-            timeout=httpx.Timeout(self.settings.webhook_timeout, pool=None),
-            limits=httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=30.0),
-            trust_env=False,  # never through a proxy from the environment: it would bypass the address check
-        )
-
-    def _client(self, url: str) -> httpx.AsyncClient:
-        key = self._host_key(url)
-        client = self.clients.get(key)
-        if client is None:
-            client = self.clients[key] = self._new_client()
-        return client
-
     async def start(self) -> None:
         self._slots = asyncio.Semaphore(self.max_in_flight)
+        if self.client is None:
+            # one small pool per host (an address, port and name): many outlets can share one
+            self.client = http1.Client(
+                per_origin=self.per_host_connections, keepalive=30.0, peek=RESPONSE_PEEK
+            )
 
     async def stop(self) -> None:
-        clients, self.clients = list(self.clients.values()), {}
-        for client in clients:
+        client, self.client = self.client, None
+        if client is not None:
             await client.aclose()
 
     async def send(self, jobs: list[Job]) -> list[Result]:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.max_in_flight)
+        if self._slots is None or self.client is None:
+            await self.start()
+        assert self._slots is not None
         results = []
         for job in jobs:
             async with self._slots:
@@ -202,6 +181,7 @@ class WebhookChannel(Channel):
         try:
             async with asyncio.timeout(timeout):
                 addresses = await check_url(url, self.settings.webhook_allow)
+            origin, path, extra_headers = request_target(url, addresses)
         except UnresolvedHost as exc:
             return Result("retry", str(exc))
         except UnsafeTarget as exc:
@@ -212,66 +192,41 @@ class WebhookChannel(Channel):
             body, content_type = payload(job)
         except ValueError as exc:
             return Result("failed", f"cannot render the payload: {exc}")
-        request_url, extra_headers = _pinned(url, addresses)
         try:
-            headers = {
-                **extra_headers,
-                "content-type": content_type,
-                "user-agent": USER_AGENT,
-                **signing.headers(secret, job.delivery_id, body),
-            }
+            headers = [
+                *extra_headers,
+                ("content-type", content_type),
+                ("user-agent", USER_AGENT),
+                *signing.headers(secret, job.delivery_id, body).items(),
+            ]
         except ValueError as exc:
             return Result("failed", f"webhook secret unusable: {exc}")
         try:
             await job.commit_point()
         except LostClaim as exc:  # another worker holds the row now: it sends it, not this one
             return Result("retry", f"claim lost: {exc}")
-        client = self._client(url)
+        assert self.client is not None
         try:
-            async with asyncio.timeout(timeout * 2):
-                request = client.build_request("POST", request_url, content=body, headers=headers)
-                response = await client.send(request, stream=True)
-        except httpx.PoolTimeout:
-            return Result("retry", f"no free connection within {timeout:g} s (too many webhooks in flight)")
-        except (TimeoutError, httpx.TimeoutException):
+            response = await self.client.request(origin, "POST", path, headers, body, timeout)
+        except TimeoutError:
             return Result("retry", f"no answer within {timeout:g} s")
-        except httpx.HTTPError as exc:
-            return Result("retry", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-        try:
-            peek = await _peek(response, timeout)
-        finally:
-            await response.aclose()
-        return self._outcome(response, peek)
+        except http1.HTTPError as exc:
+            return Result("retry", f"{type(exc).__name__}: {exc}")
+        return self._outcome(response)
 
     @staticmethod
-    def _outcome(response: httpx.Response, peek: bytes) -> Result:
-        status = response.status_code
+    def _outcome(response: http1.Response) -> Result:
+        """The status decides; a body that broke off or dawdled (the answer came within the
+        time-out only in part) changes nothing."""
+        status = response.status
         if 200 <= status < 300:
             return Result.ok()
         if 300 <= status < 400:
             location = response.headers.get("location", "(none)")
             return Result("failed", f"redirect not followed: Location {location} (HTTP {status})")
-        reason = f"HTTP {status} {response.reason_phrase}".rstrip() + _snippet(peek)
+        reason = f"HTTP {status} {response.reason}".rstrip() + _snippet(response.body)
         if status == 410:
             return Result("disable", reason)
         if status in RETRY_STATUSES or status >= 500:
             return Result("retry", reason, retry_after(response.headers.get("retry-after")))
         return Result("failed", reason)
-
-
-async def _peek(response: httpx.Response, timeout: float) -> bytes:
-    """Up to `RESPONSE_PEEK` bytes of the body, for the error message; the rest is not read.
-
-    The status has arrived by now and decides the outcome, so a body that breaks off or
-    dawdles changes nothing.
-    """
-    data = b""
-    try:
-        async with asyncio.timeout(timeout):
-            async for chunk in response.aiter_bytes():
-                data += chunk
-                if len(data) >= RESPONSE_PEEK:
-                    break
-    except (TimeoutError, httpx.HTTPError):
-        pass
-    return data[:RESPONSE_PEEK]
