@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import func, select
 
 from warta.bus import MemoryBus
 from warta.clock import utcnow
@@ -21,6 +22,7 @@ from warta.intake import keys
 from warta.intake.keys import Principal
 from warta.intake.service import submit
 from warta.intake.submission import Contact, Dateline, ReleaseIn, Targets, clean
+from warta.model import Delivery, Recipient
 from warta.routing import recipients as rcp
 from warta.routing.stage import Router
 from warta.runtime import load_channels
@@ -104,7 +106,18 @@ def test_no_untrusted_delivery_is_claimed_before_the_lift(
             for _, job in plan.live:
                 if lift is not None and start < lift:
                     assert job.recipient.embargo_trusted and job.embargoed, "routing published early"
-            router.record(plan)  # written as not published: every row goes through the claim too
+            router.record(plan)  # written as not published: every sending row goes through the claim too
+            # the feed rows routing settled itself pass the same gate
+            with store.session() as s:
+                settled = s.execute(
+                    select(Delivery.channel, Delivery.embargoed, Recipient.embargo_trusted)
+                    .join(Recipient, Recipient.id == Delivery.recipient_id)
+                    .where(Delivery.release_id == rid, Delivery.state == "delivered")
+                ).all()
+            for channel, embargoed, trusted in settled:
+                assert channel == "feed"
+                if lift is not None and start < lift:
+                    assert trusted and embargoed, "a feed showed an embargoed edition early"
             claimed: set[str] = set()
             for offset in sorted(probes):
                 at = start + timedelta(seconds=offset)
@@ -121,11 +134,8 @@ def test_no_untrusted_delivery_is_claimed_before_the_lift(
             after = start + timedelta(seconds=800)
             claimed |= {job.delivery_id for job in engine._claim(10_000, now=after)}
             with store.session() as s:
-                from sqlalchemy import func, select
-
-                from warta.model import Delivery
-
                 total = s.scalar(select(func.count(Delivery.id)).where(Delivery.release_id == rid))
-            assert len(claimed) == total == 2 * len(trust)  # one push channel + the private feed each
+            # one push channel + the private feed each
+            assert len(claimed) + len(settled) == total == 2 * len(trust)
         finally:
             store.close()

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import ipaddress
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -381,3 +382,46 @@ def test_tls_checks_the_certificate_against_the_name_not_the_address(tmp_path: P
     assert statuses == [200, 200]
     assert f"host: hooks.example.test:{srv.port}\r\n" in srv.requests[0].head
     assert [r.conn for r in srv.requests] == [1, 1]
+
+
+def test_slow_endpoints_on_a_shared_host_do_not_hold_up_its_quick_ones() -> None:
+    async def script(request: Request, server: Server) -> tuple[bytes, bool]:
+        if request.head.startswith("POST /slow"):
+            await asyncio.sleep(1.5)
+        return OK, False
+
+    async def go() -> tuple[float, float, Server]:
+        async with Server(script) as srv:
+            client = Client(per_origin=2, slow_after=0.2)
+            origin = srv.origin()
+
+            async def timed(path: str) -> float:
+                started = time.monotonic()
+                answer = await client.request(origin, "POST", path, [], b"{}", 5.0)
+                assert answer.status == 200
+                return time.monotonic() - started
+
+            await timed("/quick")  # the host has answered quickly: its slow requests are the endpoints'
+            slow = [asyncio.create_task(timed("/slow")) for _ in range(4)]
+            await asyncio.sleep(0.05)
+            quick = await asyncio.gather(*(timed("/quick") for _ in range(10)))
+            await asyncio.gather(*slow)
+            await client.aclose()
+            return max(quick), srv.most_open, srv
+
+    worst, most_open, _ = run(go())
+    assert worst < 1.0  # the quick ones did not wait for the slow ones to finish (1.5 s)
+    assert most_open > 2
+
+
+def test_a_host_that_is_slow_for_everyone_keeps_its_limit() -> None:
+    async def go() -> tuple[list[int], Server]:
+        async with Server(reply(OK, delay=0.3)) as srv:
+            client = Client(per_origin=2, slow_after=0.1)
+            answers = await asyncio.gather(*(post(client, srv.origin()) for _ in range(8)))
+            await client.aclose()
+            return [a.status for a in answers], srv
+
+    statuses, srv = run(go())
+    assert statuses == [200] * 8
+    assert srv.most_open == 2

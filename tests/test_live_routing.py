@@ -85,15 +85,17 @@ def test_live_desktops_get_the_release_from_routing_once(wire: tuple[Store, Sett
     assert len({e[0]["id"] for e in got.values()}) == 1  # one event, shared
     rows = ledger(store, rid)
     assert {rows[(d, "stream")] for d in conns} == {("delivered", 1)}
-    # the other channels are the engine's: written pending, nothing claimed yet
-    assert {v for (_, ch), v in rows.items() if ch != "stream"} == {("pending", 0)}
+    # a feed item is only a fact in the ledger: routing settles it; the sending channels are the
+    # engine's, written pending with nothing claimed yet
+    assert {v for (_, ch), v in rows.items() if ch == "feed"} == {("delivered", 1)}
+    assert {v for (_, ch), v in rows.items() if ch not in ("stream", "feed")} == {("pending", 0)}
 
     # the message delivered again (a bus redelivery): no second event, no second row
     asyncio.run(router._published(message))
     assert all(events(c) == [] for c in conns.values())
     assert ledger(store, rid) == rows
     claimed = {j.channel for j in engine._claim(1000)}
-    assert "email" in claimed and "stream" not in claimed
+    assert "email" in claimed and "stream" not in claimed and "feed" not in claimed
 
 
 def test_published_but_not_recorded_is_not_published_again(wire: tuple[Store, Settings]) -> None:
@@ -130,6 +132,12 @@ def test_embargo_holds_on_routings_live_path(wire: tuple[Store, Settings]) -> No
             assert got == []
             assert rows[(d, "stream")] == ("pending", 0)
     assert any(trust.values()) and not all(trust.values())
+    # feeds likewise: the trusted have the early copy in their feed at once, the others wait
+    with store.session() as s:
+        trusted = {r.id: r.embargo_trusted for r in s.scalars(select(Recipient))}
+    feeds = {who: state for (who, ch), state in rows.items() if ch == "feed"}
+    assert feeds and {feeds[w] for w in feeds if trusted[w]} == {("delivered", 1)}
+    assert {feeds[w] for w in feeds if not trusted[w]} == {("pending", 0)}
 
 
 def test_each_channel_claims_within_its_own_budget(wire: tuple[Store, Settings]) -> None:
@@ -139,9 +147,9 @@ def test_each_channel_claims_within_its_own_budget(wire: tuple[Store, Settings])
     rid = release(store, cfg, 0, None)
     engine, router, _ = routed(store, cfg, rid)
     router.route_release(rid)
-    jobs = engine._claim(1000, budgets={"email": 1, "feed": 2})
-    assert sorted(j.channel for j in jobs) == ["email", "feed", "feed"]
-    rest = engine._claim(1000, budgets={"webhook": 100, "email": 100})
-    assert sorted({j.channel for j in rest}) == ["email", "webhook"]
+    jobs = engine._claim(1000, budgets={"email": 1, "webhook": 2})
+    assert sorted(j.channel for j in jobs) == ["email", "webhook", "webhook"]
+    rest = engine._claim(1000, budgets={"stream": 100, "email": 100})
+    assert sorted({j.channel for j in rest}) == ["email", "stream"]
     assert len([j for j in rest if j.channel == "email"]) == 2  # the third was claimed before
     assert engine._budgets()["email"] == type(engine.channels["email"]).max_queued

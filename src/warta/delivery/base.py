@@ -107,6 +107,9 @@ class Channel:
     max_queued: ClassVar[int] = 5_000
     # what a row left in `committing` by a crash means: "delivered" (the bytes left) or "pending"
     recover_committing: ClassVar[str] = "pending"
+    # a delivery that is only a fact in the ledger (nothing leaves the wire): routing writes it as
+    # delivered when it is due at once, instead of leaving it to the engine
+    settled_by_routing: ClassVar[bool] = False
 
     def applies_to(self, recipient: RecipientView) -> bool:
         """Whether this recipient has this channel."""

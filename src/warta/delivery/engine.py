@@ -402,30 +402,38 @@ class Engine:
                 for r in s.execute(select(table).where(table.c.id.in_({row.recipient_id for row in rows})))
             }
             bundle_keys = self.bundles.keys(s, {row.edition_id for row in rows})
+            views: dict[str, RecipientView] = {}
+            changes: list[tuple[str, dict[str, Any]]] = []  # rows settled here, not sent
             for row in rows:
                 recipient = recipients.get(row.recipient_id)
                 channel = self.channels.get(row.channel)
                 skip = self._skip_reason(row, recipient, channel)
                 if skip:
-                    row.state, row.last_error = "cancelled", skip
+                    changes.append((row.id, {"state": "cancelled", "last_error": skip}))
                     continue
                 bundle = self.bundles.get(s, row.edition_id, bundle_keys.get(row.edition_id))
                 if bundle is None:
-                    row.state, row.last_error = "failed", "edition no longer exists"
+                    changes.append((row.id, {"state": "failed", "last_error": "edition no longer exists"}))
                     continue
                 lift = bundle.embargo_until
                 if lift and lift > now and not (row.embargoed and recipient and recipient.embargo_trusted):
                     # never early to the untrusted, whatever routing decided
-                    row.state, row.attempts, row.next_attempt_at = "pending", row.attempts - 1, lift
-                    row.not_before = max(aware(row.not_before) or lift, lift)
+                    back = {"state": "pending", "attempts": row.attempts - 1, "next_attempt_at": lift}
+                    back["not_before"] = max(aware(row.not_before) or lift, lift)
+                    changes.append((row.id, back))
                     continue
                 assert recipient is not None and channel is not None
-                job = self._job(row, view(recipient), bundle)
+                seen = views.get(recipient.id)
+                if seen is None:
+                    seen = views[recipient.id] = view(recipient)
+                job = self._job(row, seen, bundle)
                 if row.kind == "digest":
                     job.extra["items"] = self._digest_items(s, row.id)
                 elif row.kind == "withdrawal":
                     job.extra["note"] = bundle.release.reject_reason or ""
                 jobs.append(job)
+            if changes:
+                ledger.settle(s, changes)
         return jobs
 
     def _digest_items(self, session: Session, delivery_id: str) -> list[dict[str, Any]]:
@@ -451,7 +459,7 @@ class Engine:
         ]
 
     @staticmethod
-    def _skip_reason(row: Delivery, recipient: Any, channel: Channel | None) -> str | None:
+    def _skip_reason(row: Any, recipient: Any, channel: Channel | None) -> str | None:
         if channel is None:
             return f"no channel {row.channel!r}"
         if recipient is None:
@@ -462,7 +470,7 @@ class Engine:
             return f"endpoint disabled: {recipient.webhook_disabled}"
         return None
 
-    def _job(self, row: Delivery, recipient: RecipientView, bundle: Bundle) -> Job:
+    def _job(self, row: Any, recipient: RecipientView, bundle: Bundle) -> Job:
         claim = (row.id, row.attempts)
 
         async def commit_point() -> None:

@@ -8,7 +8,9 @@ straight to the transport and parses the answer in `data_received`.
 What it does: plain HTTP and TLS (the certificate is checked against the name, while the
 connection goes to the address given, so the address checked before the request is the one
 called); keep-alive connections per origin, at most `per_origin` at once, closed after
-`keepalive` idle seconds; response bodies framed by Content-Length, chunked transfer coding or
+`keepalive` idle seconds, except that a request still unanswered after `slow_after` seconds stops
+counting against that limit while the origin answers other requests quickly (up to `max_per_origin`
+connections in all), so slow endpoints on a shared host do not hold up its quick ones; response bodies framed by Content-Length, chunked transfer coding or
 the end of the connection; interim 1xx responses skipped. A reused connection that the server
 closed while it was idle is replaced once, transparently. Only the first `peek` bytes of a body
 are kept; a body over `DRAIN_LIMIT` is not read to its end (the connection is closed instead).
@@ -30,6 +32,7 @@ __all__ = ["Client", "ConnectError", "HTTPError", "Origin", "RemoteProtocolError
 MAX_HEAD = 64 * 1024  # bytes of status line and header fields
 MAX_LINE = 4096  # bytes of a chunk-size line or a trailer field
 DRAIN_LIMIT = 1024 * 1024  # bytes of a body read (and dropped) so that its connection can be reused
+QUICK_WINDOW = 5.0  # seconds: an origin that answered a request quickly this recently is not overloaded
 
 
 class HTTPError(Exception):
@@ -83,6 +86,9 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_timer: asyncio.TimerHandle | None = None
+        self.slow_timer: asyncio.TimerHandle | None = None
+        self.slow = False  # its exchange outlasted `slow_after`: not counted against `per_origin`
+        self.started = 0.0
         self.used = 0  # requests sent on it
         self._reset()
 
@@ -135,12 +141,27 @@ class _Connection(asyncio.Protocol):
             self.idle_timer = None
         self._reset()
         self.used += 1
-        waiter = self.waiter = self.pool.loop.create_future()
+        loop = self.pool.loop
+        waiter = self.waiter = loop.create_future()
         if self.closed:  # closed by the server between its release and now
             waiter.set_exception(_Unanswered("the connection was closed before the request"))
         else:
+            self.started = loop.time()
+            self.slow_timer = loop.call_at(self.started + self.pool.client.slow_after, self._slow)
+            waiter.add_done_callback(self._over)
             self.transport.write(data)
         return waiter
+
+    def _slow(self) -> None:
+        self.slow_timer = None
+        if self.waiter is not None and not self.waiter.done():
+            self.pool.slowed(self)
+
+    def _over(self, _: object) -> None:
+        if self.slow_timer is not None:
+            self.slow_timer.cancel()
+            self.slow_timer = None
+        self.pool.answered(self)
 
     def expire(self) -> None:
         """The deadline passed: the answer so far if its head is complete, else a time-out."""
@@ -329,6 +350,8 @@ class _Pool:
         self.peek = client.peek
         self.idle: list[_Connection] = []
         self.open = 0
+        self.slow = 0  # open connections waiting on a slow answer
+        self.last_quick = -1e9  # loop time an exchange last ended within `slow_after`
         # waiting for a connection (handed over when one is released) or for a free slot (None)
         self.waiters: deque[asyncio.Future[_Connection | None]] = deque()
 
@@ -344,7 +367,7 @@ class _Pool:
         conn = self.take_idle()
         if conn is not None:
             return conn, True
-        if self.open < self.client.per_origin:
+        if self._room():
             self.open += 1
         else:
             fut: asyncio.Future[_Connection | None] = self.loop.create_future()
@@ -397,21 +420,47 @@ class _Pool:
         conn.idle_timer = self.loop.call_later(self.client.keepalive, conn.close)
         self.idle.append(conn)
 
-    def _free_slot(self) -> None:
-        self.open -= 1
-        while self.waiters:
+    def _room(self) -> bool:
+        """Whether another connection may open: slow ones do not count against `per_origin`."""
+        client = self.client
+        return self.open - self.slow < client.per_origin and self.open < client.max_per_origin
+
+    def _admit(self) -> None:
+        """Hand free slots to waiters, as many as there is room for."""
+        while self.waiters and self._room():
             fut = self.waiters.popleft()
             if not fut.done():
                 self.open += 1  # the waiter opens a connection in this slot
                 fut.set_result(None)
-                return
+
+    def _free_slot(self) -> None:
+        self.open -= 1
+        self._admit()
         if not self.open and self.client.pools.get(self.origin) is self:
             del self.client.pools[self.origin]
+
+    def slowed(self, conn: _Connection) -> None:
+        """An exchange outlasted `slow_after`. While the origin answers others quickly, it is the
+        endpoint that is slow, not the host: its connection stops counting against the limit."""
+        if self.loop.time() - self.last_quick < QUICK_WINDOW:
+            conn.slow = True
+            self.slow += 1
+            self._admit()
+
+    def answered(self, conn: _Connection) -> None:
+        if conn.slow:
+            conn.slow = False
+            self.slow -= 1
+        elif self.loop.time() - conn.started < self.client.slow_after:
+            self.last_quick = self.loop.time()
 
     def forget(self, conn: _Connection) -> None:
         """A connection closed: its slot is free."""
         if conn in self.idle:
             self.idle.remove(conn)
+        if conn.slow:  # before its exchange's done-callback runs: the slot is freed once, here
+            conn.slow = False
+            self.slow -= 1
         self._free_slot()
 
 
@@ -422,11 +471,15 @@ class Client:
         self,
         *,
         per_origin: int = 8,
+        max_per_origin: int = 128,
+        slow_after: float = 0.5,
         keepalive: float = 30.0,
         peek: int = 4096,
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.per_origin = per_origin
+        self.max_per_origin = max(per_origin, max_per_origin)
+        self.slow_after = slow_after
         self.keepalive = keepalive
         self.peek = peek
         self._tls = tls

@@ -97,7 +97,7 @@ def claim(
     owner: str | None = None,
     lease: float = 60.0,
     channels: dict[str, int] | None = None,
-) -> list[Delivery]:
+) -> list[Any]:
     """Due rows, marked `sending` with the attempt counted, held by `owner` for `lease` seconds:
     at most `limit` in all, and with `channels` at most that many of each channel named (and none
     of the others)."""
@@ -144,7 +144,24 @@ def claim(
         .where(Delivery.id.in_(ids), Delivery.first_attempt_at.is_(None))
         .values(first_attempt_at=now)
     )
-    return list(session.scalars(select(Delivery).where(Delivery.id.in_(ids), Delivery.state == "sending")))
+    # plain rows, not ORM objects: thousands per claim, read once (`settle` writes any change back)
+    return list(
+        session.execute(select(DELIVERIES).where(DELIVERIES.c.id.in_(ids), DELIVERIES.c.state == "sending"))
+    )
+
+
+def settle(session: Session, changes: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Write back what a claim decided without sending: (row id, column values) each."""
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row_id, values in changes:
+        by_shape.setdefault(tuple(sorted(values)), []).append({"b_id": row_id, **values})
+    for shape, rows in by_shape.items():
+        stmt = (
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id == bindparam("b_id"))
+            .values({k: bindparam(k) for k in shape})
+        )
+        session.connection().execute(stmt, rows)
 
 
 def next_due(session: Session) -> datetime | None:

@@ -5,7 +5,8 @@ The audience is the union of the release's circuits and its explicit targets (co
 languages, narrowed to recipients interested in the release's sectors), plus recipients whose
 real-time alerts match an edition; digest alerts queue the edition for the next digest.
 
-Live desktops do not wait for the ledger: when a release goes out, the stream deliveries that are
+Rows of channels that send nothing (the private feeds) are written as delivered when they are due
+at once: the engine would only mark them so. Live desktops do not wait for the ledger: when a release goes out, the stream deliveries that are
 due now are published (`StreamChannel.publish_routed`) between deciding the rows and writing them,
 and are written as delivered. Everything else is written `pending` for the delivery engine. A
 routing run again for the same release (its message redelivered after a failure) publishes
@@ -396,6 +397,7 @@ class Router:
             lang = lang_or_none
             edition = editions[lang]
             early = bool(lift and recipient.embargo_trusted)
+            due_now = early or lift is None
             for channel in channels:
                 if not channel.applies_to(recipient):
                     continue
@@ -412,6 +414,8 @@ class Router:
                         embargoed=early,
                         not_before=now if (early or lift is None) else lift,
                         matched_by=how,
+                        # the same gate as the engine's claim: due now, and never early to the untrusted
+                        delivered_at=now if (due_now and channel.settled_by_routing) else None,
                     )
                 )
         return rows

@@ -3,6 +3,8 @@
 The feed itself is read by `web/distribution.py`; this channel only decides *when* an item is
 in it, through the same ledger as every other channel — so an untrusted recipient's feed shows
 nothing before the embargo lifts, and a trusted one shows the early copy marked as embargoed.
+An item due at once is written as delivered by routing itself (`Channel.settled_by_routing`); the
+engine settles those that wait for an embargo or a release time.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ class FeedChannel(Channel):
     batch_size: ClassVar[int] = 100_000
     lane_concurrency: ClassVar[int] = 1
     recover_committing: ClassVar[str] = "delivered"
+    # the feed is read, not sent: an item due now is in it from the moment routing writes its row
+    settled_by_routing: ClassVar[bool] = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
