@@ -10,7 +10,7 @@ connection goes to the address given, so the address checked before the request 
 called); keep-alive connections per origin, at most `per_origin` at once, closed after
 `keepalive` idle seconds, except that a request still unanswered after `slow_after` seconds stops
 counting against that limit while the origin answers other requests quickly (up to `max_per_origin`
-connections in all), so slow endpoints on a shared host do not hold up its quick ones; response bodies framed by Content-Length, chunked transfer coding or
+connections in all; "slow" is a few times what answers usually take at that origin), so slow endpoints on a shared host do not hold up its quick ones; response bodies framed by Content-Length, chunked transfer coding or
 the end of the connection; interim 1xx responses skipped. A reused connection that the server
 closed while it was idle is replaced once, transparently. Only the first `peek` bytes of a body
 are kept; a body over `DRAIN_LIMIT` is not read to its end (the connection is closed instead).
@@ -32,6 +32,7 @@ __all__ = ["Client", "ConnectError", "HTTPError", "Origin", "RemoteProtocolError
 MAX_HEAD = 64 * 1024  # bytes of status line and header fields
 MAX_LINE = 4096  # bytes of a chunk-size line or a trailer field
 DRAIN_LIMIT = 1024 * 1024  # bytes of a body read (and dropped) so that its connection can be reused
+SLOW_FLOOR = 0.05  # seconds: no answer counts as slow sooner than this
 QUICK_WINDOW = 5.0  # seconds: an origin that answered a request quickly this recently is not overloaded
 
 
@@ -147,7 +148,7 @@ class _Connection(asyncio.Protocol):
             waiter.set_exception(_Unanswered("the connection was closed before the request"))
         else:
             self.started = loop.time()
-            self.slow_timer = loop.call_at(self.started + self.pool.client.slow_after, self._slow)
+            self.slow_timer = loop.call_at(self.started + self.pool.slow_after(), self._slow)
             waiter.add_done_callback(self._over)
             self.transport.write(data)
         return waiter
@@ -351,7 +352,8 @@ class _Pool:
         self.idle: list[_Connection] = []
         self.open = 0
         self.slow = 0  # open connections waiting on a slow answer
-        self.last_quick = -1e9  # loop time an exchange last ended within `slow_after`
+        self.last_quick = -1e9  # loop time an exchange last ended quickly
+        self.typical: float | None = None  # seconds an answer takes here (moving average)
         # waiting for a connection (handed over when one is released) or for a free slot (None)
         self.waiters: deque[asyncio.Future[_Connection | None]] = deque()
 
@@ -447,12 +449,23 @@ class _Pool:
             self.slow += 1
             self._admit()
 
+    def slow_after(self) -> float:
+        """Seconds after which an answer counts as slow here: a few times what answers usually take
+        at this origin (a far host is not slow for being far), at most the client's `slow_after`."""
+        if self.typical is None:
+            return self.client.slow_after
+        return min(self.client.slow_after, max(SLOW_FLOOR, 4 * self.typical))
+
     def answered(self, conn: _Connection) -> None:
         if conn.slow:
             conn.slow = False
             self.slow -= 1
-        elif self.loop.time() - conn.started < self.client.slow_after:
-            self.last_quick = self.loop.time()
+            return
+        now = self.loop.time()
+        took = now - conn.started
+        if took < self.slow_after():
+            self.last_quick = now
+            self.typical = took if self.typical is None else 0.8 * self.typical + 0.2 * took
 
     def forget(self, conn: _Connection) -> None:
         """A connection closed: its slot is free."""

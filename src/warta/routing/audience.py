@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,7 +20,8 @@ from warta.model import Circuit, Recipient
 ANY = "*"
 
 
-def view(r: Recipient) -> RecipientView:
+def view(r: Any) -> RecipientView:
+    """A recipient (an ORM object or a plain row of the table) as channels see it."""
     return RecipientView(
         id=r.id,
         kind=r.kind,
@@ -116,7 +118,9 @@ def fingerprint(session: Session) -> tuple[object, ...]:
 
 def load_index(session: Session) -> AudienceIndex:
     fp = fingerprint(session)
-    active = session.scalars(select(Recipient).where(Recipient.status == "active"))
+    table = Recipient.__table__
+    # plain rows, not ORM objects: the whole audience is read, and only read
+    active = session.execute(select(table).where(table.c.status == "active"))
     return AudienceIndex.build((view(r) for r in active), fp)
 
 

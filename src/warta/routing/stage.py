@@ -42,6 +42,7 @@ from warta.routing.audience import AudienceIndex, Selector, choose_language, fin
 log = logging.getLogger(__name__)
 LIVE_STATES = ("pending", "retrying", "sending", "committing")
 RECORD_CHUNK = 10_000  # ledger rows per transaction when routing writes a release's rows
+FIRST_CHUNK = 1_000  # the first transaction is small: delivery starts on it while the rest is written
 
 
 class AlertCache:
@@ -199,15 +200,18 @@ class Router:
         return self.record(self.plan_release(release_id))
 
     def record(self, plan: Plan, chunk: int = RECORD_CHUNK) -> int:
-        """Write the plan's rows, a chunk per transaction, waking delivery after each: the first
-        emails go out while the rest of a large audience is still being written. Writing a chunk
+        """Write the plan's rows, a chunk per transaction (the first one small), waking delivery after
+        each: the first emails go out while the rest of a large audience is still being written. Writing a chunk
         twice (routing run again after a crash) is harmless: the ledger's unique key keeps one."""
         rows = plan.rows + (plan.rest() if plan.rest else [])
+        if not rows:
+            return 0
         created = 0
-        for i in range(0, len(rows), chunk):
+        bounds = [0, *range(min(FIRST_CHUNK, chunk), len(rows), chunk), len(rows)]
+        for start, end in zip(bounds, bounds[1:], strict=False):
             with self.store.session() as s:
-                created += add_rows(s, rows[i : i + chunk])
-            if i + chunk < len(rows):
+                created += add_rows(s, rows[start:end])
+            if end < len(rows):
                 self.on_rows()
         return created
 

@@ -131,6 +131,8 @@ class WebhookChannel(Channel):
     # the webhook-id lets a receiver drop a copy it already has, so resending is safe
     recover_committing = "pending"
     max_in_flight = 512  # requests at once over all endpoints
+    # claimed ahead of sending: twice what can be in flight; a bigger claim only delays the first
+    max_queued = 1_024
     per_host_connections = 8  # polite to small receivers: many outlets can share one host
 
     def __init__(self, settings: Settings) -> None:
