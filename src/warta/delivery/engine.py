@@ -32,7 +32,7 @@ from warta.delivery.base import CHANNELS, Bundle, Channel, Job, RecipientView, R
 from warta.editions.queries import release_editions
 from warta.editions.render import wire_text
 from warta.formats.ninjs import edition_to_ninjs
-from warta.model import Delivery, DigestItem, Edition, Organisation, Recipient, Release, ReleaseVersion
+from warta.model import DigestItem, Edition, Organisation, Recipient, Release, ReleaseVersion
 from warta.routing.audience import view
 from warta.store import Store
 
@@ -202,16 +202,16 @@ def _apply_outcomes(session: Session, items: list[tuple[str, Any, dict[str, Any]
             by_shape.setdefault(tuple(sorted(values)), []).append(row)
     for shape, rows in by_shape.items():
         rows.sort(key=lambda row: row["b_id"])  # one lock order for every worker: fewer deadlocks
+        c = ledger.DELIVERIES.c
         stmt = (
-            update(Delivery)
+            update(ledger.DELIVERIES)  # Core, not ORM: thousands of rows per write, no objects to sync
             .where(
-                Delivery.id == bindparam("b_id"),
-                Delivery.attempts == bindparam("b_attempt"),
-                Delivery.claimed_by == bindparam("b_owner"),
-                or_(Delivery.state == "sending", Delivery.state == "committing"),  # no IN: executemany
+                c.id == bindparam("b_id"),
+                c.attempts == bindparam("b_attempt"),
+                c.claimed_by == bindparam("b_owner"),
+                or_(c.state == "sending", c.state == "committing"),  # no IN: executemany
             )
             .values({k: bindparam(k) for k in shape})
-            .execution_options(synchronize_session=False)
         )
         session.connection().execute(stmt, rows)
     for what, key, values in items:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, or_, select, true, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from warta.clock import utcnow
@@ -129,20 +129,18 @@ def claim(
     ids = [row_id for _, row_id in picked[:limit]]
     if not ids:
         return []
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.state.in_(DUE_STATES))
+    # one Core statement (no ORM bookkeeping), the first attempt's time set in the same pass
+    c = DELIVERIES.c
+    session.connection().execute(
+        update(DELIVERIES)
+        .where(c.id.in_(ids), c.state.in_(DUE_STATES))
         .values(
             state="sending",
-            attempts=Delivery.attempts + 1,
+            attempts=c.attempts + 1,
             claimed_by=owner,
             lease_until=now + timedelta(seconds=lease),
+            first_attempt_at=func.coalesce(c.first_attempt_at, now),
         )
-    )
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.first_attempt_at.is_(None))
-        .values(first_attempt_at=now)
     )
     # plain rows, not ORM objects: thousands per claim, read once (`settle` writes any change back)
     return list(

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from warta.bus import Bus, Message
 from warta.clock import aware, utcnow
 from warta.config import Settings
-from warta.delivery.base import Bundle, Channel, Job, RecipientView, Result
+from warta.delivery.base import Channel, Job, RecipientView, Result
 from warta.delivery.ledger import NewRow, add_rows
 from warta.intake.sanitize import html_to_text
 from warta.model import Alert, Circuit, Delivery, DigestItem, Edition, Recipient, Release
@@ -91,16 +91,28 @@ def _warm_locales() -> None:
 
 
 @dataclass
+class LiveGroup:
+    """Desktops that get the same event now: one edition, one kind, early (embargoed) or not.
+    `job` stands for them all (its recipient is the first of them)."""
+
+    job: Job
+    recipients: list[RecipientView]
+
+
+@dataclass
 class Plan:
-    """One release's routing, decided but not yet written: ledger rows, and the live jobs among
-    them that may be published before the rows are written."""
+    """One release's routing, decided but not yet written: ledger rows, and the live desktops
+    that may be sent the release before any row is written."""
 
     release_id: str
     version: int = 0
     rows: list[NewRow] = field(default_factory=list)
-    live: list[tuple[int, Job]] = field(default_factory=list)  # (index in rows, job)
-    # the other channels' rows, decided after the live publish so desktops do not wait for them
+    live: list[LiveGroup] = field(default_factory=list)
+    # rows decided after the live publish (every channel's), so desktops do not wait for them
     rest: Callable[[], list[NewRow]] | None = None
+    # desktops that have the release already: their stream rows are written as delivered
+    published: set[str] = field(default_factory=set)
+    published_at: datetime | None = None
 
 
 async def _no_commit_point() -> None:
@@ -173,7 +185,9 @@ class Router:
             for _ in range(3):
                 await asyncio.sleep(0)
         created = await asyncio.to_thread(self.record, plan)
-        log.info("route_release for %s: %d ledger rows, %d live now", release_id, created, len(plan.live))
+        log.info(
+            "route_release for %s: %d ledger rows, %d live now", release_id, created, len(plan.published)
+        )
         self.on_rows()
 
     async def _corrected(self, message: Message) -> None:
@@ -206,6 +220,11 @@ class Router:
         rows = plan.rows + (plan.rest() if plan.rest else [])
         if not rows:
             return 0
+        if plan.published:
+            at = plan.published_at or utcnow()
+            for row in rows:
+                if row.channel == "stream" and row.kind == "edition" and row.recipient_id in plan.published:
+                    row.delivered_at = at
         created = 0
         bounds = [0, *range(min(FIRST_CHUNK, chunk), len(rows), chunk), len(rows)]
         for start, end in zip(bounds, bounds[1:], strict=False):
@@ -216,23 +235,24 @@ class Router:
         return created
 
     async def go_live(self, plan: Plan) -> None:
-        """Publish the plan's live jobs now; those published are written as delivered."""
+        """Publish the plan's live groups now; their desktops' rows are written as delivered."""
         stream = self.channels.get("stream")
         assert stream is not None and hasattr(stream, "publish_routed")
-        jobs = [job for _, job in plan.live]
+        groups = [(group.job, group.recipients) for group in plan.live]
         try:
-            results: list[Result] = await stream.publish_routed(jobs, f"route:{plan.release_id}")
+            results: list[Result] = await stream.publish_routed(groups, f"route:{plan.release_id}")
         except Exception:  # the engine sends them instead
             log.exception("live publish of %s failed; the delivery engine will send it", plan.release_id)
             return
-        now = utcnow()
+        plan.published_at = utcnow()
         done = self._went_live.setdefault((plan.release_id, plan.version), set())
         while len(self._went_live) > 64:
             self._went_live.popitem(last=False)
-        for (n, job), result in zip(plan.live, results, strict=True):
+        for group, result in zip(plan.live, results, strict=True):
             if result.outcome == "delivered":
-                plan.rows[n].delivered_at = now
-                done.add(job.recipient.id)
+                ids = [r.id for r in group.recipients]
+                plan.published.update(ids)
+                done.update(ids)
 
     def plan_release(self, release_id: str, live: bool = False) -> Plan:
         """Decide who gets which edition on which channel; with `live`, also the stream jobs that
@@ -271,17 +291,23 @@ class Router:
             if not (live and stream is not None):
                 plan.rows = self._rows(release, editions, audience, kind="edition")
                 return plan
-            desktops = [(r, how) for r, how in audience if stream.applies_to(r)]
-            plan.rows = self._rows(release, editions, desktops, kind="edition", only="stream")
-            self._live_jobs(s, release, plan, {r.id: r for r, _ in desktops})
-            plan.rest = functools.partial(self._rows, release, editions, audience, "edition", skip="stream")
+            desktops = [r for r, _ in audience if stream.applies_to(r)]
+            self._live_groups(s, release, editions, desktops, plan)
+            plan.rest = functools.partial(self._rows, release, editions, audience, "edition")
             return plan
 
-    def _live_jobs(
-        self, session: Session, release: Release, plan: Plan, recipients: dict[str, RecipientView]
+    def _live_groups(
+        self,
+        session: Session,
+        release: Release,
+        editions: dict[str, Edition],
+        desktops: list[RecipientView],
+        plan: Plan,
     ) -> None:
-        """The plan's stream rows that may go out now, as jobs; published ones are marked delivered."""
-        now = utcnow()
+        """The desktops that may have the release now, grouped by the event they get: decided per
+        desktop with the same language choice and embargo gate as their ledger rows, but without
+        building a row or a job for each (that waits until after the publish)."""
+        lift = self._lift(release)
         key = (release.id, release.version)
         published = self._went_live.get(key, set())
         in_ledger = set(
@@ -294,34 +320,42 @@ class Router:
                 )
             )
         )
-        bundles: dict[str, Bundle | None] = {}
-        lift = self._lift(release)
-        for n, row in enumerate(plan.rows):
-            if row.channel != "stream" or row.not_before > now or row.recipient_id in in_ledger:
+        choice: dict[tuple[str, ...], str | None] = {}  # most desktops share a handful of preferences
+        groups: dict[tuple[str, bool], list[RecipientView]] = {}
+        for r in desktops:
+            if r.languages in choice:
+                lang = choice[r.languages]
+            else:
+                lang = choice[r.languages] = choose_language(
+                    r.languages, editions, release.language, self.fallback
+                )
+            if lang is None:
                 continue
-            recipient = recipients[row.recipient_id]
-            if lift and not (row.embargoed and recipient.embargo_trusted):
+            early = bool(lift and r.embargo_trusted)
+            if lift and not early:
                 continue  # the same gate as the engine's claim: never early to the untrusted
-            if row.recipient_id in published:  # routed again after its rows failed to be written
-                row.delivered_at = now
+            if r.id in in_ledger:
+                continue  # its row is the engine's now
+            if r.id in published:  # routed again after its rows failed to be written
+                plan.published.add(r.id)
                 continue
-            if row.edition_id not in bundles:
-                bundles[row.edition_id] = self.bundles.get(session, row.edition_id)
-            bundle = bundles[row.edition_id]
+            groups.setdefault((editions[lang].id, early), []).append(r)
+        for (edition_id, early), members in groups.items():
+            bundle = self.bundles.get(session, edition_id)
             if bundle is None:
                 continue
             job = Job(
-                delivery_id="",  # the row gets its id when it is written, after the publish
+                delivery_id="",  # the rows get their ids when they are written, after the publish
                 channel="stream",
-                kind=row.kind,
-                lane=row.destination,
+                kind="edition",
+                lane="stream",
                 attempt=1,
-                embargoed=row.embargoed,
-                recipient=recipient,
+                embargoed=early,
+                recipient=members[0],
                 bundle=bundle,
                 commit_point=_no_commit_point,
             )
-            plan.live.append((n, job))
+            plan.live.append(LiveGroup(job, members))
 
     def _deliverable(self, session: Session, release: Release) -> dict[str, Edition]:
         eds = session.scalars(
@@ -386,16 +420,20 @@ class Router:
         editions: dict[str, Edition],
         recipients: Iterable[tuple[RecipientView, str]],
         kind: str,
-        only: str | None = None,
-        skip: str | None = None,
     ) -> list[NewRow]:
-        """Rows on every channel a recipient has (or `only` one channel, or all but `skip`)."""
+        """Rows on every channel a recipient has."""
         now = utcnow()
         lift = self._lift(release)
-        channels = [c for name, c in self.channels.items() if (only is None or name == only) and name != skip]
+        channels = list(self.channels.values())
         rows = []
+        choice: dict[tuple[str, ...], str | None] = {}  # most recipients share a handful of preferences
         for recipient, how in recipients:
-            lang_or_none = choose_language(recipient.languages, editions, release.language, self.fallback)
+            if recipient.languages in choice:
+                lang_or_none = choice[recipient.languages]
+            else:
+                lang_or_none = choice[recipient.languages] = choose_language(
+                    recipient.languages, editions, release.language, self.fallback
+                )
             if lang_or_none is None:
                 continue
             lang = lang_or_none

@@ -9,15 +9,17 @@ In scaled mode the hub lives in the gateways: the channel is given a `remote` pu
 live stream, warta.bus.live), passes each job's commit point first (so a row another worker has
 taken over is not published twice) and a job counts as delivered once JetStream holds its event.
 
-Routing does not wait for the engine when a release goes out now: it hands the channel the jobs
-it just decided (`publish_routed`) before their ledger rows are written, so a desktop sees a
-release within milliseconds however many rows the same release puts in the ledger.
+Routing does not wait for the engine when a release goes out now: it hands the channel the
+desktops it just decided, grouped by event (`publish_routed`), before any ledger row is written,
+so a desktop sees a release within milliseconds however many rows the same release puts in the
+ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from warta.bus.live import LivePublisher
@@ -97,16 +99,25 @@ class StreamChannel(Channel):
             return await self._send_remote(jobs, groups, results)
         return self._send_local(jobs, groups, results)
 
-    async def publish_routed(self, jobs: list[Job], key: str) -> list[Result]:
-        """Publish jobs routing has just decided, which no engine holds: no claims to check.
+    async def publish_routed(self, groups: list[tuple[Job, list[RecipientView]]], key: str) -> list[Result]:
+        """Publish what routing has just decided, before any ledger row exists (so no claims to
+        check): per group, one event (that of the group's `job`) to all its recipients. One
+        result per group.
 
         `key` names this routing of this release; in scaled mode JetStream drops a second publish
         under the same key (routing run again after a crash), so no desktop sees it twice."""
-        results: list[Result | None] = [None] * len(jobs)
-        groups = self._groups(jobs, results)
-        if self.remote is not None:
-            return await self._send_remote(jobs, groups, results, claimed=False, key=key)
-        return self._send_local(jobs, groups, results)
+        results = []
+        for job, recipients in groups:
+            if job.kind not in EVENT_NAMES:
+                results.append(Result("failed", f"the stream does not carry {job.kind} deliveries"))
+            elif self.remote is None:
+                self._publish_local(job, (r.id for r in recipients))
+                results.append(Result.ok())
+            else:
+                edition = job.bundle.edition
+                dedupe = f"{key}:{edition.id}:{edition.version}:{job.kind}:{int(job.embargoed)}"
+                results.append(await self._publish_remote(job, recipients, dedupe))
+        return results
 
     @staticmethod
     def _groups(jobs: list[Job], results: list[Result | None]) -> dict[tuple[str, int, str, bool], list[int]]:
@@ -125,64 +136,61 @@ class StreamChannel(Channel):
         groups: dict[tuple[str, int, str, bool], list[int]],
         results: list[Result | None],
     ) -> list[Result]:
-        for (_, _, kind, _), members in groups.items():
-            first = jobs[members[0]]
-            written, targeted = self.hub.publish(
-                EVENT_NAMES[kind], event_data(first), (jobs[i].recipient.id for i in members)
-            )
-            log.debug(
-                "stream: %s %s to %d recipients, %d connections",
-                kind,
-                first.bundle.edition.id,
-                targeted,
-                written,
-            )
+        for members in groups.values():
+            self._publish_local(jobs[members[0]], (jobs[i].recipient.id for i in members))
             for i in members:
                 results[i] = Result.ok()
         return [result or Result.ok() for result in results]
+
+    def _publish_local(self, first: Job, recipient_ids: Iterable[str]) -> None:
+        written, targeted = self.hub.publish(EVENT_NAMES[first.kind], event_data(first), recipient_ids)
+        log.debug(
+            "stream: %s %s to %d recipients, %d connections",
+            first.kind,
+            first.bundle.edition.id,
+            targeted,
+            written,
+        )
+
+    async def _publish_remote(
+        self, first: Job, recipients: Iterable[RecipientView], dedupe: str | None
+    ) -> Result:
+        """One event to the live stream, on a subject per (language, country, sector) of its recipients."""
+        assert self.remote is not None
+        sectors = first.bundle.release.sectors
+        sector = str(sectors[0]) if sectors else None
+        lang = first.bundle.edition.lang
+        by_subject: dict[tuple[str, str, str], list[str]] = {}
+        for recipient in recipients:
+            by_subject.setdefault((lang, recipient.country, sector or "_"), []).append(recipient.id)
+        try:
+            await self.remote.publish(EVENT_NAMES[first.kind], event_data(first), by_subject, dedupe=dedupe)
+        except Exception as exc:
+            log.warning("stream: live publish of %s failed: %s", first.bundle.edition.id, exc)
+            return Result("retry", f"live stream unavailable: {exc}")
+        return Result.ok()
 
     async def _send_remote(
         self,
         jobs: list[Job],
         groups: dict[tuple[str, int, str, bool], list[int]],
         results: list[Result | None],
-        *,
-        claimed: bool = True,
-        key: str | None = None,
     ) -> list[Result]:
-        assert self.remote is not None
-        for (edition_id, version, kind, embargoed), all_members in groups.items():
-            members = all_members
-            if claimed:
-                # among many delivery workers a claim can be lost (its lease ran out and another
-                # worker took the row over): only rows still held go out, so no desktop sees an
-                # event twice
-                held = await asyncio.gather(
-                    *(jobs[i].commit_point() for i in all_members), return_exceptions=True
-                )
-                members = []
-                for i, check in zip(all_members, held, strict=True):
-                    if isinstance(check, BaseException):
-                        results[i] = Result("retry", f"claim lost: {check}")
-                    else:
-                        members.append(i)
+        for all_members in groups.values():
+            # among many delivery workers a claim can be lost (its lease ran out and another worker
+            # took the row over): only rows still held go out, so no desktop sees an event twice
+            held = await asyncio.gather(
+                *(jobs[i].commit_point() for i in all_members), return_exceptions=True
+            )
+            members = []
+            for i, check in zip(all_members, held, strict=True):
+                if isinstance(check, BaseException):
+                    results[i] = Result("retry", f"claim lost: {check}")
+                else:
+                    members.append(i)
             if not members:
                 continue
-            first = jobs[members[0]]
-            sectors = first.bundle.release.sectors
-            sector = str(sectors[0]) if sectors else None
-            by_subject: dict[tuple[str, str, str], list[str]] = {}
-            for i in members:
-                recipient = jobs[i].recipient
-                subject = (first.bundle.edition.lang, recipient.country, sector or "_")
-                by_subject.setdefault(subject, []).append(recipient.id)
-            dedupe = f"{key}:{edition_id}:{version}:{kind}:{int(embargoed)}" if key else None
-            try:
-                await self.remote.publish(EVENT_NAMES[kind], event_data(first), by_subject, dedupe=dedupe)
-                outcome: Result = Result.ok()
-            except Exception as exc:
-                log.warning("stream: live publish of %s failed: %s", first.bundle.edition.id, exc)
-                outcome = Result("retry", f"live stream unavailable: {exc}")
+            outcome = await self._publish_remote(jobs[members[0]], (jobs[i].recipient for i in members), None)
             for i in members:
                 results[i] = outcome
         return [result or Result.ok() for result in results]
