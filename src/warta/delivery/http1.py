@@ -463,7 +463,9 @@ class _Pool:
             return
         now = self.loop.time()
         took = now - conn.started
-        if took < self.slow_after():
+        # "quick" is judged by the fixed bar: under load every answer takes longer than usual, and
+        # the origin must not then look overloaded to itself
+        if took < self.client.slow_after:
             self.last_quick = now
             self.typical = took if self.typical is None else 0.8 * self.typical + 0.2 * took
 
