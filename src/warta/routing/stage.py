@@ -320,15 +320,10 @@ class Router:
                 )
             )
         )
-        choice: dict[tuple[str, ...], str | None] = {}  # most desktops share a handful of preferences
+        language = self._chooser(release, editions)
         groups: dict[tuple[str, bool], list[RecipientView]] = {}
         for r in desktops:
-            if r.languages in choice:
-                lang = choice[r.languages]
-            else:
-                lang = choice[r.languages] = choose_language(
-                    r.languages, editions, release.language, self.fallback
-                )
+            lang = language(r.languages)
             if lang is None:
                 continue
             early = bool(lift and r.embargo_trusted)
@@ -356,6 +351,18 @@ class Router:
                 commit_point=_no_commit_point,
             )
             plan.live.append(LiveGroup(job, members))
+
+    def _chooser(
+        self, release: Release, editions: dict[str, Edition]
+    ) -> Callable[[tuple[str, ...]], str | None]:
+        """`choose_language` for this release, remembered per preference list: most recipients
+        share a handful of them."""
+
+        @functools.cache
+        def language(preferences: tuple[str, ...]) -> str | None:
+            return choose_language(preferences, editions, release.language, self.fallback)
+
+        return language
 
     def _deliverable(self, session: Session, release: Release) -> dict[str, Edition]:
         eds = session.scalars(
@@ -426,14 +433,9 @@ class Router:
         lift = self._lift(release)
         channels = list(self.channels.values())
         rows = []
-        choice: dict[tuple[str, ...], str | None] = {}  # most recipients share a handful of preferences
+        language = self._chooser(release, editions)
         for recipient, how in recipients:
-            if recipient.languages in choice:
-                lang_or_none = choice[recipient.languages]
-            else:
-                lang_or_none = choice[recipient.languages] = choose_language(
-                    recipient.languages, editions, release.language, self.fallback
-                )
+            lang_or_none = language(recipient.languages)
             if lang_or_none is None:
                 continue
             lang = lang_or_none
