@@ -40,7 +40,7 @@ lint: $(STAMP)
 
 # bench-deps too: the tests run the benchmark harness once on a tiny audience, anchors included
 test: $(STAMP) bench-deps lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 # the scaled-mode fault suite alone (it is part of `make test` too)
 test-faults: $(STAMP) system-deps
