@@ -90,7 +90,6 @@ class _Connection(asyncio.Protocol):
         self.slow_timer: asyncio.TimerHandle | None = None
         self.slow = False  # its exchange outlasted `slow_after`: not counted against `per_origin`
         self.started = 0.0
-        self.used = 0  # requests sent on it
         self._reset()
 
     def _reset(self) -> None:
@@ -141,7 +140,6 @@ class _Connection(asyncio.Protocol):
             self.idle_timer.cancel()
             self.idle_timer = None
         self._reset()
-        self.used += 1
         loop = self.pool.loop
         waiter = self.waiter = loop.create_future()
         if self.closed:  # closed by the server between its release and now
