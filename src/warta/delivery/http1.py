@@ -232,11 +232,7 @@ class _Connection(asyncio.Protocol):
                 del buf[: end + 4]
                 self._head(head)
             elif state == _LENGTH:
-                n = min(self.remaining, len(buf))
-                self._take(buf[:n])
-                del buf[:n]
-                self.remaining -= n
-                if self.remaining == 0:
+                if self._counted():
                     self._finish()
             elif state == _UNTIL_CLOSE:
                 self._take(buf)
@@ -254,11 +250,7 @@ class _Connection(asyncio.Protocol):
                     raise RemoteProtocolError("bad chunk size")
                 self.state = _CHUNK_DATA if self.remaining else _TRAILER
             elif state == _CHUNK_DATA:
-                n = min(self.remaining, len(buf))
-                self._take(buf[:n])
-                del buf[:n]
-                self.remaining -= n
-                if self.remaining == 0:
+                if self._counted():
                     self.state = _CHUNK_END
             elif state == _CHUNK_END:
                 if len(buf) < 2:
@@ -273,6 +265,14 @@ class _Connection(asyncio.Protocol):
                     return
                 if not line:
                     self._finish()
+
+    def _counted(self) -> bool:
+        """Take up to `remaining` body bytes from the buffer; whether that part is complete."""
+        n = min(self.remaining, len(self.buf))
+        self._take(self.buf[:n])
+        del self.buf[:n]
+        self.remaining -= n
+        return self.remaining == 0
 
     def _line(self) -> bytes | None:
         end = self.buf.find(b"\r\n")

@@ -6,10 +6,10 @@ languages, narrowed to recipients interested in the release's sectors), plus rec
 real-time alerts match an edition; digest alerts queue the edition for the next digest.
 
 Rows of channels that send nothing (the private feeds) are written as delivered when they are due
-at once: the engine would only mark them so. Live desktops do not wait for the ledger: when a release goes out, the stream deliveries that are
-due now are published (`StreamChannel.publish_routed`) between deciding the rows and writing them,
-and are written as delivered. Everything else is written `pending` for the delivery engine. A
-routing run again for the same release (its message redelivered after a failure) publishes
+at once: the engine would only mark them so. Live desktops do not wait for the ledger: when a
+release goes out, the desktops it is due to now are published to in groups, one event each
+(`StreamChannel.publish_routed`), before any row is built or written, and their rows are written
+as delivered. Everything else is written `pending` for the delivery engine. A routing run again for the same release (its message redelivered after a failure) publishes
 nothing twice: this process remembers what it published, rows already in the ledger are left to
 the engine, and in scaled mode JetStream drops a repeated publish by its message id.
 """
@@ -214,9 +214,11 @@ class Router:
         return self.record(self.plan_release(release_id))
 
     def record(self, plan: Plan, chunk: int = RECORD_CHUNK) -> int:
-        """Write the plan's rows, a chunk per transaction (the first one small), waking delivery after
-        each: the first emails go out while the rest of a large audience is still being written. Writing a chunk
-        twice (routing run again after a crash) is harmless: the ledger's unique key keeps one."""
+        """Write the plan's rows, a chunk per transaction (the first one small), waking delivery
+        after each: the first emails go out while the rest of a large audience is still being
+        written. Stream rows of desktops the release was published to are written as delivered.
+        Writing a chunk twice (routing run again after a crash) is harmless: the ledger's unique
+        key keeps one."""
         rows = plan.rows + (plan.rest() if plan.rest else [])
         if not rows:
             return 0
