@@ -88,7 +88,9 @@ EMAILS = 86_000  # the published reach
 WEBHOOKS = 6_500
 SSE = (1_000, 5_000, 15_000)
 SSE_PER_PROCESS = 2_500  # a process may hold ~20,000 open files; 15,000 connections take 6 processes
-SMTP_POOL = 16  # Warta's default (WARTA_SMTP_POOL); the ceiling uses as many smtp-source sessions
+SMTP_POOL = int(
+    os.environ.get("WARTA_SMTP_POOL", "16")
+)  # Warta's default; the ceiling uses as many smtp-source sessions
 PROBE_COUNTRY = "NZ"  # the recipient whose message the ceiling sends; not in SERVER_COUNTRIES
 SLOW_SHARE, FAIL_SHARE, SLOW_DELAY = 0.10, 0.05, 2.0
 SHARED_HOST_OUTLETS = 1_000

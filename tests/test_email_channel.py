@@ -24,7 +24,7 @@ from conftest import free_port
 from htmlcheck import url_scheme
 from warta.config import Settings
 from warta.delivery.base import CHANNELS, Bundle, Job, RecipientView, Result
-from warta.delivery.channels.email import EmailChannel, Relay, dot_stuff
+from warta.delivery.channels.email import EmailChannel, Relay
 from warta.delivery.tokens import unsubscribe_url
 from warta.editions.render import wire_text
 from warta.formats.email import build_message, dkim_sign, envelope_address, message_id_for
@@ -630,9 +630,38 @@ def test_addresses(tmp_path: Path) -> None:
     assert result[0].outcome == "failed"
 
 
-def test_dot_stuffing() -> None:
-    assert dot_stuff(b"a\n.b\r\n..c\rd") == b"a\r\n..b\r\n...c\r\nd\r\n"
-    assert dot_stuff(b".\r\n") == b"..\r\n"
+def test_messages_go_after_data_as_built(tmp_path: Path, smtp: SmtpServer) -> None:
+    """The channel writes built messages without dot-stuffing: they must have CRLF line ends only
+    and no line that starts with a dot, whatever the text (here a body, name and digest lines that
+    start with dots, bare CRs and LFs), so the relay receives every byte as built."""
+    settings = make_settings(tmp_path, smtp.port)
+    bundle = make_bundle(settings, "en")
+    dotted = ".\n..hidden\r.\r\n. end"
+    bundle.edition.headline = f"{dotted} Contoh"
+    bundle.edition.body_html = f"<p>{dotted}</p><pre>\n.\n.x\n</pre>"
+    bundle.text = wire_text(settings, bundle.release, bundle.version, bundle.edition, bundle.organisation)
+    commits = Commits(smtp.sink)
+    items = [(dotted, "https://wire.example/r/1", dotted)]
+    jobs = [
+        make_job(bundle, commits, 1, name=dotted),
+        make_job(bundle, commits, 2, kind="digest", extra={"items": items}, name=dotted),
+        make_job(bundle, commits, 3, kind="withdrawal", extra={"note": dotted}),
+    ]
+    built = {}
+    for job in jobs:
+        mid = message_id_for(settings, job.delivery_id)
+        built[mid] = build_message(
+            job, message_id=mid, unsubscribe=unsubscribe_url(settings, job.recipient.id)
+        )
+        raw = built[mid]
+        assert raw.endswith(b"\r\n")
+        assert raw.count(b"\n") == raw.count(b"\r\n") == raw.count(b"\r")
+        assert not raw.startswith(b".") and b"\n." not in raw
+    assert asyncio.run(send_all(EmailChannel(settings), jobs)) == [Result.ok()] * 3
+    for mid, raw in built.items():
+        received = smtp.sink.raw[f"<{mid}>"]
+        assert len(received) == len(raw)  # a relay drops the first dot of a line that starts with one
+        assert parts(parse(received)) == parts(parse(raw))
 
 
 def test_dkim(tmp_path: Path, smtp: SmtpServer) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from warta.clock import aware, utcnow
@@ -133,7 +134,8 @@ class Lane:
 
 
 class _Batcher:
-    """Collects small writes from many coroutines and applies them in one transaction per tick.
+    """Collects small writes from many coroutines and applies them in one transaction per tick:
+    `delay` after the first write, or `urgent` after the first urgent one (someone waits on it).
     A write that fails is retried until it succeeds; whoever waits on it keeps waiting. `apply`
     may return the items it refused: their waiters get `ledger.LostClaim`."""
 
@@ -143,22 +145,34 @@ class _Batcher:
         apply: Callable[[Session, list[Any]], set[Any] | None],
         delay: float,
         executor: ThreadPoolExecutor | None = None,
+        urgent: float | None = None,
+        lock: contextlib.AbstractContextManager[Any] | None = None,
     ) -> None:
         self.store, self.apply, self.delay, self.executor = store, apply, delay, executor
+        self.lock = lock or contextlib.nullcontext()
+        self.urgent = delay if urgent is None else urgent
         self.items: list[tuple[Any, asyncio.Future[None] | None]] = []
         self.task: asyncio.Task[None] | None = None
+        self._hurry = asyncio.Event()
 
-    def add(self, item: Any, wait: bool) -> asyncio.Future[None] | None:
+    def add(self, item: Any, wait: bool, urgent: bool = False) -> asyncio.Future[None] | None:
         fut = asyncio.get_running_loop().create_future() if wait else None
         self.items.append((item, fut))
+        if urgent:
+            self._hurry.set()
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._flush())
         return fut
 
     async def _flush(self) -> None:
-        await asyncio.sleep(self.delay)
+        if not self._hurry.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), timeout=self.delay)
+        if self._hurry.is_set():
+            await asyncio.sleep(self.urgent)  # let the other urgent writes of this moment join
         failures = 0
         while self.items:
+            self._hurry.clear()
             batch, self.items = self.items, []
             try:
                 items = [item for item, _ in batch]
@@ -183,42 +197,12 @@ class _Batcher:
                         fut.set_result(None)
 
     def _write(self, items: list[Any]) -> set[Any] | None:
-        with self.store.session() as s:
+        with self.lock, self.store.session() as s:
             return self.apply(s, items)
 
     async def drain(self) -> None:
         while self.task is not None and not self.task.done():
             await self.task
-
-
-def _apply_outcomes(session: Session, items: list[tuple[str, Any, dict[str, Any]]]) -> None:
-    """Items are ("row", (delivery id, attempt, owner), column values) or ("disable", recipient id,
-    {"reason": ...}). An outcome applies only while the row is still held by the claim that sent it."""
-    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for what, key, values in items:
-        if what == "row":
-            delivery_id, attempt, owner = key
-            row = {"b_id": delivery_id, "b_attempt": attempt, "b_owner": owner, **values}
-            by_shape.setdefault(tuple(sorted(values)), []).append(row)
-    for shape, rows in by_shape.items():
-        rows.sort(key=lambda row: row["b_id"])  # one lock order for every worker: fewer deadlocks
-        c = ledger.DELIVERIES.c
-        stmt = (
-            update(ledger.DELIVERIES)  # Core, not ORM: thousands of rows per write, no objects to sync
-            .where(
-                c.id == bindparam("b_id"),
-                c.attempts == bindparam("b_attempt"),
-                c.claimed_by == bindparam("b_owner"),
-                or_(c.state == "sending", c.state == "committing"),  # no IN: executemany
-            )
-            .values({k: bindparam(k) for k in shape})
-        )
-        session.connection().execute(stmt, rows)
-    for what, key, values in items:
-        if what == "disable":
-            session.execute(
-                update(Recipient).where(Recipient.id == key).values(webhook_disabled=values["reason"])
-            )
 
 
 class Engine:
@@ -263,8 +247,15 @@ class Engine:
         # the ledger's own threads: database work never queues behind whatever else uses the loop's
         # default executor (name resolution for thousands of webhook connections, say)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger")
-        self._committer = _Batcher(store, self._apply_committing, 0.001, self._executor)
-        self._recorder = _Batcher(store, _apply_outcomes, 0.02, self._executor)
+        # one stream of ledger writes: outcomes wait up to 20 ms for company, a commit point (a
+        # message waiting for its final dot) 1 ms, and both go in the same transaction
+        # SQLite has one writer at a time, and a writer that finds the database locked sleeps for
+        # 1, 2, 5, 10 ms and longer before it looks again: this engine's own writes take turns here
+        # instead, each starting the moment the one before ends
+        self._write_lock = threading.Lock() if store.dialect == "sqlite" else None
+        self._writer = _Batcher(
+            store, self._write_ledger, 0.02, self._executor, urgent=0.001, lock=self._write_lock
+        )
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -288,7 +279,7 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         try:
-            await asyncio.wait_for(self._recorder.drain(), timeout=10)
+            await asyncio.wait_for(self._writer.drain(), timeout=10)
         except TimeoutError:  # the database is away: the rows stay leased and another worker settles them
             log.warning("stopping with outcomes unwritten; their rows are settled when the lease runs out")
         for channel in self.channels.values():
@@ -368,6 +359,9 @@ class Engine:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=min(delay, self.idle_poll))
 
+    def _writing(self) -> contextlib.AbstractContextManager[Any]:
+        return self._write_lock or contextlib.nullcontext()
+
     def _next_due(self) -> datetime | None:
         with self.store.session() as s:
             return ledger.next_due(s)
@@ -391,10 +385,14 @@ class Engine:
     ) -> list[Job]:
         now = now or utcnow()
         jobs: list[Job] = []
-        with self.store.session() as s:
+        # the claim is its own short write; reading what the jobs need comes after, outside it, so
+        # the commit points of messages in flight never wait behind thousands of jobs being built
+        with self._writing(), self.store.session() as s:
             rows = ledger.claim(s, limit, now, owner=self.owner, lease=self.lease, channels=budgets)
-            if not rows:
-                return []
+        if not rows:
+            return []
+        changes: list[tuple[str, dict[str, Any]]] = []  # rows settled here, not sent
+        with self.store.session() as s:
             # plain rows, not ORM objects: thousands per claim, only read
             table = Recipient.__table__
             recipients: dict[str, Any] = {
@@ -403,7 +401,6 @@ class Engine:
             }
             bundle_keys = self.bundles.keys(s, {row.edition_id for row in rows})
             views: dict[str, RecipientView] = {}
-            changes: list[tuple[str, dict[str, Any]]] = []  # rows settled here, not sent
             for row in rows:
                 recipient = recipients.get(row.recipient_id)
                 channel = self.channels.get(row.channel)
@@ -432,7 +429,8 @@ class Engine:
                 elif row.kind == "withdrawal":
                     job.extra["note"] = bundle.release.reject_reason or ""
                 jobs.append(job)
-            if changes:
+        if changes:
+            with self._writing(), self.store.session() as s:
                 ledger.settle(s, changes)
         return jobs
 
@@ -474,7 +472,7 @@ class Engine:
         claim = (row.id, row.attempts)
 
         async def commit_point() -> None:
-            fut = self._committer.add(claim, wait=True)
+            fut = self._writer.add(("commit", claim, None), wait=True, urgent=True)
             assert fut is not None
             await fut
 
@@ -490,9 +488,23 @@ class Engine:
             commit_point=commit_point,
         )
 
-    def _apply_committing(self, session: Session, claims: list[tuple[str, int]]) -> set[tuple[str, int]]:
-        held = ledger.mark_committing(session, claims, self.owner)
-        return {claim for claim in claims if claim[0] not in held}
+    def _write_ledger(self, session: Session, items: list[tuple[str, Any, Any]]) -> set[Any]:
+        """Items are ("commit", (delivery id, attempt), None): a commit point, refused unless the
+        claim still holds the row; ("row", (delivery id, attempt), column values): an outcome, written
+        only while the claim that sent it holds the row; ("disable", recipient id, reason)."""
+        claims = [key for what, key, _ in items if what == "commit"]
+        refused: set[Any] = set()
+        if claims:
+            held = ledger.mark_committing(session, claims, self.owner)
+            refused = {("commit", claim, None) for claim in claims if claim[0] not in held}
+        outcomes = [(key[0], values) for what, key, values in items if what == "row"]
+        if outcomes:
+            held_by = {key[0]: (key[1], self.owner) for what, key, _ in items if what == "row"}
+            ledger.settle(session, outcomes, held_by=held_by)
+        for what, key, reason in items:
+            if what == "disable":
+                session.execute(update(Recipient).where(Recipient.id == key).values(webhook_disabled=reason))
+        return refused
 
     # --- sending --------------------------------------------------------------------------
 
@@ -585,8 +597,8 @@ class Engine:
 
     def _record(self, job: Job, values: dict[str, Any]) -> None:
         disable = values.pop("disable", None)
-        self._recorder.add(("row", (job.delivery_id, job.attempt, self.owner), values), wait=False)
+        self._writer.add(("row", (job.delivery_id, job.attempt), values), wait=False)
         if disable:
-            self._recorder.add(("disable", job.recipient.id, {"reason": disable}), wait=False)
+            self._writer.add(("disable", job.recipient.id, disable), wait=False)
         if values.get("state") == "retrying":
             self.notify()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, or_, select, true, update
+from sqlalchemy import Select, Table, Update, bindparam, func, insert, or_, select, true, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from warta.clock import utcnow
@@ -90,6 +92,38 @@ def add_rows(session: Session, rows: Iterable[NewRow]) -> int:
     return len(values)
 
 
+@functools.lru_cache(maxsize=16)
+def _due_query(channel: str | None, state: str, postgres: bool) -> Select[Any]:
+    """Due rows of one state (and channel), oldest first: `now` and `budget` are bound per claim."""
+    c = DELIVERIES.c
+    due = select(c.next_attempt_at, c.id).where(
+        c.state == state, c.next_attempt_at <= bindparam("now"), c.not_before <= bindparam("now")
+    )
+    if channel is not None:
+        due = due.where(c.channel == channel)
+    due = due.order_by(c.next_attempt_at).limit(bindparam("budget"))
+    if postgres:
+        # rows another worker is claiming right now are locked by it: pass them over
+        due = due.with_for_update(skip_locked=True)
+    return due
+
+
+_c = DELIVERIES.c
+# statements built once: building one costs more than running it for a few dozen rows
+_TAKE = (
+    update(DELIVERIES)
+    .where(_c.id.in_(bindparam("ids", expanding=True)), _c.state.in_(DUE_STATES))
+    .values(
+        state="sending",
+        attempts=_c.attempts + 1,
+        claimed_by=bindparam("owner"),
+        lease_until=bindparam("lease_until"),
+        first_attempt_at=func.coalesce(_c.first_attempt_at, bindparam("now")),
+    )
+    .returning(*DELIVERIES.c)
+)
+
+
 def claim(
     session: Session,
     limit: int,
@@ -103,6 +137,7 @@ def claim(
     of the others)."""
     now = now or utcnow()
     postgres = session.get_bind().dialect.name == "postgresql"
+    conn = session.connection()
     # one query per (channel, state), each read in the order of an index: a single
     # `state IN (...) ORDER BY next_attempt_at` makes SQLite sort every due row at every claim,
     # which with 86,000 rows waiting costs more than sending the emails
@@ -113,53 +148,101 @@ def claim(
     for channel, budget in budgets:
         found: list[tuple[datetime, str]] = []
         for state in DUE_STATES:
-            due = select(Delivery.next_attempt_at, Delivery.id).where(
-                Delivery.state == state, Delivery.next_attempt_at <= now, Delivery.not_before <= now
-            )
-            if channel is not None:
-                due = due.where(Delivery.channel == channel)
-            due = due.order_by(Delivery.next_attempt_at).limit(budget)
-            if postgres:
-                # rows another worker is claiming right now are locked by it: pass them over
-                due = due.with_for_update(skip_locked=True)
-            found += [(row[0], row[1]) for row in session.execute(due)]
+            rows = conn.execute(_due_query(channel, state, postgres), {"now": now, "budget": budget})
+            found += [(row[0], row[1]) for row in rows]  # plain tuples: they sort much faster
         found.sort()
         picked += found[:budget]
     picked.sort()
     ids = [row_id for _, row_id in picked[:limit]]
     if not ids:
         return []
-    # one Core statement (no ORM bookkeeping), the first attempt's time set in the same pass
-    c = DELIVERIES.c
-    session.connection().execute(
-        update(DELIVERIES)
-        .where(c.id.in_(ids), c.state.in_(DUE_STATES))
-        .values(
-            state="sending",
-            attempts=c.attempts + 1,
-            claimed_by=owner,
-            lease_until=now + timedelta(seconds=lease),
-            first_attempt_at=func.coalesce(c.first_attempt_at, now),
+    # plain rows, not ORM objects: thousands per claim, read once (`settle` writes any change back);
+    # the first attempt's time is set in the same statement
+    params = {"ids": ids, "owner": owner, "lease_until": now + timedelta(seconds=lease), "now": now}
+    return list(conn.execute(_TAKE, params))
+
+
+@dataclass(frozen=True)
+class _DriverStatement:
+    """A statement compiled once for a dialect, run with values as its database driver takes them."""
+
+    stmt: Any
+    sql: str
+    names: tuple[str, ...]  # the parameters, in the order a positional driver wants them
+    fixed: dict[str, Any]  # values the statement carries itself (literals such as 'sending')
+    convert: dict[str, Any]  # parameter -> the type's conversion for this driver (SQLite's dates)
+    positional: bool
+
+
+_DRIVER_STATEMENTS: dict[tuple[int, str], _DriverStatement] = {}
+
+
+def _run_many(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> int:
+    """`stmt` once per row, straight to the driver's executemany; returns the rows changed.
+
+    For the ledger's hottest writes (a commit point, an outcome: one per message sent), where
+    SQLAlchemy's per-row parameter handling would cost more than the database's own work."""
+    dialect = conn.dialect
+    known = _DRIVER_STATEMENTS.get((id(stmt), dialect.name))
+    if known is None or known.stmt is not stmt:
+        compiled = stmt.compile(dialect=dialect)
+        convert = {}
+        for name, bind in compiled.binds.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                convert[name] = processor
+        known = _DriverStatement(
+            stmt,
+            compiled.string,
+            tuple(compiled.positiontup or ()),
+            {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required},
+            convert,
+            dialect.positional,
         )
-    )
-    # plain rows, not ORM objects: thousands per claim, read once (`settle` writes any change back)
-    return list(
-        session.execute(select(DELIVERIES).where(DELIVERIES.c.id.in_(ids), DELIVERIES.c.state == "sending"))
-    )
+        _DRIVER_STATEMENTS[(id(stmt), dialect.name)] = known
+    params: list[Any] = []
+    for row in rows:
+        values = {**known.fixed, **row}
+        for name, convert in known.convert.items():
+            values[name] = convert(values[name])
+        params.append(tuple(values[n] for n in known.names) if known.positional else values)
+    result = conn.exec_driver_sql(known.sql, params)
+    return int(result.rowcount)
 
 
-def settle(session: Session, changes: Sequence[tuple[str, dict[str, Any]]]) -> None:
-    """Write back what a claim decided without sending: (row id, column values) each."""
+@functools.lru_cache(maxsize=64)
+def _write_by_id(shape: tuple[str, ...], held: bool) -> Update:
+    c = DELIVERIES.c
+    stmt = update(DELIVERIES).where(c.id == bindparam("b_id"))
+    if held:
+        stmt = stmt.where(
+            c.attempts == bindparam("b_attempt"),
+            c.claimed_by == bindparam("b_owner"),
+            or_(c.state == "sending", c.state == "committing"),  # no IN: executemany
+        )
+    return stmt.values({k: bindparam(k) for k in shape})
+
+
+def settle(
+    session: Session,
+    changes: Sequence[tuple[str, dict[str, Any]]],
+    held_by: dict[str, tuple[int, str]] | None = None,
+) -> None:
+    """Write column values to rows: (row id, values) each, in one statement per set of columns.
+
+    With `held_by` (row id -> attempt, owner) a change applies only while the row is still held
+    by the claim that made it; rows are written in id order, one lock order for every worker."""
     by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row_id, values in changes:
-        by_shape.setdefault(tuple(sorted(values)), []).append({"b_id": row_id, **values})
+        row = {"b_id": row_id, **values}
+        if held_by is not None:
+            row["b_attempt"], row["b_owner"] = held_by[row_id]
+        by_shape.setdefault(tuple(sorted(values)), []).append(row)
+    conn = session.connection()
     for shape, rows in by_shape.items():
-        stmt = (
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id == bindparam("b_id"))
-            .values({k: bindparam(k) for k in shape})
-        )
-        session.connection().execute(stmt, rows)
+        if held_by is not None:
+            rows.sort(key=lambda row: row["b_id"])  # fewer deadlocks among workers
+        _run_many(conn, _write_by_id(shape, held_by is not None), rows)
 
 
 def next_due(session: Session) -> datetime | None:
@@ -190,25 +273,34 @@ def mark_committing(session: Session, claims: Sequence[tuple[str, int]], owner: 
     if not claims:
         return set()
     wanted = dict(claims)
-    # one statement, compiled once and run for every claim (a CASE over the batch would be compiled
-    # anew for every batch size), then one read of what is now ours
-    stmt = (
+    update_stmt, held_stmt = _committing(owner)
+    conn = session.connection()
+    marked = _run_many(conn, update_stmt, [{"b_id": i, "b_attempt": a} for i, a in sorted(wanted.items())])
+    if marked == len(wanted):
+        return set(wanted)  # every claim still held: nothing to read back
+    rows = conn.execute(held_stmt, {"ids": list(wanted)})
+    return {i for i, attempts, holder in rows if attempts == wanted[i] and holder == owner}
+
+
+@functools.lru_cache(maxsize=8)
+def _committing(owner: str | None) -> tuple[Update, Select[Any]]:
+    """One statement run for every claim (a CASE over the batch would be compiled anew for every
+    batch size), then one read of what is now ours."""
+    c = DELIVERIES.c
+    mark = (
         update(DELIVERIES)
         .where(
-            DELIVERIES.c.id == bindparam("b_id"),
-            DELIVERIES.c.attempts == bindparam("b_attempt"),
-            DELIVERIES.c.state == "sending",
-            DELIVERIES.c.claimed_by == owner,  # a literal: `IS NULL` when there is no owner
+            c.id == bindparam("b_id"),
+            c.attempts == bindparam("b_attempt"),
+            c.state == "sending",
+            c.claimed_by == owner,  # a literal: `IS NULL` when there is no owner
         )
         .values(state="committing")
     )
-    session.connection().execute(stmt, [{"b_id": i, "b_attempt": a} for i, a in sorted(wanted.items())])
-    rows = session.execute(
-        select(DELIVERIES.c.id, DELIVERIES.c.attempts, DELIVERIES.c.claimed_by).where(
-            DELIVERIES.c.id.in_(list(wanted)), DELIVERIES.c.state == "committing"
-        )
+    held = select(c.id, c.attempts, c.claimed_by).where(
+        c.id.in_(bindparam("ids", expanding=True)), c.state == "committing"
     )
-    return {i for i, attempts, holder in rows if attempts == wanted[i] and holder == owner}
+    return mark, held
 
 
 def renew(session: Session, owner: str, lease: float, now: datetime | None = None) -> int:

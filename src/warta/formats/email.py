@@ -20,6 +20,7 @@ import functools
 import os
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -539,6 +540,16 @@ def _cached(job: Job) -> _Shared:
 # --- the message --------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=2)
+def _date_at(second: int) -> bytes:
+    return _raw("Date", format_datetime(datetime.fromtimestamp(second, UTC), usegmt=True))
+
+
+def _date_header() -> bytes:
+    """The Date header for now, made once a second (an RFC 5322 date has no finer resolution)."""
+    return _date_at(int(time.time()))
+
+
 def build_message(job: Job, *, message_id: str, unsubscribe: str, sign: bool = True) -> bytes:
     """The complete message for one job, with CRLF line endings, DKIM-signed when configured
     (and ``sign`` is true: a caller may sign it later with `dkim_sign`).
@@ -556,7 +567,7 @@ def build_message(job: Job, *, message_id: str, unsubscribe: str, sign: bool = T
             shared.from_header,
             _to_header(job.recipient.name, envelope_address(job.recipient.email)),
             shared.subject_header,
-            _raw("Date", format_datetime(datetime.now(UTC), usegmt=True)),
+            _date_header(),
             _raw("Message-ID", f"<{message_id}>"),
             _raw("List-Unsubscribe", f"<{unsubscribe}>"),
             _raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),

@@ -25,6 +25,34 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+# What SQLite's query planner is told about the ledger (its sqlite_stat1 rows), so that it never
+# prefers the state index to the primary key: without statistics it guesses that `state = ?` picks
+# out about ten rows and so reads every `sending` or `pending` row to claim or settle a few dozen by
+# id. The figures describe a large ledger: a million rows, a handful of states, many per release.
+# https://www.sqlite.org/optoverview.html#manual_control_of_query_plans_using_sqlite_stat_tables
+LEDGER_STATS = (
+    ("deliveries", None, "1000000"),
+    ("deliveries", "sqlite_autoindex_deliveries_1", "1000000 1"),  # id
+    ("deliveries", "sqlite_autoindex_deliveries_2", "1000000 50000 50000 2 1 1"),  # one per recipient
+    ("deliveries", "ix_deliveries_due", "1000000 200000 2"),
+    ("deliveries", "ix_deliveries_channel_due", "1000000 250000 50000 2"),
+    ("deliveries", "ix_deliveries_release_id", "1000000 50000"),
+    ("deliveries", "ix_deliveries_recipient_id", "1000000 20"),
+)
+
+
+def _steer_sqlite_planner(engine: Engine) -> None:
+    """Write LEDGER_STATS unless the ledger has statistics already (its own, from ANALYZE, are kept)."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE sqlite_schema")  # creates sqlite_stat1, reads no table
+        known = conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'deliveries'").scalar()
+        if not known:
+            conn.exec_driver_sql(
+                "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)", list(LEDGER_STATS)
+            )
+    engine.dispose()  # a connection reads the statistics when it opens
+
+
 def database_url(url: str) -> str:
     """The URL with a driver SQLAlchemy can load: plain PostgreSQL URLs go through psycopg 3."""
     for prefix in ("postgresql://", "postgres://"):
@@ -68,6 +96,8 @@ class Store:
         """Bring the schema to head. On PostgreSQL, processes starting together take turns."""
         if self.dialect != "postgresql":
             command.upgrade(alembic_config(self.url), "head")
+            if self.dialect == "sqlite":
+                _steer_sqlite_planner(self.engine)
             return
         with self.engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})

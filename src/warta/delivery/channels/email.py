@@ -4,7 +4,10 @@ The relay is ``settings.smtp_url``: ``smtp://[user:pass@]host[:port]`` (STARTTLS
 is not on this machine offers it) or ``smtps://`` for implicit TLS. Connections are opened when
 first needed, kept open between messages, and replaced after an error or when the relay hangs up.
 
-Exactly once where SMTP allows it: the message and its dot-stuffed body are written after DATA,
+Messages go after DATA as `build_message` makes them: CRLF line ends, and no line that starts with a
+dot (its headers are folded with spaces, its parts are base64), so nothing needs dot-stuffing.
+
+Exactly once where SMTP allows it: the message is written after DATA,
 then the channel awaits ``job.commit_point()``, and only then writes the final ``.`` that makes the
 relay take the message. A crash before that dot leaves a ``sending`` row and a relay that discards
 the half-sent message; a crash after it leaves a ``committing`` row, settled as delivered
@@ -22,7 +25,6 @@ import asyncio
 import base64
 import contextlib
 import ipaddress
-import re
 import socket
 import ssl
 from dataclasses import dataclass
@@ -41,26 +43,10 @@ from warta.formats.email import (
     message_id_for,
 )
 
-__all__ = ["EmailChannel", "Relay", "SmtpReplyError", "dot_stuff"]
+__all__ = ["EmailChannel", "Relay", "SmtpReplyError"]
 
-_LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
 _MAX_REPLY_LINES = 200
-
-
-def dot_stuff(message: bytes) -> bytes:
-    """``message`` as DATA carries it: CRLF line endings, a leading dot doubled, ending in CRLF.
-
-    The terminating ``.`` line is not included.
-    """
-    data = message
-    if data.count(b"\r\n") != data.count(b"\n") or data.count(b"\r") != data.count(b"\n"):
-        data = _LINE_ENDINGS.sub(b"\r\n", data)
-    if data.startswith(b"."):
-        data = b"." + data
-    data = data.replace(b"\n.", b"\n..")
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data
+_WRITE_BUFFER = 64 * 1024  # bytes written and not yet taken by the relay before a write waits
 
 
 @dataclass(frozen=True)
@@ -161,9 +147,10 @@ class _Connection:
 
     async def read_reply(self, timeout: float | None = None) -> tuple[int, str]:
         async with asyncio.timeout(timeout or self.timeout):
-            return await self._reply()
+            return await self.reply()
 
-    async def _reply(self) -> tuple[int, str]:
+    async def reply(self) -> tuple[int, str]:
+        """The next reply, under the caller's time limit."""
         lines: list[str] = []
         while True:
             raw = await self.reader.readline()
@@ -180,10 +167,16 @@ class _Connection:
     async def command(self, line: str) -> tuple[int, str]:
         if "\r" in line or "\n" in line:
             raise ValueError("line break in an SMTP command")
-        self.writer.write(line.encode("utf-8") + b"\r\n")
         async with asyncio.timeout(self.timeout):
+            await self.send(line.encode("utf-8") + b"\r\n")
+            return await self.reply()
+
+    async def send(self, data: bytes) -> None:
+        """Write; wait only while the relay has not read what was written before (the caller's
+        time limit applies)."""
+        self.writer.write(data)
+        if self.writer.transport.get_write_buffer_size() > _WRITE_BUFFER:
             await self.writer.drain()
-            return await self._reply()
 
     async def expect(self, stage: str, line: str, *codes: int) -> str:
         code, text = await self.command(line)
@@ -214,9 +207,8 @@ class _Connection:
         await self.expect("AUTH", base64.b64encode(password.encode()).decode("ascii"), 235)
 
     async def write(self, data: bytes) -> None:
-        self.writer.write(data)
         async with asyncio.timeout(self.timeout):
-            await self.writer.drain()
+            await self.send(data)
 
     async def reset(self) -> bool:
         """Abandon the open transaction; whether the connection can carry another one."""
@@ -353,7 +345,7 @@ class EmailChannel(Channel):
                 raw = await asyncio.to_thread(dkim_sign, raw, self.settings)
             except Exception as exc:
                 return Result("retry", f"DKIM signing: {_describe(exc)}")
-        payload = dot_stuff(raw)
+        payload = raw if raw.endswith(b"\r\n") else raw + b"\r\n"
         pool = self._get_pool()
         while True:
             try:
@@ -408,11 +400,12 @@ class EmailChannel(Channel):
         """The same transaction with MAIL, RCPT and DATA sent at once (RFC 2920), for a relay that
         offers PIPELINING: one write and one wait instead of three round trips."""
         try:
-            await conn.write(f"MAIL FROM:<{self.sender}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
-            mail = await conn.read_reply()
-            if reused and mail[0] == 421:
-                return None, False
-            replies = [mail, await conn.read_reply(), await conn.read_reply()]
+            async with asyncio.timeout(conn.timeout):
+                await conn.send(f"MAIL FROM:<{self.sender}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
+                mail = await conn.reply()
+                if reused and mail[0] == 421:
+                    return None, False
+                replies = [mail, await conn.reply(), await conn.reply()]
         except _LINK_ERRORS as exc:
             if reused:
                 return None, False  # nothing of it was accepted: send it on a fresh connection
@@ -442,8 +435,9 @@ class EmailChannel(Channel):
         if not conn.usable:
             return Result("retry", "message: the relay closed the connection before the end of data"), False
         try:
-            await conn.write(b".\r\n")
-            code, text = await conn.read_reply(self.end_of_data_timeout)
+            async with asyncio.timeout(self.end_of_data_timeout):
+                await conn.send(b".\r\n")
+                code, text = await conn.reply()
         except _LINK_ERRORS as exc:
             # the relay may have taken the message: never send it again
             return Result("delivered", f"no reply after the end of data: {_describe(exc)}"), False
