@@ -26,6 +26,7 @@ def test_bench_runs_on_a_tiny_audience(tmp_path: Path) -> None:
         "WARTA_BENCH_WEBHOOKS": "40",
         "WARTA_BENCH_SSE": "60",
         "WARTA_BENCH_DKIM": "5",
+        "WARTA_BENCH_RELEASE_IN": "0.5",
     }
     run = subprocess.run(
         [sys.executable, "-m", "bench", "distribution", "dkim"],

@@ -42,7 +42,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     # distribution
     smtp_url: str = "smtp://127.0.0.1:25"  # smtp://[user:pass@]host:port, smtps:// for implicit TLS
-    smtp_pool: int = 16  # pooled connections to the relay
+    smtp_pool: int = 32  # pooled connections to the relay (Postfix takes 50 from one client by default)
     mail_from: str = "Warta <wire@warta.invalid>"
     dkim_domain: str = ""
     dkim_selector: str = ""
@@ -78,7 +78,7 @@ class Settings:
             secret=os.environ.get("WARTA_SECRET", ""),
             banned_terms=_csv(_env("BANNED_TERMS", "")),
             smtp_url=_env("SMTP_URL", "smtp://127.0.0.1:25"),
-            smtp_pool=int(_env("SMTP_POOL", "16")),
+            smtp_pool=int(_env("SMTP_POOL", "32")),
             mail_from=_env("MAIL_FROM", "Warta <wire@warta.invalid>"),
             dkim_domain=_env("DKIM_DOMAIN", ""),
             dkim_selector=_env("DKIM_SELECTOR", ""),

@@ -19,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -109,7 +110,7 @@ class Plan:
     rows: list[NewRow] = field(default_factory=list)
     live: list[LiveGroup] = field(default_factory=list)
     # rows decided after the live publish (every channel's), so desktops do not wait for them
-    rest: Callable[[], list[NewRow]] | None = None
+    rest: Callable[[], Iterable[NewRow]] | None = None
     # desktops that have the release already: their stream rows are written as delivered
     published: set[str] = field(default_factory=set)
     published_at: datetime | None = None
@@ -219,21 +220,25 @@ class Router:
         written. Stream rows of desktops the release was published to are written as delivered.
         Writing a chunk twice (routing run again after a crash) is harmless: the ledger's unique
         key keeps one."""
-        rows = plan.rows + (plan.rest() if plan.rest else [])
-        if not rows:
-            return 0
-        if plan.published:
-            at = plan.published_at or utcnow()
-            for row in rows:
-                if row.channel == "stream" and row.kind == "edition" and row.recipient_id in plan.published:
-                    row.delivered_at = at
+        # rows are decided as they are written: the first chunk goes in (and delivery starts on
+        # it) before the rest of a large audience has been decided
+        rows = itertools.chain(plan.rows, plan.rest() if plan.rest else ())
+        at = plan.published_at or utcnow()
         created = 0
-        bounds = [0, *range(min(FIRST_CHUNK, chunk), len(rows), chunk), len(rows)]
-        for start, end in zip(bounds, bounds[1:], strict=False):
+        size = min(FIRST_CHUNK, chunk)
+        while batch := list(itertools.islice(rows, size)):
+            if plan.published:
+                for row in batch:
+                    if (
+                        row.channel == "stream"
+                        and row.kind == "edition"
+                        and row.recipient_id in plan.published
+                    ):
+                        row.delivered_at = at
             with self.store.session() as s:
-                created += add_rows(s, rows[start:end])
-            if end < len(rows):
-                self.on_rows()
+                created += add_rows(s, batch)
+            self.on_rows()
+            size = chunk
         return created
 
     async def go_live(self, plan: Plan) -> None:
@@ -291,7 +296,7 @@ class Router:
             self._queue_digests(s, release, editions, digest)
             stream = self.channels.get("stream")
             if not (live and stream is not None):
-                plan.rows = self._rows(release, editions, audience, kind="edition")
+                plan.rows = list(self._rows(release, editions, audience, kind="edition"))
                 return plan
             desktops = [r for r, _ in audience if stream.applies_to(r)]
             self._live_groups(s, release, editions, desktops, plan)
@@ -429,12 +434,11 @@ class Router:
         editions: dict[str, Edition],
         recipients: Iterable[tuple[RecipientView, str]],
         kind: str,
-    ) -> list[NewRow]:
-        """Rows on every channel a recipient has."""
+    ) -> Iterator[NewRow]:
+        """Rows on every channel a recipient has, one recipient at a time."""
         now = utcnow()
         lift = self._lift(release)
         channels = list(self.channels.values())
-        rows = []
         language = self._chooser(release, editions)
         for recipient, how in recipients:
             lang_or_none = language(recipient.languages)
@@ -447,24 +451,21 @@ class Router:
             for channel in channels:
                 if not channel.applies_to(recipient):
                     continue
-                rows.append(
-                    NewRow(
-                        release_id=release.id,
-                        edition_id=edition.id,
-                        version=edition.version,
-                        lang=lang,
-                        recipient_id=recipient.id,
-                        channel=channel.name,
-                        kind=kind,
-                        destination=channel.lane(recipient),
-                        embargoed=early,
-                        not_before=now if (early or lift is None) else lift,
-                        matched_by=how,
-                        # the same gate as the engine's claim: due now, and never early to the untrusted
-                        delivered_at=now if (due_now and channel.settled_by_routing) else None,
-                    )
+                yield NewRow(
+                    release_id=release.id,
+                    edition_id=edition.id,
+                    version=edition.version,
+                    lang=lang,
+                    recipient_id=recipient.id,
+                    channel=channel.name,
+                    kind=kind,
+                    destination=channel.lane(recipient),
+                    embargoed=early,
+                    not_before=now if (early or lift is None) else lift,
+                    matched_by=how,
+                    # the same gate as the engine's claim: due now, and never early to the untrusted
+                    delivered_at=now if (due_now and channel.settled_by_routing) else None,
                 )
-        return rows
 
     # --- corrections and withdrawals ------------------------------------------------------
 
