@@ -247,12 +247,12 @@ class Engine:
         # the ledger's own threads: database work never queues behind whatever else uses the loop's
         # default executor (name resolution for thousands of webhook connections, say)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger")
+        # SQLite has one writer at a time, and a writer that finds the database locked sleeps for
+        # 1, 2, 5, 10 ms and longer before it looks again: this engine's own writes (claims and the
+        # stream below) take turns on this lock instead, each starting the moment the one before ends
+        self._write_lock = threading.Lock() if store.dialect == "sqlite" else None
         # one stream of ledger writes: outcomes wait up to 20 ms for company, a commit point (a
         # message waiting for its final dot) 1 ms, and both go in the same transaction
-        # SQLite has one writer at a time, and a writer that finds the database locked sleeps for
-        # 1, 2, 5, 10 ms and longer before it looks again: this engine's own writes take turns here
-        # instead, each starting the moment the one before ends
-        self._write_lock = threading.Lock() if store.dialect == "sqlite" else None
         self._writer = _Batcher(
             store, self._write_ledger, 0.02, self._executor, urgent=0.001, lock=self._write_lock
         )

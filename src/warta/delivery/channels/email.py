@@ -114,7 +114,6 @@ class _Connection:
         self.writer = writer
         self.timeout = timeout
         self.extensions: dict[str, str] = {}
-        self.messages = 0
 
     @classmethod
     async def open(cls, relay: Relay, hostname: str, timeout: float) -> _Connection:
@@ -441,7 +440,6 @@ class EmailChannel(Channel):
         except _LINK_ERRORS as exc:
             # the relay may have taken the message: never send it again
             return Result("delivered", f"no reply after the end of data: {_describe(exc)}"), False
-        conn.messages += 1
         if 200 <= code < 300:
             return Result.ok(), True
         return _refused("end of data", code, text), code != 421
