@@ -156,6 +156,54 @@ def test_slow_consumer_is_dropped_and_others_carry_on() -> None:
     assert h.publish("release", {}, ["a"]) == (1, 1)
 
 
+def test_slow_consumer_on_a_direct_transport_is_dropped_and_others_carry_on() -> None:
+    """The direct path: a desktop whose socket is not read fills its transport's buffer; past
+    WRITE_LIMIT it is dropped (its writer then ends the response) while a desktop that reads gets
+    every event."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        h = hub()
+        stalled, stalled_peer = socket.socketpair()
+        quick, quick_peer = socket.socketpair()
+        quick_peer.setblocking(False)
+        stalled_transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, stalled)
+        quick_transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, quick)
+        slow, fast = h.connect("a"), h.connect("a")
+        slow.attach(stalled_transport)
+        fast.attach(quick_transport)
+        pad = "x" * 60_000
+        received = bytearray()
+        published = 0
+        while not slow.closed and published < 400:  # 24 MB: far past the limit and any socket buffer
+            h.publish("release", {"n": published, "pad": pad}, ["a"])
+            published += 1
+            await asyncio.sleep(0)
+            with contextlib.suppress(BlockingIOError):
+                while chunk := quick_peer.recv(1 << 20):
+                    received += chunk
+        assert slow.closed and slow.reason == "slow consumer"
+        assert not fast.closed and h.connected("a") == 1
+        waiting = stalled_transport.get_write_buffer_size()
+        for _ in range(3):  # nothing more is written to the dropped one
+            h.publish("release", {"n": published, "pad": pad}, ["a"])
+            published += 1
+        assert stalled_transport.get_write_buffer_size() == waiting
+        deadline = time.monotonic() + 10
+        while received.count(b"event: release") < published and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+            with contextlib.suppress(BlockingIOError):
+                while chunk := quick_peer.recv(1 << 20):
+                    received += chunk
+        assert received.count(b"event: release") == published
+        for sock in (stalled_peer, quick_peer):
+            sock.close()
+        quick_transport.close()
+        stalled_transport.abort()
+
+    asyncio.run(main())
+
+
 def test_heartbeat_only_on_idle_connections() -> None:
     h = hub()
     idle, busy = h.connect("a"), h.connect("b")
