@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from warta.delivery import ledger
 from warta.store import Store
+from warta.store.db import LEDGER_STATS
 
 D = ledger.DELIVERIES.c
 
@@ -59,11 +60,5 @@ def test_measured_statistics_are_kept(tmp_path: Path) -> None:
         stat = conn.exec_driver_sql("SELECT stat FROM sqlite_stat1 WHERE idx = 'ix_deliveries_due'").scalar()
         count = conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'deliveries'").scalar()
     assert stat == "42 21 1"
-    assert count == len([s for s in ledger_stats() if s[0] == "deliveries"])
+    assert count == len([s for s in LEDGER_STATS if s[0] == "deliveries"])
     store.close()
-
-
-def ledger_stats() -> tuple[tuple[str, str | None, str], ...]:
-    from warta.store.db import LEDGER_STATS
-
-    return LEDGER_STATS

@@ -188,8 +188,7 @@ class Router:
         created = await asyncio.to_thread(self.record, plan)
         log.info(
             "route_release for %s: %d ledger rows, %d live now", release_id, created, len(plan.published)
-        )
-        self.on_rows()
+        )  # `record` woke delivery after each chunk it wrote
 
     async def _corrected(self, message: Message) -> None:
         await self._run(self.route_correction, message.payload["release_id"])
