@@ -414,6 +414,37 @@ def test_slow_endpoints_on_a_shared_host_do_not_hold_up_its_quick_ones() -> None
     assert most_open > 2
 
 
+def test_a_connection_handed_straight_on_times_its_new_exchange() -> None:
+    """A finished exchange hands its connection to the next queued request at once, before the
+    finished one's own callbacks run. Those must not stop the new exchange's slow timer (its slow
+    answer would then hold the connection unnoticed while quick requests queue behind it)."""
+
+    async def script(request: Request, server: Server) -> tuple[bytes, bool]:
+        if request.head.startswith("POST /slow"):
+            await asyncio.sleep(0.5)
+        return OK, False
+
+    async def go() -> tuple[bool, Server]:
+        async with Server(script) as srv:
+            client = Client(per_origin=1, slow_after=0.2)
+            origin = srv.origin()
+            await client.request(origin, "POST", "/quick", [], b"{}", 5.0)
+            (conn,) = client.pools[origin].idle  # the one connection, kept alive
+            quick = asyncio.create_task(client.request(origin, "POST", "/quick", [], b"{}", 5.0))
+            slow = asyncio.create_task(client.request(origin, "POST", "/slow", [], b"{}", 5.0))
+            await quick  # the slow request has the connection now, handed on by the quick one
+            await asyncio.sleep(0.01)
+            timer = conn.slow_timer
+            timing = conn.waiter is not None and timer is not None and not timer.cancelled()
+            await slow
+            await client.aclose()
+            return timing, srv
+
+    timing, srv = run(go())
+    assert timing  # the slow exchange is being timed
+    assert [r.conn for r in srv.requests] == [1, 1, 1]
+
+
 def test_a_host_that_is_slow_for_everyone_keeps_its_limit() -> None:
     async def go() -> tuple[list[int], Server]:
         async with Server(reply(OK, delay=0.3)) as srv:

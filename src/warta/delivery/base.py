@@ -7,7 +7,9 @@ channel and destination (the lane: an SMTP relay, a webhook host, the stream hub
 Exactly-once where the protocol allows it: just before a job's bytes become irreversible (the
 final "." of SMTP DATA), the channel awaits `job.commit_point()`, which records the row as
 `committing`. After a crash, `sending` rows are retried (nothing irreversible happened) and
-`committing` rows are settled by the channel's `recover_committing` policy.
+`committing` rows are settled by the channel's `recover_committing` policy. Where that mark would
+change nothing (the only delivery worker, which cannot lose a claim, and a channel whose
+`committing` rows are sent again like `sending` ones) the engine does not write it.
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ class Bundle:
         from warta.clock import aware
 
         return aware(self.release.embargo_until)
+
+
+async def unchecked() -> None:
+    """The commit point of a job no other worker can take over, or one with no ledger row yet."""
 
 
 @dataclass

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import socket
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from sqlalchemy.orm import Session
 from warta.clock import aware, utcnow
 from warta.config import Settings
 from warta.delivery import ledger
-from warta.delivery.base import CHANNELS, Bundle, Channel, Job, RecipientView, Result
+from warta.delivery.base import CHANNELS, Bundle, Channel, Job, RecipientView, Result, unchecked
 from warta.editions.queries import release_editions
 from warta.editions.render import wire_text
 from warta.formats.ninjs import edition_to_ninjs
@@ -146,10 +145,8 @@ class _Batcher:
         delay: float,
         executor: ThreadPoolExecutor | None = None,
         urgent: float | None = None,
-        lock: contextlib.AbstractContextManager[Any] | None = None,
     ) -> None:
         self.store, self.apply, self.delay, self.executor = store, apply, delay, executor
-        self.lock = lock or contextlib.nullcontext()
         self.urgent = delay if urgent is None else urgent
         self.items: list[tuple[Any, asyncio.Future[None] | None]] = []
         self.task: asyncio.Task[None] | None = None
@@ -197,7 +194,7 @@ class _Batcher:
                         fut.set_result(None)
 
     def _write(self, items: list[Any]) -> set[Any] | None:
-        with self.lock, self.store.session() as s:
+        with self.store.writing(), self.store.session() as s:
             return self.apply(s, items)
 
     async def drain(self) -> None:
@@ -247,15 +244,9 @@ class Engine:
         # the ledger's own threads: database work never queues behind whatever else uses the loop's
         # default executor (name resolution for thousands of webhook connections, say)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger")
-        # SQLite has one writer at a time, and a writer that finds the database locked sleeps for
-        # 1, 2, 5, 10 ms and longer before it looks again: this engine's own writes (claims and the
-        # stream below) take turns on this lock instead, each starting the moment the one before ends
-        self._write_lock = threading.Lock() if store.dialect == "sqlite" else None
         # one stream of ledger writes: outcomes wait up to 20 ms for company, a commit point (a
         # message waiting for its final dot) 1 ms, and both go in the same transaction
-        self._writer = _Batcher(
-            store, self._write_ledger, 0.02, self._executor, urgent=0.001, lock=self._write_lock
-        )
+        self._writer = _Batcher(store, self._write_ledger, 0.02, self._executor, urgent=0.001)
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -359,9 +350,6 @@ class Engine:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=min(delay, self.idle_poll))
 
-    def _writing(self) -> contextlib.AbstractContextManager[Any]:
-        return self._write_lock or contextlib.nullcontext()
-
     def _next_due(self) -> datetime | None:
         with self.store.session() as s:
             return ledger.next_due(s)
@@ -387,7 +375,7 @@ class Engine:
         jobs: list[Job] = []
         # the claim is its own short write; reading what the jobs need comes after, outside it, so
         # the commit points of messages in flight never wait behind thousands of jobs being built
-        with self._writing(), self.store.session() as s:
+        with self.store.writing(), self.store.session() as s:
             rows = ledger.claim(s, limit, now, owner=self.owner, lease=self.lease, channels=budgets)
         if not rows:
             return []
@@ -430,7 +418,7 @@ class Engine:
                     job.extra["note"] = bundle.release.reject_reason or ""
                 jobs.append(job)
         if changes:
-            with self._writing(), self.store.session() as s:
+            with self.store.writing(), self.store.session() as s:
                 ledger.settle(s, changes)
         return jobs
 
@@ -475,6 +463,11 @@ class Engine:
             fut = self._writer.add(("commit", claim, None), wait=True, urgent=True)
             assert fut is not None
             await fut
+
+        if not self.shared and self.channels[row.channel].recover_committing == "pending":
+            # the only worker cannot lose a claim, and its restart sends `sending` and `committing`
+            # rows of this channel again alike: the mark would change nothing, so it is not written
+            commit_point = unchecked
 
         return Job(
             delivery_id=row.id,

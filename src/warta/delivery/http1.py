@@ -90,6 +90,7 @@ class _Connection(asyncio.Protocol):
         self.slow_timer: asyncio.TimerHandle | None = None
         self.slow = False  # its exchange outlasted `slow_after`: not counted against `per_origin`
         self.started = 0.0
+        self.timed: asyncio.Future[Response] | None = None  # the exchange `started` and the timer are of
         self._reset()
 
     def _reset(self) -> None:
@@ -147,6 +148,7 @@ class _Connection(asyncio.Protocol):
         else:
             self.started = loop.time()
             self.slow_timer = loop.call_at(self.started + self.pool.slow_after(), self._slow)
+            self.timed = waiter
             waiter.add_done_callback(self._over)
             self.transport.write(data)
         return waiter
@@ -156,7 +158,13 @@ class _Connection(asyncio.Protocol):
         if self.waiter is not None and not self.waiter.done():
             self.pool.slowed(self)
 
-    def _over(self, _: object) -> None:
+    def _over(self, waiter: asyncio.Future[Response]) -> None:
+        """The exchange of `waiter` ended: its timer stops and the pool learns how long it took,
+        once. A finished exchange hands the connection on before its waiter's callbacks run, so by
+        then the connection may be timing the next exchange: that one is left alone."""
+        if waiter is not self.timed:
+            return
+        self.timed = None
         if self.slow_timer is not None:
             self.slow_timer.cancel()
             self.slow_timer = None
@@ -211,6 +219,8 @@ class _Connection(asyncio.Protocol):
         waiter = self.waiter
         reusable = self.keep_alive and not self.closed and not self.buf
         self.waiter = None
+        if waiter is not None:
+            self._over(waiter)  # before the connection is handed on to the next exchange
         if reusable:
             self.pool.release(self)
         else:

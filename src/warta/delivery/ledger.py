@@ -51,8 +51,14 @@ def add_rows(session: Session, rows: Iterable[NewRow]) -> int:
     """Insert ledger rows, skipping any whose (release, version, recipient, channel, kind) exists.
 
     Returns how many rows were offered; the unique key makes offering a row twice harmless."""
+    return insert_values(session, row_values(rows))
+
+
+def row_values(rows: Iterable[NewRow]) -> list[dict[str, Any]]:
+    """The column values of new ledger rows, ready for `insert_values` (built before a write
+    begins, so the write holds the database only while it inserts)."""
     now = utcnow()
-    values = [
+    return [
         {
             "id": new_id("dlv_"),
             "release_id": r.release_id,
@@ -75,6 +81,10 @@ def add_rows(session: Session, rows: Iterable[NewRow]) -> int:
         }
         for r in rows
     ]
+
+
+def insert_values(session: Session, values: list[dict[str, Any]]) -> int:
+    """Insert rows made by `row_values`, skipping any that exist; returns how many were offered."""
     if not values:
         return 0
     dialect = session.get_bind().dialect.name

@@ -33,8 +33,8 @@ from sqlalchemy.orm import Session
 from warta.bus import Bus, Message
 from warta.clock import aware, utcnow
 from warta.config import Settings
-from warta.delivery.base import Channel, Job, RecipientView, Result
-from warta.delivery.ledger import NewRow, add_rows
+from warta.delivery.base import Channel, Job, RecipientView, Result, unchecked
+from warta.delivery.ledger import NewRow, add_rows, insert_values, row_values
 from warta.intake.sanitize import html_to_text
 from warta.model import Alert, Circuit, Delivery, DigestItem, Edition, Recipient, Release
 from warta.routing import alerts as alert_matching
@@ -42,7 +42,9 @@ from warta.routing.audience import AudienceIndex, Selector, choose_language, fin
 
 log = logging.getLogger(__name__)
 LIVE_STATES = ("pending", "retrying", "sending", "committing")
-RECORD_CHUNK = 10_000  # ledger rows per transaction when routing writes a release's rows
+# ledger rows per transaction when routing writes a release's rows: small enough that delivery's
+# writes, which take turns with it, never wait long
+RECORD_CHUNK = 2_000
 FIRST_CHUNK = 1_000  # the first transaction is small: delivery starts on it while the rest is written
 
 
@@ -114,10 +116,6 @@ class Plan:
     # desktops that have the release already: their stream rows are written as delivered
     published: set[str] = field(default_factory=set)
     published_at: datetime | None = None
-
-
-async def _no_commit_point() -> None:
-    """Routing's live jobs are not claimed by anyone: there is no claim to check."""
 
 
 class Router:
@@ -234,8 +232,11 @@ class Router:
                         and row.recipient_id in plan.published
                     ):
                         row.delivered_at = at
-            with self.store.session() as s:
-                created += add_rows(s, batch)
+            values = row_values(batch)
+            # a turn among this process's writers: delivery's commit points wait for one chunk at
+            # most, never for SQLite's busy handler to wake up
+            with self.store.writing(), self.store.session() as s:
+                created += insert_values(s, values)
             self.on_rows()
             size = chunk
         return created
@@ -354,7 +355,7 @@ class Router:
                 embargoed=early,
                 recipient=members[0],
                 bundle=bundle,
-                commit_point=_no_commit_point,
+                commit_point=unchecked,  # routing's live jobs have no row yet: no claim to check
             )
             plan.live.append(LiveGroup(job, members))
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,11 @@ class Store:
         self.url = database_url(url)
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and a writer that finds the database locked sleeps for
+        # 1, 2, 5, 10 ms and longer before it looks again: the big writers of one process (routing
+        # writing a release's rows, delivery's claims and outcomes) take turns on this lock instead,
+        # each starting the moment the one before ends
+        self._write_turn = threading.Lock() if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -107,6 +113,11 @@ class Store:
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
                 conn.commit()
+
+    def writing(self) -> AbstractContextManager[Any]:
+        """Hold while writing a batch in this process: a turn among this process's writers on
+        SQLite, nothing on PostgreSQL (whose writers wait on row locks, not on one lock)."""
+        return self._write_turn or nullcontext()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
