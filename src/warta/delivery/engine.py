@@ -33,7 +33,7 @@ from warta.editions.queries import release_editions
 from warta.editions.render import wire_text
 from warta.formats.ninjs import edition_to_ninjs
 from warta.model import DigestItem, Edition, Organisation, Recipient, Release, ReleaseVersion
-from warta.routing.audience import view
+from warta.routing.audience import VIEW_COLUMNS, view_of
 from warta.store import Store
 
 log = logging.getLogger(__name__)
@@ -381,18 +381,20 @@ class Engine:
             return []
         changes: list[tuple[str, dict[str, Any]]] = []  # rows settled here, not sent
         with self.store.session() as s:
-            # plain rows, not ORM objects: thousands per claim, only read
-            table = Recipient.__table__
-            recipients: dict[str, Any] = {
-                r.id: r
-                for r in s.execute(select(table).where(table.c.id.in_({row.recipient_id for row in rows})))
+            # plain rows, not ORM objects, read by position: thousands per claim, only read
+            c = Recipient.__table__.c
+            wanted = {row.recipient_id for row in rows}
+            recipients: dict[str, tuple[RecipientView, str, str | None]] = {
+                r[0]: (view_of(r[:-2]), r[-2], r[-1])
+                for r in s.execute(
+                    select(*VIEW_COLUMNS, c.status, c.webhook_disabled).where(c.id.in_(wanted))
+                )
             }
             bundle_keys = self.bundles.keys(s, {row.edition_id for row in rows})
-            views: dict[str, RecipientView] = {}
             for row in rows:
-                recipient = recipients.get(row.recipient_id)
+                found = recipients.get(row.recipient_id)
                 channel = self.channels.get(row.channel)
-                skip = self._skip_reason(row, recipient, channel)
+                skip = self._skip_reason(row, found, channel)
                 if skip:
                     changes.append((row.id, {"state": "cancelled", "last_error": skip}))
                     continue
@@ -400,18 +402,16 @@ class Engine:
                 if bundle is None:
                     changes.append((row.id, {"state": "failed", "last_error": "edition no longer exists"}))
                     continue
+                assert found is not None and channel is not None
+                recipient = found[0]
                 lift = bundle.embargo_until
-                if lift and lift > now and not (row.embargoed and recipient and recipient.embargo_trusted):
+                if lift and lift > now and not (row.embargoed and recipient.embargo_trusted):
                     # never early to the untrusted, whatever routing decided
                     back = {"state": "pending", "attempts": row.attempts - 1, "next_attempt_at": lift}
                     back["not_before"] = max(aware(row.not_before) or lift, lift)
                     changes.append((row.id, back))
                     continue
-                assert recipient is not None and channel is not None
-                seen = views.get(recipient.id)
-                if seen is None:
-                    seen = views[recipient.id] = view(recipient)
-                job = self._job(row, seen, bundle)
+                job = self._job(row, recipient, bundle)
                 if row.kind == "digest":
                     job.extra["items"] = self._digest_items(s, row.id)
                 elif row.kind == "withdrawal":
@@ -445,18 +445,22 @@ class Engine:
         ]
 
     @staticmethod
-    def _skip_reason(row: Any, recipient: Any, channel: Channel | None) -> str | None:
+    def _skip_reason(
+        row: ledger.Claimed, found: tuple[RecipientView, str, str | None] | None, channel: Channel | None
+    ) -> str | None:
+        """Why a claimed row is not sent, if it is not; `found` is (view, status, why disabled)."""
         if channel is None:
             return f"no channel {row.channel!r}"
-        if recipient is None:
+        if found is None:
             return "recipient deleted"
-        if recipient.status != "active":
-            return f"recipient {recipient.status}"
-        if row.channel == "webhook" and recipient.webhook_disabled:
-            return f"endpoint disabled: {recipient.webhook_disabled}"
+        _, status, disabled = found
+        if status != "active":
+            return f"recipient {status}"
+        if row.channel == "webhook" and disabled:
+            return f"endpoint disabled: {disabled}"
         return None
 
-    def _job(self, row: Any, recipient: RecipientView, bundle: Bundle) -> Job:
+    def _job(self, row: ledger.Claimed, recipient: RecipientView, bundle: Bundle) -> Job:
         claim = (row.id, row.attempts)
 
         async def commit_point() -> None:

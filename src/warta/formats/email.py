@@ -103,6 +103,9 @@ def message_id_for(settings: Settings, delivery_id: str) -> str:
     return f"{delivery_id}@{mail_domain(settings)}"
 
 
+_DOMAIN = re.compile(r"[a-z0-9.-]+|\[[0-9a-f:.]+\]")
+
+
 def envelope_address(address: str) -> str:
     """``address`` as SMTP and the To header carry it: an ASCII local part, the domain in IDNA form.
 
@@ -117,7 +120,7 @@ def envelope_address(address: str) -> str:
         ascii_domain = domain.encode("idna").decode("ascii").lower()
     except UnicodeError as exc:
         raise ValueError(f"the domain of {address!r} is not a valid host name") from exc
-    if not re.fullmatch(r"[a-z0-9.-]+|\[[0-9a-f:.]+\]", ascii_domain):
+    if not _DOMAIN.fullmatch(ascii_domain):
         raise ValueError(f"the domain of {address!r} is not a valid host name")
     return f"{local}@{ascii_domain}"
 

@@ -41,6 +41,68 @@ def view(r: Any) -> RecipientView:
     )
 
 
+_c = Recipient.__table__.c
+# the columns a RecipientView is made of, in the order `view_of` reads them
+VIEW_COLUMNS = (
+    _c.id,
+    _c.kind,
+    _c.name,
+    _c.country,
+    _c.languages,
+    _c.sectors,
+    _c.email,
+    _c.webhook_url,
+    _c.webhook_disabled,
+    _c.webhook_secret,
+    _c.webhook_format,
+    _c.stream_token,
+    _c.feed_token,
+    _c.embargo_trusted,
+    _c.locale,
+    _c.timezone,
+)
+
+
+def view_of(values: Any) -> RecipientView:
+    """A recipient from a row of `VIEW_COLUMNS` (read by position: a row's attributes by name cost
+    about a microsecond each, and routing and delivery make views by the hundred thousand)."""
+    (
+        rid,
+        kind,
+        name,
+        country,
+        languages,
+        sectors,
+        email,
+        url,
+        disabled,
+        secret,
+        fmt,
+        stream,
+        feed,
+        trusted,
+        locale,
+        timezone,
+    ) = values
+    return RecipientView(
+        id=rid,
+        kind=kind,
+        name=name,
+        country=country,
+        languages=tuple(languages),
+        sectors=tuple(sectors),
+        email=email,
+        webhook_url=None if disabled else url,
+        webhook_secret=secret,
+        webhook_format=fmt,
+        stream_token=stream,
+        feed_token=feed,
+        embargo_trusted=trusted,
+        locale=locale,
+        timezone=timezone,
+    )
+
+
 @dataclass(frozen=True)
 class Selector:
     """An audience description; an empty set means 'any'."""
@@ -118,10 +180,9 @@ def fingerprint(session: Session) -> tuple[object, ...]:
 
 def load_index(session: Session) -> AudienceIndex:
     fp = fingerprint(session)
-    table = Recipient.__table__
     # plain rows, not ORM objects: the whole audience is read, and only read
-    active = session.execute(select(table).where(table.c.status == "active"))
-    return AudienceIndex.build((view(r) for r in active), fp)
+    active = session.execute(select(*VIEW_COLUMNS).where(_c.status == "active"))
+    return AudienceIndex.build((view_of(r) for r in active), fp)
 
 
 def choose_language(
