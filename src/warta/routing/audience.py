@@ -20,27 +20,6 @@ from warta.model import Circuit, Recipient
 ANY = "*"
 
 
-def view(r: Any) -> RecipientView:
-    """A recipient (an ORM object or a plain row of the table) as channels see it."""
-    return RecipientView(
-        id=r.id,
-        kind=r.kind,
-        name=r.name,
-        country=r.country,
-        languages=tuple(r.languages),
-        sectors=tuple(r.sectors),
-        email=r.email,
-        webhook_url=None if r.webhook_disabled else r.webhook_url,
-        webhook_secret=r.webhook_secret,
-        webhook_format=r.webhook_format,
-        stream_token=r.stream_token,
-        feed_token=r.feed_token,
-        embargo_trusted=r.embargo_trusted,
-        locale=r.locale,
-        timezone=r.timezone,
-    )
-
-
 _c = Recipient.__table__.c
 # the columns a RecipientView is made of, in the order `view_of` reads them
 VIEW_COLUMNS = (
@@ -101,6 +80,11 @@ def view_of(values: Any) -> RecipientView:
         locale=locale,
         timezone=timezone,
     )
+
+
+def view(r: Any) -> RecipientView:
+    """A recipient (an ORM object or a row of the table) as channels see it."""
+    return view_of([getattr(r, column.key) for column in VIEW_COLUMNS])
 
 
 @dataclass(frozen=True)

@@ -206,8 +206,11 @@ class _Connection:
         await self.expect("AUTH", base64.b64encode(password.encode()).decode("ascii"), 235)
 
     async def write(self, data: bytes) -> None:
-        async with asyncio.timeout(self.timeout):
-            await self.send(data)
+        """`send` under the connection's time limit, which only a write that must wait needs."""
+        self.writer.write(data)
+        if self.writer.transport.get_write_buffer_size() > _WRITE_BUFFER:
+            async with asyncio.timeout(self.timeout):
+                await self.writer.drain()
 
     async def reset(self) -> bool:
         """Abandon the open transaction; whether the connection can carry another one."""
