@@ -10,6 +10,7 @@ body is demoted to ``<h2>`` (its text is kept, its attributes are dropped).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from html import unescape
@@ -262,7 +263,15 @@ def html_to_text(html: str) -> str:
 
     Paragraphs are separated by blank lines, list items start with ``"- "`` (indented when
     nested), table cells are joined with ``" | "`` and links read ``"text <url>"``.
+
+    The same body is rendered several times as a release goes out (alert matching, its ninjs,
+    its search terms), each time a few milliseconds of parsing: the latest results are kept.
     """
+    return _rendered(html)
+
+
+@functools.lru_cache(maxsize=64)
+def _rendered(html: str) -> str:
     renderer = _TextRenderer()
     renderer.feed(html)
     renderer.close()

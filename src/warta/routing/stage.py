@@ -281,26 +281,30 @@ class Router:
                     frozenset(release.target_languages),
                     frozenset(release.sectors),
                 )
-                for n in index.select(sel):
-                    matched.setdefault(n, "target")
+                _take(matched, index.select(sel), "target")
             if release.target_circuits:
                 for circuit in s.scalars(select(Circuit).where(Circuit.slug.in_(release.target_circuits))):
-                    for n in index.select(Selector.of(circuit)):
-                        matched.setdefault(n, f"circuit:{circuit.slug}")
+                    _take(matched, index.select(Selector.of(circuit)), f"circuit:{circuit.slug}")
             realtime, digest = self._alert_matches(s, release, editions)
             for recipient_id, alert_id in realtime.items():
                 n_or_none = index.by_id.get(recipient_id)
                 if n_or_none is not None:
                     matched.setdefault(n_or_none, f"alert:{alert_id}")
-            audience = [(index.recipients[n], how) for n, how in matched.items()]
             self._queue_digests(s, release, editions, digest)
+            everyone = index.recipients
+
+            def audience() -> Iterator[tuple[RecipientView, str]]:
+                return ((everyone[n], how) for n, how in matched.items())
+
             stream = self.channels.get("stream")
             if not (live and stream is not None):
-                plan.rows = list(self._rows(release, editions, audience, kind="edition"))
+                plan.rows = list(self._rows(release, editions, audience(), kind="edition"))
                 return plan
-            desktops = [r for r, _ in audience if stream.applies_to(r)]
+            applies = stream.applies_to
+            desktops = [r for n in matched if applies(r := everyone[n])]
             self._live_groups(s, release, editions, desktops, plan)
-            plan.rest = functools.partial(self._rows, release, editions, audience, "edition")
+            # the audience as a list is only built after the publish, as its rows are decided
+            plan.rest = lambda: self._rows(release, editions, audience(), "edition")
             return plan
 
     def _live_groups(
@@ -329,20 +333,35 @@ class Router:
         )
         language = self._chooser(release, editions)
         groups: dict[tuple[str, bool], list[RecipientView]] = {}
+        # desktops share a handful of (languages, trusted) pairs: each pair's group is found once
+        group_of: dict[object, list[RecipientView] | None] = {}
+        seen_before = bool(in_ledger or published)
         for r in desktops:
-            lang = language(r.languages)
-            if lang is None:
+            pair = (r.languages, r.embargo_trusted) if lift else r.languages
+            if pair in group_of:
+                members = group_of[pair]
+            else:
+                lang = language(r.languages)
+                early = bool(lift and r.embargo_trusted)
+                # no edition it reads; or under embargo and untrusted (the engine's claim has the
+                # same gate: never early to the untrusted)
+                if lang is None or (lift and not early):
+                    members = None
+                else:
+                    members = groups.setdefault((editions[lang].id, early), [])
+                group_of[pair] = members
+            if members is None:
                 continue
-            early = bool(lift and r.embargo_trusted)
-            if lift and not early:
-                continue  # the same gate as the engine's claim: never early to the untrusted
-            if r.id in in_ledger:
-                continue  # its row is the engine's now
-            if r.id in published:  # routed again after its rows failed to be written
-                plan.published.add(r.id)
-                continue
-            groups.setdefault((editions[lang].id, early), []).append(r)
+            if seen_before:
+                if r.id in in_ledger:
+                    continue  # its row is the engine's now
+                if r.id in published:  # routed again after its rows failed to be written
+                    plan.published.add(r.id)
+                    continue
+            members.append(r)
         for (edition_id, early), members in groups.items():
+            if not members:
+                continue  # each of its desktops had its row or the event already
             bundle = self.bundles.get(session, edition_id)
             if bundle is None:
                 continue
@@ -388,6 +407,8 @@ class Router:
         index = self.alerts.get(session)
         realtime: dict[str, str] = {}
         digest: dict[str, str] = {}
+        if not len(index):
+            return realtime, digest  # no saved alerts: no edition to read
         countries = {release.dateline_country, *release.target_countries}
         for edition in editions.values():
             text = " ".join((edition.headline, edition.summary, html_to_text(edition.body_html)))
@@ -557,3 +578,12 @@ class Router:
                 if r.recipient_id in active
             ]
             return add_rows(s, rows)
+
+
+def _take(matched: dict[int, str], picked: Iterable[int], how: str) -> None:
+    """Add the picked recipients not matched yet, with how they were matched (the first way wins)."""
+    if matched:
+        for n in picked:
+            matched.setdefault(n, how)
+    else:
+        matched.update(dict.fromkeys(picked, how))  # the usual single target, without a loop in Python
