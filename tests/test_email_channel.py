@@ -6,7 +6,7 @@ import asyncio
 import base64
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -15,9 +15,10 @@ from email.policy import default
 from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+import uvloop
 from aiosmtpd.controller import Controller
 
 from conftest import free_port
@@ -113,6 +114,23 @@ class SmtpServer:
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
+
+
+LOOP = {"kind": "asyncio"}
+T = TypeVar("T")
+
+
+@pytest.fixture(params=["asyncio", "uvloop"], autouse=True)
+def loop_kind(request: pytest.FixtureRequest) -> str:
+    """Every test on both event loops: the server runs under uvicorn's choice, uvloop."""
+    LOOP["kind"] = request.param
+    return str(request.param)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    if LOOP["kind"] == "uvloop":
+        return uvloop.run(coro)
+    return asyncio.run(coro)
 
 
 @pytest.fixture(params=[False, True], ids=["lockstep", "pipelined"])
@@ -241,7 +259,7 @@ class Commits:
             self.calls[mid] += 1
             if f"<{mid}>" in self.sink.messages:
                 self.too_late.append(mid)
-            await asyncio.sleep(0.005)  # the server holds the whole message but must not take it yet
+            await asyncio.sleep(0.005)  # the server may hold the whole message but must not take it yet
             if f"<{mid}>" in self.sink.messages:
                 self.too_late.append(mid)
             if mid in self.fail:
@@ -321,7 +339,7 @@ def test_two_hundred_jobs_through_one_pool(tmp_path: Path, smtp: SmtpServer) -> 
     commits = Commits(smtp.sink)
     jobs = [make_job(bundle, commits, n) for n in range(200)]
 
-    results = asyncio.run(send_all(EmailChannel(settings), jobs))
+    results = run(send_all(EmailChannel(settings), jobs))
 
     assert results == [Result.ok()] * 200
     assert len(smtp.sink.messages) == 200
@@ -357,7 +375,7 @@ def test_malay_edition(tmp_path: Path, smtp: SmtpServer) -> None:
     bundle = make_bundle(settings, "ms")
     commits = Commits(smtp.sink)
     job = make_job(bundle, commits, 1, name="Siti Nurhaliza binti Tarudin")
-    assert asyncio.run(send_all(EmailChannel(settings), [job])) == [Result.ok()]
+    assert run(send_all(EmailChannel(settings), [job])) == [Result.ok()]
 
     message = smtp.sink.messages[f"<{message_id_for(settings, job.delivery_id)}>"]
     raw = smtp.sink.raw[f"<{message_id_for(settings, job.delivery_id)}>"]
@@ -393,7 +411,7 @@ def test_arabic_edition_is_right_to_left(tmp_path: Path, smtp: SmtpServer) -> No
     settings = make_settings(tmp_path, smtp.port)
     bundle = make_bundle(settings, "ar")
     job = make_job(bundle, Commits(smtp.sink), 1, name="أحمد بن علي", locale="ar")
-    assert asyncio.run(send_all(EmailChannel(settings), [job])) == [Result.ok()]
+    assert run(send_all(EmailChannel(settings), [job])) == [Result.ok()]
 
     message = smtp.sink.messages[f"<{message_id_for(settings, job.delivery_id)}>"]
     raw = smtp.sink.raw[f"<{message_id_for(settings, job.delivery_id)}>"]
@@ -412,7 +430,7 @@ def test_one_click_unsubscribe(tmp_path: Path, smtp: SmtpServer) -> None:
     settings = make_settings(tmp_path, smtp.port)
     bundle = make_bundle(settings)
     jobs = [make_job(bundle, Commits(smtp.sink), n) for n in (1, 2)]
-    assert asyncio.run(send_all(EmailChannel(settings), jobs)) == [Result.ok()] * 2
+    assert run(send_all(EmailChannel(settings), jobs)) == [Result.ok()] * 2
 
     urls = set()
     for job in jobs:
@@ -434,7 +452,7 @@ def test_embargoed_copy(tmp_path: Path, smtp: SmtpServer) -> None:
     commits = Commits(smtp.sink)
     tokyo = [make_job(bundle, commits, n, embargoed=True, tz="Asia/Tokyo") for n in range(3)]
     plain_copy = make_job(bundle, commits, 9)
-    assert asyncio.run(send_all(EmailChannel(settings), [*tokyo, plain_copy])) == [Result.ok()] * 4
+    assert run(send_all(EmailChannel(settings), [*tokyo, plain_copy])) == [Result.ok()] * 4
 
     note = translate("ms", "Embargoed until %(time)s", time=long_datetime(lift, "ms", "Asia/Tokyo"))
     for job in tokyo:
@@ -466,7 +484,7 @@ def test_withdrawal_and_digest(tmp_path: Path, smtp: SmtpServer) -> None:
     ]
     digest = make_job(bundle, commits, 2, kind="digest", extra={"items": items}, locale="ms-MY")
     single = make_job(bundle, commits, 3, kind="digest", extra={"items": items[1:2]}, locale="de")
-    results = asyncio.run(send_all(EmailChannel(settings), [withdrawal, digest, single]))
+    results = run(send_all(EmailChannel(settings), [withdrawal, digest, single]))
     assert results == [Result.ok()] * 3
 
     message = smtp.sink.messages[f"<{message_id_for(settings, withdrawal.delivery_id)}>"]
@@ -515,7 +533,7 @@ def test_refusals_retry_or_fail(tmp_path: Path, smtp: SmtpServer) -> None:
         finally:
             await channel.stop()
 
-    retry, failed, ok = asyncio.run(main())
+    retry, failed, ok = run(main())
     assert retry.outcome == "retry" and retry.error and "451" in retry.error
     assert failed.outcome == "failed" and failed.error and "550" in failed.error
     assert ok == Result.ok()
@@ -548,7 +566,7 @@ def test_relay_down_then_back(tmp_path: Path, smtp: SmtpServer) -> None:
         finally:
             await channel.stop()
 
-    results = asyncio.run(main())
+    results = run(main())
     assert results[:2] == [Result.ok()] * 2
     assert [r.outcome for r in results[2:4]] == ["retry", "retry"]
     assert all(r.error and "127.0.0.1" in r.error for r in results[2:4])
@@ -572,7 +590,7 @@ def test_no_final_dot_without_the_commit_point(tmp_path: Path, smtp: SmtpServer)
         finally:
             await channel.stop()
 
-    first, second = asyncio.run(main())
+    first, second = run(main())
     assert first.outcome == "retry" and first.error and "commit point" in first.error
     assert second == Result.ok()
     assert list(smtp.sink.messages) == [f"<{message_id_for(settings, after.delivery_id)}>"]
@@ -626,7 +644,7 @@ def test_addresses(tmp_path: Path) -> None:
             envelope_address(bad)
     settings = make_settings(tmp_path, 2525)
     job = make_job(make_bundle(settings), Commits(Sink()), 1, email="rédaction@news.example")
-    result = asyncio.run(EmailChannel(settings).send([job]))
+    result = run(EmailChannel(settings).send([job]))
     assert result[0].outcome == "failed"
 
 
@@ -657,7 +675,7 @@ def test_messages_go_after_data_as_built(tmp_path: Path, smtp: SmtpServer) -> No
         assert raw.endswith(b"\r\n")
         assert raw.count(b"\n") == raw.count(b"\r\n") == raw.count(b"\r")
         assert not raw.startswith(b".") and b"\n." not in raw
-    assert asyncio.run(send_all(EmailChannel(settings), jobs)) == [Result.ok()] * 3
+    assert run(send_all(EmailChannel(settings), jobs)) == [Result.ok()] * 3
     for mid, raw in built.items():
         received = smtp.sink.raw[f"<{mid}>"]
         assert len(received) == len(raw)  # a relay drops the first dot of a line that starts with one
@@ -683,7 +701,7 @@ def test_dkim(tmp_path: Path, smtp: SmtpServer) -> None:
     )
     bundle = make_bundle(settings, "ar")
     job = make_job(bundle, Commits(smtp.sink), 1, name="أحمد")
-    assert asyncio.run(send_all(EmailChannel(settings), [job])) == [Result.ok()]
+    assert run(send_all(EmailChannel(settings), [job])) == [Result.ok()]
 
     raw = smtp.sink.raw[f"<{message_id_for(settings, job.delivery_id)}>"]
     assert raw.startswith(b"DKIM-Signature:")

@@ -7,13 +7,16 @@ first needed, kept open between messages, and replaced after an error or when th
 Messages go after DATA as `build_message` makes them: CRLF line ends, and no line that starts with a
 dot (its headers are folded with spaces, its parts are base64), so nothing needs dot-stuffing.
 
-Exactly once where SMTP allows it: the message is written after DATA,
-then the channel awaits ``job.commit_point()``, and only then writes the final ``.`` that makes the
-relay take the message. A crash before that dot leaves a ``sending`` row and a relay that discards
-the half-sent message; a crash after it leaves a ``committing`` row, settled as delivered
-(``recover_committing``), so a message the relay may have accepted is never sent twice. For the same
-reason a connection lost after the dot, before the relay's reply, counts as delivered (with the
-error noted) rather than as a retry.
+Exactly once where SMTP allows it: after DATA the channel awaits ``job.commit_point()``, and only
+then writes the final ``.`` that makes the relay take the message (with the message itself, in one
+write, when it is at most 64 KiB; a larger message is written before the commit point). A crash
+before the dot leaves a ``sending`` row and a relay that discards the unfinished message; a crash
+after it leaves a ``committing`` row, settled as delivered (``recover_committing``), so a message
+the relay may have accepted is never sent twice. For the same reason a connection lost after the
+dot, before the relay's reply, counts as delivered (with the error noted) rather than as a retry.
+
+The client reads replies as an `asyncio.Protocol` (`_Link`): MAIL, RCPT and DATA go out in one
+write to a relay that offers PIPELINING and their three replies wake the transaction once.
 
 Outcomes: 2xx after the dot is delivered; a 4xx reply at any stage, a lost connection or a timeout
 before the dot is a retry; a 5xx reply to MAIL, RCPT, DATA or the message is a permanent failure.
@@ -27,8 +30,10 @@ import contextlib
 import ipaddress
 import socket
 import ssl
+from collections import deque
 from dataclasses import dataclass
 from email.utils import parseaddr
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 from warta.config import Settings
@@ -46,6 +51,7 @@ from warta.formats.email import (
 __all__ = ["EmailChannel", "Relay", "SmtpReplyError"]
 
 _MAX_REPLY_LINES = 200
+_MAX_LINE = 64 * 1024  # bytes of one reply line
 _WRITE_BUFFER = 64 * 1024  # bytes written and not yet taken by the relay before a write waits
 
 
@@ -106,23 +112,149 @@ class _ProtocolError(Exception):
 _LINK_ERRORS = (OSError, TimeoutError, EOFError, asyncio.IncompleteReadError, _ProtocolError, ssl.SSLError)
 
 
+class _Link(asyncio.Protocol):
+    """The relay's end of one connection as complete replies: bytes in, (code, text) out.
+
+    Replies are parsed as they arrive, straight from the transport, and a waiting transaction is
+    woken once when all the replies it asked for are there (three at once after a pipelined MAIL,
+    RCPT and DATA): no reader task or line future per reply, and a timer only when it must wait."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.replies: deque[tuple[int, str]] = deque()
+        self.error: BaseException | None = None  # why no more replies will come
+        self._partial = b""
+        self._lines: list[str] = []
+        self._waiter: asyncio.Future[None] | None = None
+        self._wanted = 0
+        self.paused = False
+        self._drained: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not subclasses of asyncio's, but have the same methods
+        self.transport = tcp = cast(asyncio.Transport, transport)
+        tcp.set_write_buffer_limits(high=_WRITE_BUFFER)
+
+    def data_received(self, data: bytes) -> None:
+        if self._partial:
+            data = self._partial + data
+        start = 0
+        while (end := data.find(b"\n", start)) >= 0:
+            raw = data[start : end + 1]
+            start = end + 1
+            if len(raw) < 4 or not raw[:3].isdigit() or raw[3:4] not in (b" ", b"-", b"\r", b"\n"):
+                self._fail(_ProtocolError(f"not an SMTP reply: {raw[:80]!r}"))
+                return
+            self._lines.append(raw[4:].rstrip(b"\r\n").decode("utf-8", "replace"))
+            if raw[3:4] != b"-":
+                self.replies.append((int(raw[:3]), "\n".join(self._lines)))
+                self._lines = []
+            elif len(self._lines) > _MAX_REPLY_LINES:
+                self._fail(_ProtocolError("reply too long"))
+                return
+        self._partial = data[start:]
+        if len(self._partial) > _MAX_LINE:
+            self._fail(_ProtocolError("reply line too long"))
+            return
+        waiter = self._waiter
+        if waiter is not None and len(self.replies) >= self._wanted and not waiter.done():
+            waiter.set_result(None)
+
+    def eof_received(self) -> bool:
+        return False  # the relay is done: close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.error is None:
+            self.error = exc or ConnectionResetError("the relay closed the connection")
+        self._wake_all()
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        drained = self._drained
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    def _fail(self, exc: BaseException) -> None:
+        self.error = exc
+        if self.transport is not None:
+            self.transport.abort()
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        for fut in (self._waiter, self._drained):
+            if fut is not None and not fut.done():
+                fut.set_result(None)  # the waiter finds `error` and raises it
+
+    def raise_error(self) -> None:
+        error = self.error
+        if isinstance(error, _ProtocolError):
+            raise _ProtocolError(str(error))
+        if isinstance(error, OSError):
+            raise type(error)(*error.args)  # a fresh exception for each caller
+        raise ConnectionResetError(f"the relay closed the connection: {error}")
+
+    async def take(self, n: int, timeout: float) -> list[tuple[int, str]]:
+        """The next `n` replies, waiting at most `timeout` seconds for them to arrive."""
+        replies = self.replies
+        if len(replies) < n:
+            if self.error is not None:
+                self.raise_error()
+            loop = asyncio.get_running_loop()
+            self._wanted = n
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(timeout, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+            if len(replies) < n:
+                self.raise_error()
+        return [replies.popleft() for _ in range(n)]
+
+    async def drain(self, timeout: float) -> None:
+        """Wait until the relay has read enough of what was written."""
+        while self.paused:
+            if self.error is not None:
+                self.raise_error()
+            loop = asyncio.get_running_loop()
+            self._drained = drained = loop.create_future()
+            timer = loop.call_later(timeout, _expire, drained)
+            try:
+                await drained
+            finally:
+                timer.cancel()
+                self._drained = None
+        if self.error is not None:
+            self.raise_error()
+
+
+def _expire(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
+
+
 class _Connection:
     """One SMTP session: EHLO, optional STARTTLS and AUTH, then any number of transactions."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float) -> None:
-        self.reader = reader
-        self.writer = writer
+    def __init__(self, transport: asyncio.Transport, link: _Link, timeout: float) -> None:
+        self.transport = transport
+        self.link = link
         self.timeout = timeout
         self.extensions: dict[str, str] = {}
 
     @classmethod
     async def open(cls, relay: Relay, hostname: str, timeout: float) -> _Connection:
         context = ssl.create_default_context() if relay.implicit_tls else None
+        loop = asyncio.get_running_loop()
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(
-                relay.host, relay.port, ssl=context, server_hostname=relay.host if context else None
+            transport, link = await loop.create_connection(
+                _Link, relay.host, relay.port, ssl=context, server_hostname=relay.host if context else None
             )
-        conn = cls(reader, writer, timeout)
+        conn = cls(transport, link, timeout)
         try:
             code, text = await conn.read_reply()
             if code != 220:
@@ -131,7 +263,12 @@ class _Connection:
             if not relay.implicit_tls and "starttls" in conn.extensions and not relay.is_local:
                 await conn.expect("STARTTLS", "STARTTLS", 220)
                 async with asyncio.timeout(timeout):
-                    await writer.start_tls(ssl.create_default_context(), server_hostname=relay.host)
+                    tls = await loop.start_tls(
+                        conn.transport, link, ssl.create_default_context(), server_hostname=relay.host
+                    )
+                if tls is None:
+                    raise ConnectionResetError("the relay closed the connection during STARTTLS")
+                conn.transport = link.transport = tls
                 await conn.hello(hostname)
             if relay.username is not None:
                 await conn.login(relay.username, relay.password or "")
@@ -142,40 +279,25 @@ class _Connection:
 
     @property
     def usable(self) -> bool:
-        return not self.writer.is_closing() and not self.reader.at_eof()
+        return self.link.error is None and not self.transport.is_closing()
 
     async def read_reply(self, timeout: float | None = None) -> tuple[int, str]:
-        async with asyncio.timeout(timeout or self.timeout):
-            return await self.reply()
-
-    async def reply(self) -> tuple[int, str]:
-        """The next reply, under the caller's time limit."""
-        lines: list[str] = []
-        while True:
-            raw = await self.reader.readline()
-            if not raw.endswith(b"\n"):
-                raise ConnectionResetError("the relay closed the connection")
-            if len(raw) < 4 or not raw[:3].isdigit() or raw[3:4] not in (b" ", b"-", b"\r", b"\n"):
-                raise _ProtocolError(f"not an SMTP reply: {raw[:80]!r}")
-            lines.append(raw[4:].rstrip(b"\r\n").decode("utf-8", "replace"))
-            if raw[3:4] != b"-":
-                return int(raw[:3]), "\n".join(lines)
-            if len(lines) > _MAX_REPLY_LINES:
-                raise _ProtocolError("reply too long")
+        return (await self.link.take(1, timeout or self.timeout))[0]
 
     async def command(self, line: str) -> tuple[int, str]:
         if "\r" in line or "\n" in line:
             raise ValueError("line break in an SMTP command")
-        async with asyncio.timeout(self.timeout):
-            await self.send(line.encode("utf-8") + b"\r\n")
-            return await self.reply()
+        await self.write(line.encode("utf-8") + b"\r\n")
+        return await self.read_reply()
 
-    async def send(self, data: bytes) -> None:
-        """Write; wait only while the relay has not read what was written before (the caller's
-        time limit applies)."""
-        self.writer.write(data)
-        if self.writer.transport.get_write_buffer_size() > _WRITE_BUFFER:
-            await self.writer.drain()
+    async def write(self, data: bytes) -> None:
+        """Write; wait (under the connection's time limit) only while the relay has not read
+        enough of what was written before."""
+        if self.link.error is not None:
+            self.link.raise_error()
+        self.transport.write(data)
+        if self.link.paused:
+            await self.link.drain(self.timeout)
 
     async def expect(self, stage: str, line: str, *codes: int) -> str:
         code, text = await self.command(line)
@@ -205,13 +327,6 @@ class _Connection:
         await self.expect("AUTH", base64.b64encode(username.encode()).decode("ascii"), 334)
         await self.expect("AUTH", base64.b64encode(password.encode()).decode("ascii"), 235)
 
-    async def write(self, data: bytes) -> None:
-        """`send` under the connection's time limit, which only a write that must wait needs."""
-        self.writer.write(data)
-        if self.writer.transport.get_write_buffer_size() > _WRITE_BUFFER:
-            async with asyncio.timeout(self.timeout):
-                await self.writer.drain()
-
     async def reset(self) -> bool:
         """Abandon the open transaction; whether the connection can carry another one."""
         try:
@@ -222,13 +337,13 @@ class _Connection:
 
     async def quit(self) -> None:
         with contextlib.suppress(*_LINK_ERRORS):
-            async with asyncio.timeout(2):
-                await self.command("QUIT")
+            await self.write(b"QUIT\r\n")
+            await self.read_reply(2)
         self.abort()
 
     def abort(self) -> None:
         """Close without QUIT; a transaction without its final dot is discarded by the relay."""
-        self.writer.close()
+        self.transport.close()
 
 
 class _Pool:
@@ -387,14 +502,12 @@ class EmailChannel(Channel):
             code, text = await conn.command("DATA")
             if code != 354:
                 return _refused(stage, code, text), code != 421 and await conn.reset()
-            stage = "message"
-            await conn.write(payload)
         except _LINK_ERRORS as exc:
             if reused and stage == "MAIL":
                 return None, False
             return Result("retry", f"{stage}: {_describe(exc)}"), False
 
-        return await self._finish(conn, job)
+        return await self._finish(conn, job, payload)
 
     async def _pipelined(
         self, conn: _Connection, job: Job, rcpt: str, payload: bytes, reused: bool
@@ -402,16 +515,16 @@ class EmailChannel(Channel):
         """The same transaction with MAIL, RCPT and DATA sent at once (RFC 2920), for a relay that
         offers PIPELINING: one write and one wait instead of three round trips."""
         try:
-            async with asyncio.timeout(conn.timeout):
-                await conn.send(f"MAIL FROM:<{self.sender}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
-                mail = await conn.reply()
-                if reused and mail[0] == 421:
-                    return None, False
-                replies = [mail, await conn.reply(), await conn.reply()]
+            await conn.write(f"MAIL FROM:<{self.sender}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
+            # one wake-up for the three replies; a relay that refuses MAIL with 421 also closes
+            # the connection, which ends the wait at once
+            replies = await conn.link.take(3, conn.timeout)
         except _LINK_ERRORS as exc:
             if reused:
                 return None, False  # nothing of it was accepted: send it on a fresh connection
             return Result("retry", f"MAIL: {_describe(exc)}"), False
+        if reused and replies[0][0] == 421:
+            return None, False
         for stage, (code, text), ok in zip(
             ("MAIL", "RCPT", "DATA"), replies, ((250,), (250, 251), (354,)), strict=True
         ):
@@ -420,14 +533,18 @@ class EmailChannel(Channel):
                     conn.abort()
                     return _refused(stage, code, text), False
                 return _refused(stage, code, text), code != 421 and await conn.reset()
-        try:
-            await conn.write(payload)
-        except _LINK_ERRORS as exc:
-            return Result("retry", f"message: {_describe(exc)}"), False
-        return await self._finish(conn, job)
+        return await self._finish(conn, job, payload)
 
-    async def _finish(self, conn: _Connection, job: Job) -> tuple[Result | None, bool]:
-        """Past the commit point, the final dot: from here on the message is never sent again."""
+    async def _finish(self, conn: _Connection, job: Job, payload: bytes) -> tuple[Result | None, bool]:
+        """The message and its final dot around the commit point: once it is passed, the message is
+        never sent again. A message of up to `_WRITE_BUFFER` bytes (nearly all) goes after the point,
+        with its dot, in one write; a larger one before it, so that only the dot is left to write."""
+        small = len(payload) <= _WRITE_BUFFER
+        if not small:
+            try:
+                await conn.write(payload)
+            except _LINK_ERRORS as exc:
+                return Result("retry", f"message: {_describe(exc)}"), False
         try:
             await job.commit_point()
         except Exception as exc:
@@ -437,9 +554,8 @@ class EmailChannel(Channel):
         if not conn.usable:
             return Result("retry", "message: the relay closed the connection before the end of data"), False
         try:
-            async with asyncio.timeout(self.end_of_data_timeout):
-                await conn.send(b".\r\n")
-                code, text = await conn.reply()
+            conn.transport.writelines((payload, b".\r\n") if small else (b".\r\n",))
+            code, text = (await conn.link.take(1, self.end_of_data_timeout))[0]
         except _LINK_ERRORS as exc:
             # the relay may have taken the message: never send it again
             return Result("delivered", f"no reply after the end of data: {_describe(exc)}"), False
