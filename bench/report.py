@@ -315,14 +315,19 @@ def comparisons(data: dict[str, dict[str, Any]] | None = None) -> list[Group]:
             label = anchor_label.format_map(dist[anchor_key]) if "{" in anchor_label else anchor_label
             bars.append(Bar(label, anchor, f"{_num(anchor)} emails/s", "anchor"))
         recipients = dist["email"].get("recipients")
+        # the target is both: 1,500/s, and half of what the best sender pushes into the same sink
+        target, target_text = EMAIL_TARGET_PER_S, f"target {_num(EMAIL_TARGET_PER_S)}/s"
+        if anchor is not None and anchor_key == "email_postfix_ceiling":
+            target = max(target, anchor / 2)
+            target_text += f" and half the ceiling ({_num(anchor / 2)}/s)"
         groups.append(
             Group(
                 "Email into an SMTP sink" + (f", {recipients:,} messages" if recipients else ""),
                 "emails/s, first to last",
                 "higher",
                 tuple(bars),
-                EMAIL_TARGET_PER_S,
-                f"target {_num(EMAIL_TARGET_PER_S)}/s",
+                target,
+                target_text,
             )
         )
 
