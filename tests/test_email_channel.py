@@ -576,6 +576,94 @@ def test_relay_down_then_back(tmp_path: Path, smtp: SmtpServer) -> None:
     assert set(smtp.sink.arrivals.values()) == {1}
 
 
+class Misbehaving:
+    """A relay on a raw socket that offers PIPELINING and then, per transaction, answers as told:
+    "ok"; "silent" (never answers MAIL); "garbage" (an HTTP status line instead of a reply);
+    "no reply" (takes the message, then hangs up before answering the dot); "421" (refuses MAIL
+    with 421 and hangs up, as a relay shutting down does)."""
+
+    def __init__(self, script: list[str]) -> None:
+        self.script = script
+        self.taken: list[bytes] = []  # messages answered 250 after their dot
+        self.connections = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        writer.write(b"220 relay.test ESMTP\r\n")
+        try:
+            while line := await reader.readline():
+                if line.startswith(b"EHLO"):
+                    writer.write(b"250-relay.test\r\n250 PIPELINING\r\n")
+                elif line.startswith(b"MAIL"):
+                    mode = self.script.pop(0) if self.script else "ok"
+                    if mode == "silent":
+                        await reader.read()  # until the client gives up and hangs up
+                        return
+                    if mode == "garbage":
+                        writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+                    if mode == "421":
+                        writer.write(b"421 relay.test shutting down\r\n")
+                    if mode in ("garbage", "421"):
+                        await writer.drain()
+                        return
+                    await reader.readline()  # RCPT
+                    await reader.readline()  # DATA
+                    writer.write(b"250 ok\r\n250 ok\r\n354 go on\r\n")
+                    data = await reader.readuntil(b"\r\n.\r\n")
+                    if mode == "no reply":
+                        return
+                    self.taken.append(data)
+                    writer.write(b"250 queued\r\n")
+                elif line.startswith(b"QUIT"):
+                    writer.write(b"221 bye\r\n")
+                    return
+                else:
+                    writer.write(b"250 ok\r\n")
+                await writer.drain()
+        finally:
+            writer.close()
+
+
+def test_a_relay_that_misbehaves(tmp_path: Path) -> None:
+    """Silence, a reply that is not SMTP and a hang-up before the dot's answer are retries, or a
+    delivery with a note once the dot has gone; a pooled connection the relay closes with 421 is
+    replaced and the message goes on a fresh one."""
+    # the second message meets silence on the pooled connection, then again on a fresh one (a
+    # reused connection that fails before anything was accepted is not held against the message)
+    relay = Misbehaving(["ok", "silent", "silent", "garbage", "no reply", "ok", "421", "ok"])
+    port = free_port()
+    settings = make_settings(tmp_path, port, smtp_pool=1)
+    bundle = make_bundle(settings)
+    sink = Sink()
+    jobs = [make_job(bundle, Commits(sink), n) for n in range(6)]
+
+    async def main() -> list[Result]:
+        server = await asyncio.start_server(relay.handle, "127.0.0.1", port)
+        channel = EmailChannel(settings)
+        channel.timeout = 0.5
+        try:
+            return [(await channel.send([job]))[0] for job in jobs]
+        finally:
+            await channel.stop()
+            server.close()
+
+    first, silent, garbage, no_reply, fifth, after_421 = run(main())
+    assert first == Result.ok() and fifth == Result.ok() and after_421 == Result.ok()
+    assert silent.outcome == "retry" and silent.error and "TimeoutError" in silent.error
+    assert garbage.outcome == "retry" and garbage.error and "not an SMTP reply" in garbage.error
+    assert (
+        no_reply.outcome == "delivered"
+        and no_reply.error
+        and "no reply after the end of data" in no_reply.error
+    )
+    taken = [message_id_for(settings, job.delivery_id) for job in (jobs[0], jobs[4], jobs[5])]
+    assert [re.search(rb"Message-ID: <([^>]+)>", m)[1].decode() for m in relay.taken] == taken  # type: ignore[index]
+    # the first connection (two messages); a fresh one after the first silence, and one after each
+    # of the second silence, the garbage and the hang-up (which leave no connection to reuse); and
+    # one more after the 421: the pooled connection was replaced, not the message given up
+    assert relay.connections == 6
+
+
 def test_no_final_dot_without_the_commit_point(tmp_path: Path, smtp: SmtpServer) -> None:
     settings = make_settings(tmp_path, smtp.port, smtp_pool=1)
     bundle = make_bundle(settings)

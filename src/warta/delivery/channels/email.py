@@ -200,16 +200,11 @@ class _Link(asyncio.Protocol):
         """The next `n` replies, waiting at most `timeout` seconds for them to arrive."""
         replies = self.replies
         if len(replies) < n:
-            if self.error is not None:
-                self.raise_error()
-            loop = asyncio.get_running_loop()
             self._wanted = n
-            self._waiter = waiter = loop.create_future()
-            timer = loop.call_later(timeout, _expire, waiter)
+            self._waiter = self._future()
             try:
-                await waiter
+                await _within(self._waiter, timeout)
             finally:
-                timer.cancel()
                 self._waiter = None
             if len(replies) < n:
                 self.raise_error()
@@ -217,19 +212,30 @@ class _Link(asyncio.Protocol):
 
     async def drain(self, timeout: float) -> None:
         """Wait until the relay has read enough of what was written."""
-        while self.paused:
-            if self.error is not None:
-                self.raise_error()
-            loop = asyncio.get_running_loop()
-            self._drained = drained = loop.create_future()
-            timer = loop.call_later(timeout, _expire, drained)
+        while self.paused and self.error is None:
+            self._drained = self._future()
             try:
-                await drained
+                await _within(self._drained, timeout)
             finally:
-                timer.cancel()
                 self._drained = None
         if self.error is not None:
             self.raise_error()
+
+    def _future(self) -> asyncio.Future[None]:
+        """Something to wait on for the next bytes; already done when no more will come."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.error is not None:
+            fut.set_result(None)
+        return fut
+
+
+async def _within(fut: asyncio.Future[None], timeout: float) -> None:
+    """Wait for `fut`, or raise TimeoutError after `timeout` seconds."""
+    timer = asyncio.get_running_loop().call_later(timeout, _expire, fut)
+    try:
+        await fut
+    finally:
+        timer.cancel()
 
 
 def _expire(fut: asyncio.Future[None]) -> None:
