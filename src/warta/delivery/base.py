@@ -14,6 +14,7 @@ change nothing (the only delivery worker, which cannot lose a claim, and a chann
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,8 +64,9 @@ class Bundle:
     ninjs: dict[str, Any]
     cache: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def embargo_until(self) -> datetime | None:
+        """The release's embargo (a bundle is rebuilt when its release changes)."""
         from warta.clock import aware
 
         return aware(self.release.embargo_until)

@@ -231,7 +231,10 @@ class _DriverStatement:
     positional: bool
 
 
+# the statements come from bounded caches of their own; a statement evicted there and built again
+# is a new object, so this is emptied now and then rather than left to grow
 _DRIVER_STATEMENTS: dict[tuple[int, str], _DriverStatement] = {}
+_DRIVER_STATEMENTS_MAX = 256
 
 
 def _run_many(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> int:
@@ -256,6 +259,8 @@ def _run_many(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> int:
             convert,
             dialect.positional,
         )
+        if len(_DRIVER_STATEMENTS) >= _DRIVER_STATEMENTS_MAX:
+            _DRIVER_STATEMENTS.clear()
         _DRIVER_STATEMENTS[(id(stmt), dialect.name)] = known
     params: list[Any] = []
     # the same value converted once per call: the rows of one release share their dates

@@ -7,11 +7,13 @@ a query per recipient. The index is rebuilt when the recipients table changes.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from warta.delivery.base import RecipientView
@@ -21,14 +23,16 @@ ANY = "*"
 
 
 _c = Recipient.__table__.c
-# the columns a RecipientView is made of, in the order `view_of` reads them
+# the columns a RecipientView is made of, in the order `view_of` reads them. The two lists are read
+# as their stored text where the database stores JSON as text (SQLite): recipients share a few
+# dozen distinct lists, each decoded once (`_tags`), not once per recipient by the JSON type
 VIEW_COLUMNS = (
     _c.id,
     _c.kind,
     _c.name,
     _c.country,
-    _c.languages,
-    _c.sectors,
+    type_coerce(_c.languages, String).label("languages"),
+    type_coerce(_c.sectors, String).label("sectors"),
     _c.email,
     _c.webhook_url,
     _c.webhook_disabled,
@@ -68,8 +72,8 @@ def view_of(values: Any) -> RecipientView:
         kind=kind,
         name=name,
         country=country,
-        languages=tuple(languages),
-        sectors=tuple(sectors),
+        languages=_tags(languages) if isinstance(languages, str) else tuple(languages),
+        sectors=_tags(sectors) if isinstance(sectors, str) else tuple(sectors),
         email=email,
         webhook_url=None if disabled else url,
         webhook_secret=secret,
@@ -80,6 +84,12 @@ def view_of(values: Any) -> RecipientView:
         locale=locale,
         timezone=timezone,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _tags(stored: str) -> tuple[str, ...]:
+    """A JSON list as stored (language codes, sectors), decoded."""
+    return tuple(json.loads(stored))
 
 
 def view(r: Any) -> RecipientView:
