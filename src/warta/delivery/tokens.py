@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
@@ -9,8 +10,15 @@ from warta.config import Settings
 
 
 def _sig(settings: Settings, purpose: str, subject: str) -> str:
-    # one call into OpenSSL: one link per email sent, so the HMAC object's set-up would show
-    return hmac.digest(settings.secret.encode(), f"{purpose}:{subject}".encode(), hashlib.sha256).hex()[:32]
+    # one link per email sent: the keyed HMAC is set up once per secret and copied for each
+    mac = _keyed(settings.secret).copy()
+    mac.update(f"{purpose}:{subject}".encode())
+    return mac.hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=4)
+def _keyed(secret: str) -> hmac.HMAC:
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
 
 def unsubscribe_token(settings: Settings, recipient_id: str) -> str:
