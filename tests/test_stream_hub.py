@@ -424,7 +424,7 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
     app.state.stream_hub = StreamHub(replace(SETTINGS, stream_heartbeat=30))
     app.state.stream_auth = people.get
     app.include_router(stream_web.router)
-    if request.param == "shortcut":
+    if request.param in ("shortcut", "direct"):  # `warta serve` and `warta gateway` add it
         app.add_middleware(stream_web.StreamShortcut)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -73,4 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.limits.request_bytes)
+    # outermost: a stream connection is answered before the middleware and routing chain, so each
+    # of the thousands held open keeps a short stack of coroutines, not the whole chain's
+    app.add_middleware(stream.StreamShortcut)
     return app

@@ -110,4 +110,5 @@ def create_gateway_app(settings: Settings | None = None, subjects: Sequence[str]
         return JSONResponse({"status": "ok", **edge.health()})
 
     app.include_router(stream.router)
+    app.add_middleware(stream.StreamShortcut)  # as in `warta serve`: a short stack per connection
     return app
