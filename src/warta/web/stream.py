@@ -131,8 +131,8 @@ class StreamShortcut:
     `warta serve` and `warta gateway` add it as the outermost middleware; the router's endpoint
     serves the same stream without it. A connection lives for hours, suspended in every coroutine
     between the server and the response: here that is this wrapper and the response, not the
-    whole middleware, routing, dependency and exception-handling chain (about a third fewer
-    objects per connection for the garbage collector to walk, and a quicker connect).
+    whole middleware, routing, dependency and exception-handling chain (fewer objects per
+    connection for the garbage collector to walk, and a quicker connect).
     """
 
     def __init__(self, app: ASGIApp, path: str = "/api/v1/stream") -> None:
