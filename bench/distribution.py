@@ -84,6 +84,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ROUTING_RECIPIENTS = 100_000
 ROUTING_ALERTS = 100_000
 ROUTES = 5  # warm routes timed after the first (cold) one
+PLAN_DESKTOPS = 15_000  # the live plan timed in process: as many desktops as the stream suite holds
 EMAILS = 86_000  # the published reach
 WEBHOOKS = 6_500
 SSE = (1_000, 5_000, 15_000)
@@ -271,19 +272,24 @@ def _bulk(store: Any, table: Any, rows: list[dict[str, Any]], chunk: int = 5_000
     return time.perf_counter() - start
 
 
-def _published_release(store: Any, org_id: str, user_id: str, slug: str, text: str, n: int) -> str:
-    """A published release targeted at the circuit, with editions in EDITION_LANGS (same text each)."""
+def _published_release(
+    store: Any, org_id: str, user_id: str, slug: str, text: str, n: int, release_in: float = 0.0
+) -> str:
+    """A published release targeted at the circuit, with editions in EDITION_LANGS (same text each);
+    with `release_in`, an approved one due that many seconds later."""
     from warta.clock import utcnow
     from warta.model import Edition, Release, ReleaseVersion
 
     now = utcnow()
+    due = now + timedelta(seconds=release_in)
+    scheduled = release_in > 0
     headline = f"Pelabuhan Selatan opens terminal {n}"
     body = "".join(f"<p>{p}</p>" for p in text.split(". ") if p)
     with store.session() as s:
         release = Release(
             org_id=org_id,
             submitted_by=user_id,
-            status="published",
+            status="approved" if scheduled else "published",
             language="en",
             dateline_city="Kuala Lumpur",
             dateline_country="MY",
@@ -291,12 +297,12 @@ def _published_release(store: Any, org_id: str, user_id: str, slug: str, text: s
             target_countries=[],
             target_languages=[],
             target_circuits=[slug],
-            release_at=now,
-            public_at=now,
+            release_at=due,
+            public_at=due,
             version=1,
             review={},
             approved_at=now,
-            published_at=now,
+            published_at=None if scheduled else now,
             created_at=now,
             updated_at=now,
         )
@@ -481,7 +487,98 @@ def routing(
         }
         _log(f"route release: {results['route_release']}")
         store.close()
+    plans = live_plan(_env_int("WARTA_BENCH_PLAN_DESKTOPS", PLAN_DESKTOPS))
+    results.update(plans)
+    _log(f"live plan: {plans}")
     return results
+
+
+def live_plan(desktops: int, releases: int = ROUTES) -> dict[str, Any]:
+    """What stands between a release's publish and its first live event, in process: routing's
+    live plan for `desktops` desktops (all in the circuit, EDITION_LANGS editions), decided at the
+    publish, against the same plan rehearsed before the release time and only checked at the
+    publish. The first of each is cold (bundles rendered for the first time)."""
+    from sqlalchemy import select
+
+    from warta.bus import MemoryBus
+    from warta.clock import aware
+    from warta.config import Settings
+    from warta.delivery.base import CHANNELS
+    from warta.model import Circuit, Organisation, OutboxEvent, Recipient, Release, User
+    from warta.routing.stage import Router
+    from warta.runtime import load_channels
+    from warta.schedule import publish_due
+    from warta.store import Store
+
+    rng = random.Random(20261129)
+    with tempfile.TemporaryDirectory(prefix="warta-bench-plan-") as tmp:
+        url = f"sqlite:///{tmp}/warta.db"
+        store = Store(url)
+        store.migrate()
+        settings = Settings(data_dir=Path(tmp), database_url=url, secret="bench-secret")
+        rows = audience_rows(rng, desktops)
+        for i, row in enumerate(rows):  # every one a desktop, in the stream suite's countries
+            row.update(
+                kind="desktop",
+                country=SERVER_COUNTRIES[i % len(SERVER_COUNTRIES)],
+                email=None,
+                webhook_url=None,
+                webhook_secret=None,
+                stream_token=f"t{i}",
+                status="active",
+            )
+        _bulk(store, Recipient, rows)
+        with store.session() as s:
+            org = Organisation(name="Pelabuhan Selatan Berhad", slug="pelabuhan-selatan", verified=True)
+            s.add(org)
+            s.flush()
+            user = User(org_id=org.id, name="Issuer", role="issuer")
+            s.add(user)
+            s.add(Circuit(slug="desks", name="Every desk", countries=SERVER_COUNTRIES))
+            s.flush()
+            org_id, user_id = org.id, user.id
+        text = alert_gen.Generator(seed=12).document()[0]
+        load_channels()
+        channels = {name: cls(settings) for name, cls in CHANNELS.items()}
+        router = Router(store, settings, MemoryBus(), channels, on_rows=lambda: None)
+        router.warm()  # the audience index is kept warm in a running server
+        decided: list[float] = []
+        groups = live = 0
+        for k in range(releases + 1):
+            rid = _published_release(store, org_id, user_id, "desks", text, k)
+            gc.collect()
+            t = time.perf_counter()
+            plan = router.plan_release(rid, live=True)
+            decided.append(time.perf_counter() - t)
+            groups, live = len(plan.live), sum(len(g.recipients) for g in plan.live)
+        checked: list[float] = []
+        rehearsed = 0
+        for k in range(releases + 1):
+            rid = _published_release(store, org_id, user_id, "desks", text, 100 + k, release_in=5.0)
+            assert router.rehearse(rid)
+            with store.session() as s:
+                at = aware(s.get(Release, rid).release_at)  # type: ignore[union-attr]
+            publish_due(store, at)
+            with store.session() as s:
+                event = s.scalars(
+                    select(OutboxEvent.payload).where(OutboxEvent.key.startswith(f"published:{rid}:"))
+                ).one()
+            gc.collect()
+            t = time.perf_counter()
+            plan = router.plan_release(rid, live=True, changed_at=event["changed_at"])
+            checked.append(time.perf_counter() - t)
+            rehearsed += plan.rehearsed
+        store.close()
+    shape = {"desktops": desktops, "editions": len(EDITION_LANGS), "groups": groups, "live": live}
+    return {
+        "live_plan_at_publish": {**summary(decided[1:]), **shape, "cold_ms": round(decided[0] * 1000, 1)},
+        "live_plan_rehearsed": {
+            **summary(checked[1:]),
+            **shape,
+            "cold_ms": round(checked[0] * 1000, 1),
+            "rehearsals_used": f"{rehearsed} of {len(checked)}",
+        },
+    }
 
 
 # --- helper processes ---------------------------------------------------------------------
@@ -987,6 +1084,17 @@ class Wire:
             time.sleep(0.02)
 
 
+def _cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of a process, every thread (0 if unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _server_pid(srv: Running) -> int | None:
     """The pid of this process's own `warta serve` child for `srv` (found in /proc by parent and port)."""
     port = srv.url.rsplit(":", 1)[1]
@@ -1090,11 +1198,15 @@ def email(n: int) -> dict[str, Any]:
             _log(f"imported {created:,} journalists in {import_s:.1f} s")
             circuit = wire.circuit(SERVER_COUNTRIES)
             probe = wire.circuit([PROBE_COUNTRY], name="Bench probe")
+            pid = _server_pid(srv)
             with anchors.smtp_sink(port) as sink:
                 rid = wire.release(circuit, held=True)
+                cpu_before = _cpu_s(pid)
                 approved = time.time()
                 wire.approve(rid)
                 done = sink.wait(n, timeout=max(120.0, n / 20), every=0.2)
+                cpu_s = _cpu_s(pid) - cpu_before
+                wall_s = time.time() - approved
                 published = wire.published_at(rid)
                 times = sorted(sink.times())
             if not done:
@@ -1116,6 +1228,10 @@ def email(n: int) -> dict[str, Any]:
             "last_after_approve_s": spread["all_in_s"],
             "smtp_pool": SMTP_POOL,
             "import_s": round(import_s, 1),
+            # the server process's CPU time (user + system, every thread) from the approve until
+            # the last email arrived, per email, and as a share of that wall time
+            "server_cpu_us_per_email": round(cpu_s / len(times) * 1e6, 1) if times and pid else None,
+            "server_cpu_busy": round(cpu_s / wall_s, 2) if pid and wall_s > 0 else None,
         }
         _log(f"email via warta: {results['email']}")
         if not sample.exists():
@@ -1312,8 +1428,13 @@ def stand_in_release() -> bytes:
 
 
 def _publish_release(wire: Wire, circuit: str) -> float:
-    """A release to the circuit through the API, released RELEASE_IN s later; its `published_at`."""
-    return wire.published_at(wire.release(circuit, release_in=RELEASE_IN))
+    """A release to the circuit through the API, released RELEASE_IN s later; its `published_at`,
+    asked for once the release should be out (a question in the middle of the publish would take
+    the server's time from the writes being measured)."""
+    due = time.monotonic() + RELEASE_IN
+    rid = wire.release(circuit, release_in=RELEASE_IN)
+    time.sleep(max(0.0, due + 1.0 - time.monotonic()))
+    return wire.published_at(rid)
 
 
 def _publish_nchan(url: str, channel: str, body: bytes) -> float:

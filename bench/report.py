@@ -34,6 +34,9 @@ LABELS = {
     "audience_select": "Routing: select one circuit's audience from the index ({selected:,} recipients)",
     "route_release": "Routing: route one release (audience, alerts, editions, ledger insert); per second: "
     "ledger rows",
+    "live_plan_at_publish": "Routing: the live plan of one release for {desktops:,} desktops, decided at "
+    "the publish (audience, alerts, {editions} editions rendered, desktops grouped by event)",
+    "live_plan_rehearsed": "Routing: the same, rehearsed before the release time and checked at the publish",
     # distribution: a real server
     "email": "Email: approve → each message accepted by the SMTP sink, {recipients:,} journalists; "
     "per second: first to last message",
@@ -99,6 +102,13 @@ DETAILS = {
     "cold_s": "first route, both indexes built on the way, s",
     "cold_rows": "its rows",
     "ledger_rows": "ledger rows at the end",
+    "editions": "editions",
+    "groups": "events",
+    "live": "desktops sent the release",
+    "cold_ms": "first one (cold) ms",
+    "rehearsals_used": "rehearsals used",
+    "server_cpu_us_per_email": "server CPU µs per email",
+    "server_cpu_busy": "server CPU busy (1.0 = one core)",
     # email
     "arrived": "arrived",
     "published_after_approve_ms": "approve → published ms",

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import tempfile
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,12 +18,16 @@ from sqlalchemy import select
 from test_embargo_property import release, world
 from warta.bus import MemoryBus
 from warta.bus.base import Message
+from warta.clock import aware
 from warta.config import Settings
 from warta.delivery.engine import Engine
 from warta.delivery.stream import Connection
-from warta.model import Delivery, Recipient
+from warta.editions.service import correct
+from warta.model import Delivery, OutboxEvent, Recipient, Release
+from warta.routing import recipients as rcp
 from warta.routing.stage import Router
 from warta.runtime import load_channels
+from warta.schedule import publish_due
 from warta.store import Store
 
 # desktops are every third recipient of the world: 0 journalist, 1 outlet, 2 desktop, ...
@@ -153,3 +159,82 @@ def test_each_channel_claims_within_its_own_budget(wire: tuple[Store, Settings])
     assert sorted({j.channel for j in rest}) == ["email", "stream"]
     assert len([j for j in rest if j.channel == "email"]) == 2  # the third was claimed before
     assert engine._budgets()["email"] == type(engine.channels["email"]).max_queued
+
+
+# --- a scheduled release: its live plan is decided ahead (rehearsed) ----------------------------
+
+
+def go_out(store: Store, rid: str) -> Message:
+    """The scheduler publishes the release (as at its release time); the event it emitted."""
+    with store.session() as s:
+        at = aware(s.get(Release, rid).release_at)  # type: ignore[union-attr]
+    assert at is not None
+    assert publish_due(store, at + timedelta(seconds=1)) == [rid]
+    with store.session() as s:
+        row = s.scalars(select(OutboxEvent).where(OutboxEvent.topic == "release.published")).one()
+        return Message(row.topic, row.key, row.payload)
+
+
+def test_a_scheduled_release_goes_out_as_rehearsed(
+    wire: tuple[Store, Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    store, cfg = wire
+    rid = release(store, cfg, 20, None)
+    engine, router, conns = routed(store, cfg, rid)
+    assert router.rehearse_due() == 1
+    assert router.rehearse_due() == 0  # nothing changed: nothing decided again
+    assert all(events(c) == [] for c in conns.values())  # a rehearsal publishes nothing
+    assert ledger(store, rid) == {}  # ... and writes nothing
+
+    with caplog.at_level(logging.INFO, logger="warta.routing.stage"):
+        asyncio.run(router._published(go_out(store, rid)))
+    assert "(as rehearsed)" in caplog.text
+    got = {d: events(c) for d, c in conns.items()}
+    assert all(len(e) == 1 and e[0]["release_id"] == rid for e in got.values()), got
+    assert {e[0]["headline"] for e in got.values()} == {"Pelabuhan Selatan opens a solar terminal"}
+    rows = ledger(store, rid)
+    assert {rows[(d, "stream")] for d in conns} == {("delivered", 1)}
+    assert {v for (_, ch), v in rows.items() if ch not in ("stream", "feed")} == {("pending", 0)}
+    claimed = {j.channel for j in engine._claim(1000)}
+    assert "email" in claimed and "stream" not in claimed
+
+
+@pytest.mark.parametrize("change", ["paused", "new desktop", "corrected"])
+def test_a_change_after_the_rehearsal_is_not_missed(
+    wire: tuple[Store, Settings], caplog: pytest.LogCaptureFixture, change: str
+) -> None:
+    """Whatever changed between the rehearsal and the release time (a desktop paused, one added, the
+    release corrected), desktops get what routing decides at the publish."""
+    store, cfg = wire
+    rid = release(store, cfg, 20, None)
+    _, router, conns = routed(store, cfg, rid)
+    assert router.rehearse_due() == 1
+    paused = sorted(conns)[0]
+    headline = "Pelabuhan Selatan opens a solar terminal"
+    with store.session() as s:
+        if change == "paused":
+            desk = s.get(Recipient, paused)
+            assert desk is not None
+            rcp.update_recipient(s, cfg, desk, rcp.RecipientPatch(status="paused"))
+        elif change == "new desktop":
+            new = rcp.create_recipient(
+                s, cfg, rcp.RecipientIn(kind="desktop", name="Late desk", country="MY", languages=["en"])
+            )
+        else:
+            headline = "Pelabuhan Selatan opens a solar and wind terminal"
+            rel = s.get(Release, rid)
+            assert rel is not None
+            correct(s, cfg, rel, note="wind too", user_id=rel.versions[-1].created_by, headline=headline)
+    if change == "new desktop":
+        conns[new.id] = router.channels["stream"].hub.connect(new.id)  # type: ignore[attr-defined]
+
+    with caplog.at_level(logging.INFO, logger="warta.routing.stage"):
+        asyncio.run(router._published(go_out(store, rid)))
+    assert "route_release" in caplog.text and "(as rehearsed)" not in caplog.text
+    for d, conn in conns.items():
+        got = events(conn)
+        if change == "paused" and d == paused:
+            assert got == []
+        else:
+            assert len(got) == 1 and got[0]["headline"] == headline, (d, got)
+    assert len(conns) == (4 if change == "new desktop" else 3)

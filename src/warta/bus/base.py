@@ -18,6 +18,10 @@ Handler = Callable[[Message], Awaitable[None]]
 
 
 class Bus(Protocol):
+    # True when every subscriber of a topic gets every message (the in-process bus); False when
+    # the subscribers of a topic share its messages, each going to one of them (JetStream)
+    fan_out: bool
+
     async def publish(self, message: Message) -> None: ...
 
     def subscribe(self, topic: str, handler: Handler) -> None: ...

@@ -11,6 +11,8 @@ log = logging.getLogger(__name__)
 
 
 class MemoryBus:
+    fan_out = True
+
     def __init__(self) -> None:
         self._subs: dict[str, list[tuple[Handler, asyncio.Queue[Message]]]] = {}
         self._tasks: list[asyncio.Task[None]] = []

@@ -61,6 +61,8 @@ def stream_name(namespace: str, suffix: str) -> str:
 
 
 class NatsBus:
+    fan_out = False  # the processes subscribing a topic share its messages
+
     def __init__(
         self,
         url: str,

@@ -25,13 +25,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from warta.bus import Bus, Message
-from warta.clock import aware, utcnow
+from warta.clock import aware, stamp, utcnow
 from warta.config import Settings
 from warta.delivery.base import Channel, Job, RecipientView, Result, unchecked
 from warta.delivery.ledger import NewRow, add_rows, insert_values, row_values
@@ -39,6 +39,7 @@ from warta.intake.sanitize import html_to_text
 from warta.model import Alert, Circuit, Delivery, DigestItem, Edition, Recipient, Release
 from warta.routing import alerts as alert_matching
 from warta.routing.audience import AudienceIndex, Selector, choose_language, fingerprint, load_index, view
+from warta.schedule.scheduler import change_stamp
 
 log = logging.getLogger(__name__)
 LIVE_STATES = ("pending", "retrying", "sending", "committing")
@@ -46,6 +47,9 @@ LIVE_STATES = ("pending", "retrying", "sending", "committing")
 # writes, which take turns with it, never wait long
 RECORD_CHUNK = 2_000
 FIRST_CHUNK = 1_000  # the first transaction is small: delivery starts on it while the rest is written
+# a release due this soon has its live plan decided ahead (a rehearsal), so that at its release time
+# only a check that nothing changed stands between the publish and the desktops
+REHEARSE_AHEAD = 30.0
 
 
 class AlertCache:
@@ -116,6 +120,23 @@ class Plan:
     # desktops that have the release already: their stream rows are written as delivered
     published: set[str] = field(default_factory=set)
     published_at: datetime | None = None
+    rehearsed: bool = False  # decided before the release time, and nothing it depends on changed
+
+
+@dataclass
+class Rehearsal:
+    """A scheduled release's plan, decided before its release time, with what it was decided from:
+    it stands in for routing at the publish only if all of that is still the same."""
+
+    plan: Plan
+    changed_at: str  # the release's last change (`change_stamp`)
+    release_at: datetime
+    lifted: bool  # no embargo in force when it was decided
+    editions: tuple[tuple[object, ...], ...]
+    circuits: tuple[tuple[object, ...], ...]
+    audience: AudienceIndex
+    alerts: alert_matching.AlertIndex | None
+    digest: dict[str, str]  # digest alert id -> edition id, queued at the publish
 
 
 class Router:
@@ -144,6 +165,11 @@ class Router:
         self.bundles = BundleCache(settings, size=32)
         # (release, version) -> recipients whose live event this process published already
         self._went_live: OrderedDict[tuple[str, int], set[str]] = OrderedDict()
+        self._rehearsals: dict[str, Rehearsal] = {}
+        self._rehearsal_lock = threading.Lock()
+        if bus.fan_out:  # where subscribers share a topic (scaled mode), the scheduler must get
+            # every approval; there the background refresh finds upcoming releases instead
+            bus.subscribe("release.approved", self._approved)
         bus.subscribe("release.published", self._published)
         bus.subscribe("release.corrected", self._corrected)
         bus.subscribe("release.withdrawn", self._withdrawn)
@@ -172,10 +198,15 @@ class Router:
     def warm(self) -> None:
         with self.store.session() as s:
             self._index(s)
+        self.rehearse_due()
+
+    async def _approved(self, _message: Message) -> None:
+        await asyncio.to_thread(self.rehearse_due)
 
     async def _published(self, message: Message) -> None:
         release_id = message.payload["release_id"]
-        plan = await asyncio.to_thread(self.plan_release, release_id, True)
+        changed_at = message.payload.get("changed_at")
+        plan = await asyncio.to_thread(self.plan_release, release_id, True, changed_at)
         if plan.live:
             await self.go_live(plan)
             # connections the hub writes to directly have the event already; those served through
@@ -185,7 +216,11 @@ class Router:
                 await asyncio.sleep(0)
         created = await asyncio.to_thread(self.record, plan)
         log.info(
-            "route_release for %s: %d ledger rows, %d live now", release_id, created, len(plan.published)
+            "route_release for %s: %d ledger rows, %d live now%s",
+            release_id,
+            created,
+            len(plan.published),
+            " (as rehearsed)" if plan.rehearsed else "",
         )  # `record` woke delivery after each chunk it wrote
 
     async def _corrected(self, message: Message) -> None:
@@ -261,51 +296,174 @@ class Router:
                 plan.published.update(ids)
                 done.update(ids)
 
-    def plan_release(self, release_id: str, live: bool = False) -> Plan:
+    def plan_release(self, release_id: str, live: bool = False, changed_at: str | None = None) -> Plan:
         """Decide who gets which edition on which channel; with `live`, also the stream jobs that
-        are due now (the release is out and the recipient may see it), ready to publish."""
-        plan = Plan(release_id)
+        are due now (the release is out and the recipient may see it), ready to publish.
+
+        With `changed_at` (the release's last change before the publish, from the scheduler), a
+        rehearsal of this release decided from the same release, editions, circuits, audience and
+        alerts is taken as it is."""
         with self.store.session() as s:
             release = s.get(Release, release_id)
             if release is None or release.status != "published":
-                return plan
-            plan.version = release.version
-            editions = self._deliverable(s, release)
-            if not editions:
-                return plan
-            index = self._index(s)
-            matched: dict[int, str] = {}
-            if release.target_countries or release.target_languages:
-                sel = Selector(
-                    frozenset(release.target_countries),
-                    frozenset(release.target_languages),
-                    frozenset(release.sectors),
-                )
-                _take(matched, index.select(sel), "target")
-            if release.target_circuits:
-                for circuit in s.scalars(select(Circuit).where(Circuit.slug.in_(release.target_circuits))):
-                    _take(matched, index.select(Selector.of(circuit)), f"circuit:{circuit.slug}")
-            realtime, digest = self._alert_matches(s, release, editions)
-            for recipient_id, alert_id in realtime.items():
-                n_or_none = index.by_id.get(recipient_id)
-                if n_or_none is not None:
-                    matched.setdefault(n_or_none, f"alert:{alert_id}")
-            self._queue_digests(s, release, editions, digest)
-            everyone = index.recipients
-
-            def audience() -> Iterator[tuple[RecipientView, str]]:
-                return ((everyone[n], how) for n, how in matched.items())
-
-            stream = self.channels.get("stream")
-            if not (live and stream is not None):
-                plan.rows = list(self._rows(release, editions, audience(), kind="edition"))
-                return plan
-            applies = stream.applies_to
-            desktops = [r for n in matched if applies(r := everyone[n])]
-            self._live_groups(s, release, editions, desktops, plan)
-            # the audience as a list is only built after the publish, as its rows are decided
-            plan.rest = lambda: self._rows(release, editions, audience(), "edition")
+                return Plan(release_id)
+            if live and changed_at:
+                rehearsed = self._rehearsed(s, release, changed_at)
+                if rehearsed is not None:
+                    return rehearsed
+            plan, _ = self._plan(s, release, live)
             return plan
+
+    def _plan(
+        self, s: Session, release: Release, live: bool, rehearsal: bool = False
+    ) -> tuple[Plan, dict[str, str]]:
+        """The plan, and the digest alerts that matched (queued here unless this is a rehearsal)."""
+        plan = Plan(release.id, release.version)
+        editions = self._deliverable(s, release)
+        if not editions:
+            return plan, {}
+        index = self._index(s)
+        matched: dict[int, str] = {}
+        if release.target_countries or release.target_languages:
+            sel = Selector(
+                frozenset(release.target_countries),
+                frozenset(release.target_languages),
+                frozenset(release.sectors),
+            )
+            _take(matched, index.select(sel), "target")
+        if release.target_circuits:
+            for circuit in s.scalars(select(Circuit).where(Circuit.slug.in_(release.target_circuits))):
+                _take(matched, index.select(Selector.of(circuit)), f"circuit:{circuit.slug}")
+        realtime, digest = self._alert_matches(s, release, editions)
+        for recipient_id, alert_id in realtime.items():
+            n_or_none = index.by_id.get(recipient_id)
+            if n_or_none is not None:
+                matched.setdefault(n_or_none, f"alert:{alert_id}")
+        if not rehearsal:
+            self._queue_digests(s, release, editions, digest)
+        everyone = index.recipients
+
+        def audience() -> Iterator[tuple[RecipientView, str]]:
+            return ((everyone[n], how) for n, how in matched.items())
+
+        stream = self.channels.get("stream")
+        if not (live and stream is not None):
+            plan.rows = list(self._rows(release, editions, audience(), kind="edition"))
+            return plan, digest
+        applies = stream.applies_to
+        desktops = [r for n in matched if applies(r := everyone[n])]
+        self._live_groups(s, release, editions, desktops, plan)
+        # the audience as a list is only built after the publish, as its rows are decided
+        plan.rest = lambda: self._rows(release, editions, audience(), "edition")
+        return plan, digest
+
+    # --- rehearsals: a scheduled release's live plan, decided before its time -------------
+
+    def rehearse_due(self, ahead: float = REHEARSE_AHEAD) -> int:
+        """Rehearse every approved release due within `ahead` seconds that has no rehearsal of its
+        present state (release, audience, alerts); returns how many were rehearsed."""
+        if "stream" not in self.channels:
+            return 0
+        now = utcnow()
+        with self.store.session() as s:
+            upcoming = s.execute(
+                select(Release.id, Release.version, Release.updated_at).where(
+                    Release.status == "approved",
+                    Release.release_at > now,
+                    Release.release_at <= now + timedelta(seconds=ahead),
+                )
+            ).all()
+        done = 0
+        for release_id, version, updated_at in upcoming:
+            have = self._rehearsals.get(release_id)
+            if (
+                have is not None
+                and have.plan.version == version
+                and have.changed_at == stamp(updated_at)
+                and have.audience is self.audience
+                and have.alerts is self.alerts.index
+            ):
+                continue
+            done += self.rehearse(release_id)
+        with self._rehearsal_lock:  # forget rehearsals of releases long gone out (or never to)
+            for release_id, held in list(self._rehearsals.items()):
+                if held.release_at < now - timedelta(seconds=60):
+                    del self._rehearsals[release_id]
+        return done
+
+    def rehearse(self, release_id: str) -> bool:
+        """Decide an approved release's live plan as if it were going out now, and keep it for its
+        publish; nothing is written or published."""
+        with self.store.session() as s:
+            release = s.get(Release, release_id)
+            if release is None or release.status != "approved":
+                return False
+            changed_at = change_stamp(release)
+            plan, digest = self._plan(s, release, live=True, rehearsal=True)
+            plan.rehearsed = True
+            release_at = aware(release.release_at)
+            assert release_at is not None
+            held = Rehearsal(
+                plan=plan,
+                changed_at=changed_at,
+                release_at=release_at,
+                lifted=self._lift(release) is None,
+                editions=_editions_state(self._deliverable(s, release)),
+                circuits=self._circuits_state(s, release),
+                audience=self._index(s),
+                alerts=self.alerts.index,
+                digest=digest,
+            )
+        with self._rehearsal_lock:
+            self._rehearsals[release_id] = held
+        return True
+
+    def _rehearsed(self, s: Session, release: Release, changed_at: str) -> Plan | None:
+        """The release's rehearsed plan if everything it was decided from is as it was (the digest
+        alerts it matched are queued now); else None, and routing decides afresh."""
+        with self._rehearsal_lock:
+            held = self._rehearsals.pop(release.id, None)
+        if (
+            held is None
+            or held.plan.version != release.version
+            or held.changed_at != changed_at
+            or held.lifted != (self._lift(release) is None)
+            or self._went_live.get((release.id, release.version))
+        ):
+            return None
+        editions = self._deliverable(s, release)
+        if (
+            _editions_state(editions) != held.editions
+            or self._circuits_state(s, release) != held.circuits
+            or self._index(s) is not held.audience
+            or self.alerts.get(s) is not held.alerts
+        ):
+            return None
+        in_ledger = s.scalar(
+            select(Delivery.id)
+            .where(
+                Delivery.release_id == release.id,
+                Delivery.version == release.version,
+                Delivery.channel == "stream",
+                Delivery.kind == "edition",
+            )
+            .limit(1)
+        )
+        if in_ledger is not None:
+            return None
+        self._queue_digests(s, release, editions, held.digest)
+        return held.plan
+
+    @staticmethod
+    def _circuits_state(s: Session, release: Release) -> tuple[tuple[object, ...], ...]:
+        if not release.target_circuits:
+            return ()
+        rows = s.execute(
+            select(Circuit.slug, Circuit.countries, Circuit.languages, Circuit.sectors, Circuit.kinds)
+            .where(Circuit.slug.in_(release.target_circuits))
+            .order_by(Circuit.slug)
+        ).all()
+        return tuple((slug, *(tuple(v) for v in values)) for slug, *values in rows)
 
     def _live_groups(
         self,
@@ -578,6 +736,10 @@ class Router:
                 if r.recipient_id in active
             ]
             return add_rows(s, rows)
+
+
+def _editions_state(editions: dict[str, Edition]) -> tuple[tuple[object, ...], ...]:
+    return tuple(sorted((e.lang, e.id, e.version, e.digest, stamp(e.updated_at)) for e in editions.values()))
 
 
 def _take(matched: dict[int, str], picked: Iterable[int], how: str) -> None:

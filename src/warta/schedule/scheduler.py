@@ -15,12 +15,17 @@ from datetime import datetime
 from sqlalchemy import select
 
 from warta.bus import Bus, Message, emit
-from warta.clock import aware, utcnow
+from warta.clock import aware, stamp, utcnow
 from warta.model import Edition, Release
 from warta.store import Store
 
 log = logging.getLogger(__name__)
 MAX_SLEEP = 300.0  # re-check now and then in case the clock jumped
+
+
+def change_stamp(release: Release) -> str:
+    """When the release last changed (every change to a release sets its `updated_at`), as text."""
+    return stamp(release.updated_at) or ""
 
 
 def publish_due(store: Store, now: datetime | None = None) -> list[str]:
@@ -37,6 +42,7 @@ def publish_due(store: Store, now: datetime | None = None) -> list[str]:
             )
         )
         for release in due:
+            changed_at = change_stamp(release)  # before the publish itself changes the release
             release.status = "published"
             release.published_at = now
             release.updated_at = now
@@ -54,6 +60,9 @@ def publish_due(store: Store, now: datetime | None = None) -> list[str]:
                     "version": release.version,
                     "editions": list(editions),
                     "embargo_until": release.embargo_until.isoformat() if release.embargo_until else None,
+                    # routing uses a live plan it decided before the release time only if the
+                    # release has not changed since
+                    "changed_at": changed_at,
                 },
             )
         return [r.id for r in due]
