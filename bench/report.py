@@ -135,6 +135,10 @@ DETAILS = {
     "client_processes": "client processes",
     "connect_s": "connecting all s",
     "timed_out": "timed out",
+    "rounds": "rounds (figures are their medians)",
+    "p99_rounds_ms": "p99 ms of each round",
+    "rate_rounds": "per second, first to last, of each round",
+    "first_rounds_s": "first s of each round",
     # end to end
     "journalists": "journalists",
     "desktops": "desktops",
@@ -183,6 +187,8 @@ def _value(v: Any) -> str:
         return f"{v:,.0f}" if abs(v) >= 10_000 else f"{v:g}"
     if isinstance(v, dict):
         return ", ".join(f"{k} {_value(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return " / ".join(_value(x) for x in v)
     return str(v)
 
 

@@ -25,6 +25,8 @@ def test_bench_runs_on_a_tiny_audience(tmp_path: Path) -> None:
         "WARTA_BENCH_EMAILS": "60",
         "WARTA_BENCH_WEBHOOKS": "40",
         "WARTA_BENCH_SSE": "60",
+        "WARTA_BENCH_SSE_ROUNDS": "2",
+        "WARTA_BENCH_PLAN_DESKTOPS": "300",
         "WARTA_BENCH_DKIM": "5",
         "WARTA_BENCH_RELEASE_IN": "0.5",
     }
@@ -46,6 +48,11 @@ def test_bench_runs_on_a_tiny_audience(tmp_path: Path) -> None:
     assert results["stream_60"]["received"] == results["stream_60"]["connections"] == 60
     assert results["nchan_60"]["received"] == 60
     assert results["stream_60"]["p99_vs_nchan"] > 0
+    assert len(results["stream_60"]["p99_rounds_ms"]) == len(results["nchan_60"]["p99_rounds_ms"]) == 2
+    assert results["email"]["server_cpu_us_per_email"] > 0
+    # the live plan, decided at the publish and rehearsed: every rehearsal was used
+    assert results["live_plan_at_publish"]["live"] == results["live_plan_rehearsed"]["live"] > 0
+    assert results["live_plan_rehearsed"]["rehearsals_used"] == "6 of 6"
     assert results["route_release"]["rows"] > 0
     dkim = json.loads((tmp_path / "results" / "dkim.json").read_text())
     assert dkim["suite"] == "dkim"
