@@ -1511,12 +1511,13 @@ def stream_nchan(sizes: tuple[int, ...], payload: bytes | None = None) -> dict[s
     body = payload or stand_in_release()
     results: dict[str, Any] = {}
     for n in sizes:
-        channel = f"bench-{n}"
         with anchors.nchan_server(free_port()) as url:
-            publish = functools.partial(_publish_nchan, url, channel, body)
             key = _size_key("nchan", n)
             rounds = []
-            for _ in range(_env_int("WARTA_BENCH_SSE_ROUNDS", SSE_ROUNDS)):
+            for k in range(_env_int("WARTA_BENCH_SSE_ROUNDS", SSE_ROUNDS)):
+                # a channel per round: Nchan hands a new subscriber the channel's earlier messages
+                channel = f"bench-{n}-{k}"
+                publish = functools.partial(_publish_nchan, url, channel, body)
                 figures, _ = _sse_round(url, "nchan", [channel] * n, publish)
                 rounds.append(figures)
                 _log(f"nchan {n:,}, round {len(rounds)}: {figures}")
