@@ -161,8 +161,9 @@ def test_migrations_run_down_and_up_again(pg_url: str) -> None:  # noqa: F811
         assert store.dialect == "postgresql"
         store.migrate()
         with store.engine.connect() as conn:
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0006"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0007"
             assert "ix_deliveries_channel_due" in {i["name"] for i in inspect(conn).get_indexes("deliveries")}
+            assert "ix_recipients_updated_at" in {i["name"] for i in inspect(conn).get_indexes("recipients")}
             columns = {c["name"] for c in inspect(conn).get_columns("edition_search")}
             assert "tsv" in columns
             indexes = {i["name"] for i in inspect(conn).get_indexes("edition_search")}
@@ -174,7 +175,7 @@ def test_migrations_run_down_and_up_again(pg_url: str) -> None:  # noqa: F811
         store.migrate()
         with store.engine.connect() as conn:
             assert "deliveries" in inspect(conn).get_table_names()
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0006"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0007"
     finally:
         store.close()
 

@@ -37,7 +37,8 @@ class Recipient(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | paused | unsubscribed
     external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # indexed: routing's check for changed recipients reads the latest without a scan
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class Circuit(Base):
