@@ -275,6 +275,37 @@ def _bulk(store: Any, table: Any, rows: list[dict[str, Any]], chunk: int = 5_000
     return time.perf_counter() - start
 
 
+@contextlib.contextmanager
+def _scratch_store(prefix: str) -> Iterator[tuple[Any, Any]]:
+    """A migrated SQLite store in a temporary folder, and settings for it; closed and removed after."""
+    from warta.config import Settings
+    from warta.store import Store
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        url = f"sqlite:///{tmp}/warta.db"
+        store = Store(url)
+        store.migrate()
+        try:
+            yield store, Settings(data_dir=Path(tmp), database_url=url, secret="bench-secret")
+        finally:
+            store.close()
+
+
+def _issuer_and_circuit(store: Any, slug: str, name: str, **circuit: Any) -> tuple[str, str]:
+    """The bench's issuing organisation, one of its users and a circuit; (org id, user id)."""
+    from warta.model import Circuit, Organisation, User
+
+    with store.session() as s:
+        org = Organisation(name="Pelabuhan Selatan Berhad", slug="pelabuhan-selatan", verified=True)
+        s.add(org)
+        s.flush()
+        user = User(org_id=org.id, name="Issuer", role="issuer")
+        s.add(user)
+        s.add(Circuit(slug=slug, name=name, **circuit))
+        s.flush()
+        return org.id, user.id
+
+
 def _published_release(
     store: Any, org_id: str, user_id: str, slug: str, text: str, n: int, release_in: float = 0.0
 ) -> str:
@@ -334,23 +365,16 @@ def routing(
     from sqlalchemy import func, select
 
     from warta.bus import MemoryBus
-    from warta.config import Settings
     from warta.delivery.base import CHANNELS
-    from warta.model import Alert, Circuit, Delivery, Organisation, Recipient, User
+    from warta.model import Alert, Circuit, Delivery, Recipient
     from warta.routing.alerts import AlertIndex
     from warta.routing.audience import AudienceIndex, Selector, load_index
     from warta.routing.stage import AlertCache, Router
     from warta.runtime import load_channels
-    from warta.store import Store
 
     results: dict[str, Any] = {}
     rng = random.Random(20261127)
-    with tempfile.TemporaryDirectory(prefix="warta-bench-routing-") as tmp:
-        url = f"sqlite:///{tmp}/warta.db"
-        store = Store(url)
-        store.migrate()
-        settings = Settings(data_dir=Path(tmp), database_url=url, secret="bench-secret")
-
+    with _scratch_store("warta-bench-routing-") as (store, settings):
         _log(f"generating {recipients:,} recipients and {n_alerts:,} alerts")
         rows = audience_rows(rng, recipients)
         circuit = circuit_for_third(rows, rng)
@@ -378,15 +402,7 @@ def routing(
         insert_alerts_s = _bulk(store, Alert, alert_rows)
         _log(f"inserted in {insert_recipients_s:.1f} s + {insert_alerts_s:.1f} s")
         del alert_rows
-        with store.session() as s:
-            org = Organisation(name="Pelabuhan Selatan Berhad", slug="pelabuhan-selatan", verified=True)
-            s.add(org)
-            s.flush()
-            user = User(org_id=org.id, name="Issuer", role="issuer")
-            s.add(user)
-            s.add(Circuit(slug="bench-third", name="A third of the audience", **circuit))
-            s.flush()
-            org_id, user_id = org.id, user.id
+        org_id, user_id = _issuer_and_circuit(store, "bench-third", "A third of the audience", **circuit)
         texts = [gen.document()[0] for _ in range(routes + 1)]
         release_ids = [
             _published_release(store, org_id, user_id, "bench-third", text, k) for k, text in enumerate(texts)
@@ -489,7 +505,6 @@ def routing(
             "ledger_rows": sum(per_release.values()),
         }
         _log(f"route release: {results['route_release']}")
-        store.close()
     plans = live_plan(_env_int("WARTA_BENCH_PLAN_DESKTOPS", PLAN_DESKTOPS))
     results.update(plans)
     _log(f"live plan: {plans}")
@@ -505,20 +520,14 @@ def live_plan(desktops: int, releases: int = ROUTES) -> dict[str, Any]:
 
     from warta.bus import MemoryBus
     from warta.clock import aware
-    from warta.config import Settings
     from warta.delivery.base import CHANNELS
-    from warta.model import Circuit, Organisation, OutboxEvent, Recipient, Release, User
+    from warta.model import OutboxEvent, Recipient, Release
     from warta.routing.stage import Router
     from warta.runtime import load_channels
     from warta.schedule import publish_due
-    from warta.store import Store
 
     rng = random.Random(20261129)
-    with tempfile.TemporaryDirectory(prefix="warta-bench-plan-") as tmp:
-        url = f"sqlite:///{tmp}/warta.db"
-        store = Store(url)
-        store.migrate()
-        settings = Settings(data_dir=Path(tmp), database_url=url, secret="bench-secret")
+    with _scratch_store("warta-bench-plan-") as (store, settings):
         rows = audience_rows(rng, desktops)
         for i, row in enumerate(rows):  # every one a desktop, in the stream suite's countries
             row.update(
@@ -531,15 +540,7 @@ def live_plan(desktops: int, releases: int = ROUTES) -> dict[str, Any]:
                 status="active",
             )
         _bulk(store, Recipient, rows)
-        with store.session() as s:
-            org = Organisation(name="Pelabuhan Selatan Berhad", slug="pelabuhan-selatan", verified=True)
-            s.add(org)
-            s.flush()
-            user = User(org_id=org.id, name="Issuer", role="issuer")
-            s.add(user)
-            s.add(Circuit(slug="desks", name="Every desk", countries=SERVER_COUNTRIES))
-            s.flush()
-            org_id, user_id = org.id, user.id
+        org_id, user_id = _issuer_and_circuit(store, "desks", "Every desk", countries=SERVER_COUNTRIES)
         text = alert_gen.Generator(seed=12).document()[0]
         load_channels()
         channels = {name: cls(settings) for name, cls in CHANNELS.items()}
@@ -560,7 +561,7 @@ def live_plan(desktops: int, releases: int = ROUTES) -> dict[str, Any]:
             rid = _published_release(store, org_id, user_id, "desks", text, 100 + k, release_in=5.0)
             assert router.rehearse(rid)
             with store.session() as s:
-                at = aware(s.get(Release, rid).release_at)  # type: ignore[union-attr]
+                at = aware(s.get(Release, rid).release_at)
             publish_due(store, at)
             with store.session() as s:
                 event = s.scalars(
@@ -571,7 +572,6 @@ def live_plan(desktops: int, releases: int = ROUTES) -> dict[str, Any]:
             plan = router.plan_release(rid, live=True, changed_at=event["changed_at"])
             checked.append(time.perf_counter() - t)
             rehearsed += plan.rehearsed
-        store.close()
     shape = {"desktops": desktops, "editions": len(EDITION_LANGS), "groups": groups, "live": live}
     return {
         "live_plan_at_publish": {**summary(decided[1:]), **shape, "cold_ms": round(decided[0] * 1000, 1)},
@@ -1483,8 +1483,10 @@ def stream(sizes: tuple[int, ...], frames: list[str] | None = None) -> dict[str,
     return results
 
 
-ROUND_MEDIANS = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "iqr_ms", "per_s", "per_s_first_to_last", "first_s")
-ROUND_MEDIANS += ("all_in_s", "connect_s")
+ROUND_MEDIANS = (
+    *("p50_ms", "p95_ms", "p99_ms", "max_ms", "iqr_ms"),
+    *("per_s", "per_s_first_to_last", "first_s", "all_in_s", "connect_s"),
+)
 
 
 def _over_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
