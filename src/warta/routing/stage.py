@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -134,9 +135,18 @@ class Rehearsal:
     lifted: bool  # no embargo in force when it was decided
     editions: tuple[tuple[object, ...], ...]
     circuits: tuple[tuple[object, ...], ...]
-    audience: AudienceIndex
+    audience: AudienceIndex | None
     alerts: alert_matching.AlertIndex | None
     digest: dict[str, str]  # digest alert id -> edition id, queued at the publish
+
+
+class Decided(NamedTuple):
+    """A plan and what routing decided it from."""
+
+    plan: Plan
+    digest: dict[str, str]  # digest alert id -> edition id
+    editions: dict[str, Edition]
+    audience: AudienceIndex | None  # None when the release had no edition to send
 
 
 class Router:
@@ -311,17 +321,15 @@ class Router:
                 rehearsed = self._rehearsed(s, release, changed_at)
                 if rehearsed is not None:
                     return rehearsed
-            plan, _ = self._plan(s, release, live)
-            return plan
+            return self._plan(s, release, live).plan
 
-    def _plan(
-        self, s: Session, release: Release, live: bool, rehearsal: bool = False
-    ) -> tuple[Plan, dict[str, str]]:
-        """The plan, and the digest alerts that matched (queued here unless this is a rehearsal)."""
+    def _plan(self, s: Session, release: Release, live: bool, rehearsal: bool = False) -> Decided:
+        """The plan and what it was decided from; the digest alerts that matched are queued here
+        unless this is a rehearsal."""
         plan = Plan(release.id, release.version)
         editions = self._deliverable(s, release)
         if not editions:
-            return plan, {}
+            return Decided(plan, {}, editions, None)
         index = self._index(s)
         matched: dict[int, str] = {}
         if release.target_countries or release.target_languages:
@@ -349,13 +357,13 @@ class Router:
         stream = self.channels.get("stream")
         if not (live and stream is not None):
             plan.rows = list(self._rows(release, editions, audience(), kind="edition"))
-            return plan, digest
+            return Decided(plan, digest, editions, index)
         applies = stream.applies_to
         desktops = [r for n in matched if applies(r := everyone[n])]
         self._live_groups(s, release, editions, desktops, plan)
         # the audience as a list is only built after the publish, as its rows are decided
         plan.rest = lambda: self._rows(release, editions, audience(), "edition")
-        return plan, digest
+        return Decided(plan, digest, editions, index)
 
     # --- rehearsals: a scheduled release's live plan, decided before its time -------------
 
@@ -399,20 +407,20 @@ class Router:
             if release is None or release.status != "approved":
                 return False
             changed_at = change_stamp(release)
-            plan, digest = self._plan(s, release, live=True, rehearsal=True)
-            plan.rehearsed = True
+            decided = self._plan(s, release, live=True, rehearsal=True)
+            decided.plan.rehearsed = True
             release_at = aware(release.release_at)
             assert release_at is not None
             held = Rehearsal(
-                plan=plan,
+                plan=decided.plan,
                 changed_at=changed_at,
                 release_at=release_at,
                 lifted=self._lift(release) is None,
-                editions=_editions_state(self._deliverable(s, release)),
+                editions=_editions_state(decided.editions),
                 circuits=self._circuits_state(s, release),
-                audience=self._index(s),
+                audience=decided.audience,
                 alerts=self.alerts.index,
-                digest=digest,
+                digest=decided.digest,
             )
         with self._rehearsal_lock:
             self._rehearsals[release_id] = held
