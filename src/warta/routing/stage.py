@@ -387,7 +387,7 @@ class Router:
             if (
                 have is not None
                 and have.plan.version == version
-                and have.changed_at == stamp(updated_at)
+                and have.changed_at == change_stamp(updated_at)
                 and have.audience is self.audience
                 and have.alerts is self.alerts.index
             ):
@@ -406,7 +406,7 @@ class Router:
             release = s.get(Release, release_id)
             if release is None or release.status != "approved":
                 return False
-            changed_at = change_stamp(release)
+            changed_at = change_stamp(release.updated_at)
             decided = self._plan(s, release, live=True, rehearsal=True)
             decided.plan.rehearsed = True
             release_at = aware(release.release_at)

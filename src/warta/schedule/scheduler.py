@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 MAX_SLEEP = 300.0  # re-check now and then in case the clock jumped
 
 
-def change_stamp(release: Release) -> str:
-    """When the release last changed (every change to a release sets its `updated_at`), as text."""
-    return stamp(release.updated_at) or ""
+def change_stamp(updated_at: datetime | None) -> str:
+    """A release's last change (every change to a release sets its `updated_at`), as text."""
+    return stamp(updated_at) or ""
 
 
 def publish_due(store: Store, now: datetime | None = None) -> list[str]:
@@ -42,7 +42,7 @@ def publish_due(store: Store, now: datetime | None = None) -> list[str]:
             )
         )
         for release in due:
-            changed_at = change_stamp(release)  # before the publish itself changes the release
+            changed_at = change_stamp(release.updated_at)  # before the publish itself changes the release
             release.status = "published"
             release.published_at = now
             release.updated_at = now
