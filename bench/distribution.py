@@ -1098,6 +1098,17 @@ def _cpu_s(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_cpu_s() -> float:
+    """CPU seconds every core of the machine has spent busy (not idle or waiting), from /proc/stat."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    ticks = [int(f) for f in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def _server_pid(srv: Running) -> int | None:
     """The pid of this process's own `warta serve` child for `srv` (found in /proc by parent and port)."""
     port = srv.url.rsplit(":", 1)[1]
@@ -1204,11 +1215,13 @@ def email(n: int) -> dict[str, Any]:
             pid = _server_pid(srv)
             with anchors.smtp_sink(port) as sink:
                 rid = wire.release(circuit, held=True)
-                cpu_before = _cpu_s(pid)
+                cpu_before, sink_before, machine_before = _cpu_s(pid), _cpu_s(sink.proc.pid), _machine_cpu_s()
                 approved = time.time()
                 wire.approve(rid)
                 done = sink.wait(n, timeout=max(120.0, n / 20), every=0.2)
                 cpu_s = _cpu_s(pid) - cpu_before
+                sink_cpu_s = _cpu_s(sink.proc.pid) - sink_before
+                machine_cpu_s = _machine_cpu_s() - machine_before
                 wall_s = time.time() - approved
                 published = wire.published_at(rid)
                 times = sorted(sink.times())
@@ -1235,6 +1248,9 @@ def email(n: int) -> dict[str, Any]:
             # the last email arrived, per email, and as a share of that wall time
             "server_cpu_us_per_email": round(cpu_s / len(times) * 1e6, 1) if times and pid else None,
             "server_cpu_busy": round(cpu_s / wall_s, 2) if pid and wall_s > 0 else None,
+            # the sink's CPU per email, and every core's busy time (all processes) over the same span
+            "sink_cpu_us_per_email": round(sink_cpu_s / len(times) * 1e6, 1) if times else None,
+            "machine_cpu_busy": round(machine_cpu_s / wall_s, 2) if wall_s > 0 else None,
         }
         _log(f"email via warta: {results['email']}")
         if not sample.exists():

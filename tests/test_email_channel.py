@@ -321,7 +321,7 @@ def test_channel_shape(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, 2525, smtp_url="smtps://user:p%40ss@relay.example", smtp_pool=12)
     channel = EmailChannel(settings)
     assert CHANNELS["email"] is EmailChannel
-    assert channel.name == "email" and channel.batch_size == 1
+    assert channel.name == "email" and channel.batch_size == 16
     assert channel.lane_concurrency == 12
     assert channel.recover_committing == "delivered"
     assert channel.relay == Relay("relay.example", 465, True, "user", "p@ss")
@@ -682,6 +682,74 @@ def test_no_final_dot_without_the_commit_point(tmp_path: Path, smtp: SmtpServer)
     assert first.outcome == "retry" and first.error and "commit point" in first.error
     assert second == Result.ok()
     assert list(smtp.sink.messages) == [f"<{message_id_for(settings, after.delivery_id)}>"]
+
+
+def test_a_batch_on_one_connection(tmp_path: Path, smtp: SmtpServer) -> None:
+    """A batch goes out in order on one connection: a refused recipient costs neither the
+    connection nor the messages after it; a failed commit point leaves that message unsent (its
+    connection is dropped mid-DATA) and the rest go on a fresh connection, each once."""
+    settings = make_settings(tmp_path, smtp.port, smtp_pool=1)
+    bundle = make_bundle(settings)
+    commits = Commits(smtp.sink)
+    jobs = [make_job(bundle, commits, n) for n in range(12)]
+    jobs[3] = make_job(bundle, commits, 3, email="gone@news.example")
+    jobs[4] = make_job(bundle, commits, 4, email="busy@news.example")
+    smtp.sink.replies = {
+        "busy@news.example": "451 4.3.0 Mailbox temporarily unavailable",
+        "gone@news.example": "550 5.1.1 No such user",
+    }
+    broken = message_id_for(settings, jobs[7].delivery_id)
+    commits.fail.add(broken)
+
+    async def main() -> list[Result]:
+        channel = EmailChannel(settings)
+        try:
+            return await channel.send(jobs)
+        finally:
+            await channel.stop()
+
+    results = run(main())
+    assert [r.outcome for r in results] == ["delivered"] * 3 + ["failed", "retry"] + ["delivered"] * 2 + [
+        "retry"
+    ] + ["delivered"] * 4
+    assert results[3].error and "550" in results[3].error
+    assert results[4].error and "451" in results[4].error
+    assert results[7].error and "commit point" in results[7].error
+    sent = [jobs[i] for i in (0, 1, 2, 5, 6, 8, 9, 10, 11)]
+    assert set(smtp.sink.messages) == {f"<{message_id_for(settings, job.delivery_id)}>" for job in sent}
+    assert set(smtp.sink.arrivals.values()) == {1}
+    assert commits.too_late == []
+    assert all(commits.calls[message_id_for(settings, job.delivery_id)] == 1 for job in sent)
+    assert len(smtp.sink.peers) == 2  # the first connection until the failed commit point, then one
+
+
+def test_a_batch_when_the_relay_hangs_up(tmp_path: Path) -> None:
+    """On a pipelining relay the next message's envelope goes with the previous message's dot: when
+    the relay hangs up before answering that dot, the message counts as delivered (with a note)
+    and the next one, which the relay never accepted, goes on a fresh connection; so does one whose
+    pipelined MAIL meets a 421."""
+    relay = Misbehaving(["ok", "no reply", "ok", "421", "ok"])
+    port = free_port()
+    settings = make_settings(tmp_path, port, smtp_pool=1)
+    bundle = make_bundle(settings)
+    jobs = [make_job(bundle, Commits(Sink()), n) for n in range(4)]
+
+    async def main() -> list[Result]:
+        server = await asyncio.start_server(relay.handle, "127.0.0.1", port)
+        channel = EmailChannel(settings)
+        channel.timeout = 0.5
+        try:
+            return await channel.send(jobs)
+        finally:
+            await channel.stop()
+            server.close()
+
+    first, no_reply, third, after_421 = run(main())
+    assert first == Result.ok() and third == Result.ok() and after_421 == Result.ok()
+    assert no_reply.outcome == "delivered" and no_reply.error and "no reply" in no_reply.error
+    taken = [message_id_for(settings, jobs[i].delivery_id) for i in (0, 2, 3)]
+    assert [re.search(rb"Message-ID: <([^>]+)>", m)[1].decode() for m in relay.taken] == taken  # type: ignore[index]
+    assert relay.connections == 3
 
 
 EMAIL_TAGS = frozenset(

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from warta.clock import aware, utcnow
@@ -141,7 +142,7 @@ class _Batcher:
     def __init__(
         self,
         store: Store,
-        apply: Callable[[Session, list[Any]], set[Any] | None],
+        apply: Callable[[Connection, list[Any]], set[Any] | None],
         delay: float,
         executor: ThreadPoolExecutor | None = None,
         urgent: float | None = None,
@@ -194,8 +195,10 @@ class _Batcher:
                         fut.set_result(None)
 
     def _write(self, items: list[Any]) -> set[Any] | None:
-        with self.store.writing(), self.store.session() as s:
-            return self.apply(s, items)
+        # a bare connection: an ORM session's own begin and commit cost several times the
+        # database's work for the few rows of a commit point
+        with self.store.writing(), self.store.engine.begin() as conn:
+            return self.apply(conn, items)
 
     async def drain(self) -> None:
         while self.task is not None and not self.task.done():
@@ -485,22 +488,22 @@ class Engine:
             commit_point=commit_point,
         )
 
-    def _write_ledger(self, session: Session, items: list[tuple[str, Any, Any]]) -> set[Any]:
+    def _write_ledger(self, conn: Connection, items: list[tuple[str, Any, Any]]) -> set[Any]:
         """Items are ("commit", (delivery id, attempt), None): a commit point, refused unless the
         claim still holds the row; ("row", (delivery id, attempt), column values): an outcome, written
         only while the claim that sent it holds the row; ("disable", recipient id, reason)."""
         claims = [key for what, key, _ in items if what == "commit"]
         refused: set[Any] = set()
         if claims:
-            held = ledger.mark_committing(session, claims, self.owner)
+            held = ledger.mark_committing(conn, claims, self.owner)
             refused = {("commit", claim, None) for claim in claims if claim[0] not in held}
         outcomes = [(key[0], values) for what, key, values in items if what == "row"]
         if outcomes:
             held_by = {key[0]: (key[1], self.owner) for what, key, _ in items if what == "row"}
-            ledger.settle(session, outcomes, held_by=held_by)
+            ledger.settle(conn, outcomes, held_by=held_by)
         for what, key, reason in items:
             if what == "disable":
-                session.execute(update(Recipient).where(Recipient.id == key).values(webhook_disabled=reason))
+                conn.execute(update(Recipient).where(Recipient.id == key).values(webhook_disabled=reason))
         return refused
 
     # --- sending --------------------------------------------------------------------------
@@ -573,8 +576,11 @@ class Engine:
             results = [Result("retry", f"{type(exc).__name__}: {exc}")] * len(ready)
         for job, result in zip(ready, results, strict=True):
             breaker = self._breaker(channel, job)
-            if breaker is not None:
-                breaker.record(result.outcome in ("delivered", "failed", "disable"))
+            ok = result.outcome in ("delivered", "failed", "disable")
+            # a batch that failed as one (its relay away) opens the breaker once, not once for
+            # every few of its jobs with the cool-down doubling each time
+            if breaker is not None and (ok or not breaker.is_open()):
+                breaker.record(ok)
             self._record(job, self._outcome_values(job, result))
 
     def _outcome_values(self, job: Job, result: Result) -> dict[str, Any]:

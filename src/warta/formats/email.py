@@ -61,6 +61,7 @@ DKIM_HEADERS: tuple[str, ...] = (
 
 _PLACEHOLDER = "\x00unsubscribe\x00"
 _BLOCK = 57  # input bytes per 76-character base64 line
+_LINE = 76
 _CRLF = b"\r\n"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _ATOMS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+$")
@@ -182,9 +183,9 @@ def _to_header(name: str, address: str) -> bytes:
 
 
 def _b64(data: bytes) -> bytes:
-    return b"".join(
-        binascii.b2a_base64(data[i : i + _BLOCK], newline=False) + _CRLF for i in range(0, len(data), _BLOCK)
-    )
+    """Base64 in lines of 76 characters (57 bytes each), each ending in CRLF."""
+    encoded = binascii.b2a_base64(data, newline=False)
+    return b"".join([encoded[i : i + _LINE] + _CRLF for i in range(0, len(encoded), _LINE)])
 
 
 def _crlf(text: str) -> str:
@@ -193,27 +194,37 @@ def _crlf(text: str) -> str:
 
 @dataclass(frozen=True)
 class _Part:
-    """One text part: the shared head encoded once, and a tail with the recipient's unsubscribe link."""
+    """One text part: everything up to the recipient's unsubscribe link encoded once, and what
+    follows the link; only the link and the few bytes around it are encoded per recipient."""
 
     headers: bytes
-    encoded: bytes  # base64 of the head's whole 57-byte blocks
-    carry: bytes  # the rest of the head, shorter than a block
-    tail: str  # with _PLACEHOLDER where the unsubscribe link goes
+    encoded: bytes  # base64 of the whole 57-byte blocks before the link
+    carry: bytes  # the rest of what comes before the link, shorter than a block
+    after: bytes  # what follows the link
+    linked: bool  # whether the tail has a place for the link
     html: bool
 
     @classmethod
     def build(cls, subtype: str, head: str, tail: str) -> _Part:
-        data = _crlf(head).encode("utf-8")
+        """`tail` has _PLACEHOLDER where the unsubscribe link goes."""
+        before, placeholder, after = tail.partition(_PLACEHOLDER)
+        data = _crlf(head + before).encode("utf-8")
         cut = len(data) - len(data) % _BLOCK
         headers = (
             f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
         ).encode("ascii")
-        return cls(headers, _b64(data[:cut]), data[cut:], _crlf(tail), subtype == "html")
+        return cls(
+            headers,
+            _b64(data[:cut]),
+            data[cut:],
+            _crlf(after).encode("utf-8"),
+            bool(placeholder),
+            subtype == "html",
+        )
 
     def render(self, unsubscribe: str) -> bytes:
-        link = escape(unsubscribe) if self.html else unsubscribe
-        rest = self.carry + self.tail.replace(_PLACEHOLDER, link).encode("utf-8")
-        return self.headers + self.encoded + _b64(rest)
+        link = (escape(unsubscribe) if self.html else unsubscribe).encode("utf-8") if self.linked else b""
+        return self.headers + self.encoded + _b64(self.carry + link + self.after)
 
 
 @dataclass(frozen=True)
@@ -553,22 +564,27 @@ def _date_header() -> bytes:
     return _date_at(int(time.time()))
 
 
-def build_message(job: Job, *, message_id: str, unsubscribe: str, sign: bool = True) -> bytes:
+def build_message(
+    job: Job, *, message_id: str, unsubscribe: str, sign: bool = True, address: str | None = None
+) -> bytes:
     """The complete message for one job, with CRLF line endings, DKIM-signed when configured
     (and ``sign`` is true: a caller may sign it later with `dkim_sign`).
 
     ``message_id`` is given without angle brackets; ``unsubscribe`` is the recipient's RFC 8058
-    one-click URL. Raises ValueError when the recipient cannot be addressed.
+    one-click URL; ``address`` is the recipient's address as `envelope_address` gave it, when the
+    caller has it already. Raises ValueError when the recipient cannot be addressed.
     """
     if not job.recipient.email:
         raise ValueError("the recipient has no email address")
+    if address is None:
+        address = envelope_address(job.recipient.email)
     shared = _cached(job)
     settings = job.bundle.settings
     boundary = shared.boundary
     head = b"".join(
         [
             shared.from_header,
-            _to_header(job.recipient.name, envelope_address(job.recipient.email)),
+            _to_header(job.recipient.name, address),
             shared.subject_header,
             _date_header(),
             _raw("Message-ID", f"<{message_id}>"),

@@ -15,8 +15,12 @@ after it leaves a ``committing`` row, settled as delivered (``recover_committing
 the relay may have accepted is never sent twice. For the same reason a connection lost after the
 dot, before the relay's reply, counts as delivered (with the error noted) rather than as a retry.
 
-The client reads replies as an `asyncio.Protocol` (`_Link`): MAIL, RCPT and DATA go out in one
-write to a relay that offers PIPELINING and their three replies wake the transaction once.
+The client reads replies as an `asyncio.Protocol` (`_Link`). The engine hands the channel a batch of
+jobs at a time, sent one after another on one connection. To a relay that offers PIPELINING (RFC
+2920), MAIL, RCPT and DATA go out in one write and their three replies wake the sender once, and a
+message's final dot goes in one write with the next message's MAIL, RCPT and DATA: one write and one
+wake-up per message. A job whose envelope went out on a connection that then closed (after the
+previous message's dot) was not accepted by the relay, and goes on a fresh connection.
 
 Outcomes: 2xx after the dot is delivered; a 4xx reply at any stage, a lost connection or a timeout
 before the dot is a retry; a 5xx reply to MAIL, RCPT, DATA or the message is a permanent failure.
@@ -33,7 +37,7 @@ import ssl
 from collections import deque
 from dataclasses import dataclass
 from email.utils import parseaddr
-from typing import cast
+from typing import NamedTuple, cast
 from urllib.parse import unquote, urlsplit
 
 from warta.config import Settings
@@ -390,6 +394,15 @@ class _Pool:
         await asyncio.gather(*(conn.quit() for conn in idle), return_exceptions=True)
 
 
+class _Ready(NamedTuple):
+    """A job ready to go: where it sits in the batch, its envelope commands and its message."""
+
+    position: int
+    job: Job
+    envelope: bytes
+    payload: bytes
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -405,7 +418,8 @@ def _refused(stage: str, code: int, text: str) -> Result:
 @register
 class EmailChannel(Channel):
     name = "email"
-    batch_size = 1
+    # jobs a lane worker hands over at once, sent one after another on one connection (pipelined)
+    batch_size = 16
     max_queued = 2_000  # one relay takes about a thousand a second: a couple of seconds' worth
     recover_committing = "delivered"
 
@@ -418,6 +432,7 @@ class EmailChannel(Channel):
         self.relay = Relay.parse(settings.smtp_url)
         self.lane_concurrency = max(1, settings.smtp_pool)  # type: ignore[misc]
         self.sender = parseaddr(settings.mail_from)[1]
+        self._mail_from = f"MAIL FROM:<{self.sender}>\r\n".encode()
         host = socket.gethostname()
         self.hostname = host if "." in host and host.isascii() else mail_domain(settings)
         self._pool: _Pool | None = None
@@ -447,9 +462,37 @@ class EmailChannel(Channel):
         return self._pool
 
     async def send(self, jobs: list[Job]) -> list[Result]:
-        return [await self._send_one(job) for job in jobs]
+        """The jobs in order, on one connection while it lasts: to a relay that offers PIPELINING,
+        each message's final dot goes in one write with the next message's MAIL, RCPT and DATA."""
+        results: list[Result | None] = [None] * len(jobs)
+        ready: deque[_Ready] = deque()
+        for index, job in enumerate(jobs):
+            prepared = await self._prepare(job)
+            if isinstance(prepared, Result):
+                results[index] = prepared
+            else:
+                ready.append(_Ready(index, job, *prepared))
+        pool = self._get_pool()
+        while ready:
+            try:
+                conn, reused = await pool.acquire()
+            except (SmtpReplyError, *_LINK_ERRORS) as exc:
+                text = str(exc) if isinstance(exc, SmtpReplyError) else _describe(exc)
+                for item in ready:
+                    results[item.position] = Result("retry", f"{self.relay.lane}: {text}")
+                break
+            keep = False
+            try:
+                if "pipelining" in conn.extensions:
+                    keep = await self._chain(conn, ready, results, reused)
+                else:
+                    keep = await self._one_by_one(conn, ready, results, reused)
+            finally:
+                pool.release(conn, keep)
+        return [result if result is not None else Result("retry", "not sent") for result in results]
 
-    async def _send_one(self, job: Job) -> Result:
+    async def _prepare(self, job: Job) -> Result | tuple[bytes, bytes]:
+        """The job's envelope (MAIL, RCPT, DATA) and message, or why it cannot be sent."""
         if not job.recipient.email:
             return Result("failed", "the recipient has no email address")
         try:
@@ -459,6 +502,7 @@ class EmailChannel(Channel):
                 message_id=message_id_for(self.settings, job.delivery_id),
                 unsubscribe=unsubscribe_url(self.settings, job.recipient.id),
                 sign=False,
+                address=rcpt,
             )
         except ValueError as exc:
             return Result("failed", str(exc))
@@ -469,43 +513,96 @@ class EmailChannel(Channel):
             except Exception as exc:
                 return Result("retry", f"DKIM signing: {_describe(exc)}")
         payload = raw if raw.endswith(b"\r\n") else raw + b"\r\n"
-        pool = self._get_pool()
-        while True:
+        return self._mail_from + f"RCPT TO:<{rcpt}>\r\nDATA\r\n".encode("ascii"), payload
+
+    async def _one_by_one(
+        self, conn: _Connection, ready: deque[_Ready], results: list[Result | None], reused: bool
+    ) -> bool:
+        """Lock-step transactions while the connection lasts; whether it can carry more. A job
+        left in `ready` goes on a fresh connection."""
+        while ready:
+            item = ready[0]
+            result, keep = await self._transaction(conn, item.job, item.envelope, item.payload, reused)
+            if result is None:
+                return False  # a reused connection the relay had dropped: nothing was sent
+            results[ready.popleft().position] = result
+            if not keep:
+                return False
+            reused = True
+        return True
+
+    async def _chain(
+        self, conn: _Connection, ready: deque[_Ready], results: list[Result | None], reused: bool
+    ) -> bool:
+        """Pipelined transactions (RFC 2920) while the connection lasts: MAIL, RCPT and DATA go
+        in one write and their three replies wake the sender once; a message, its final dot and
+        the next message's envelope go in one write. Whether the connection can carry more; a job
+        left in `ready` (nothing of it accepted) goes on a fresh connection."""
+        announced = False  # the first job's envelope is out already (after the previous dot)
+        while ready:
+            item = ready[0]
             try:
-                conn, reused = await pool.acquire()
-            except SmtpReplyError as exc:
-                return Result("retry", f"{self.relay.lane}: {exc}")
+                if not announced:
+                    await conn.write(item.envelope)
+                # one wake-up for the three replies; a relay that refuses MAIL with 421 also
+                # closes the connection, which ends the wait at once
+                replies = await conn.link.take(3, conn.timeout)
             except _LINK_ERRORS as exc:
-                return Result("retry", f"{self.relay.lane}: {_describe(exc)}")
-            keep = False
-            try:
-                result, keep = await self._transaction(conn, job, rcpt, payload, reused)
-            finally:
-                pool.release(conn, keep)
-            if result is not None:
-                return result
-            # a reused connection the relay had dropped: nothing was sent, try a fresh one
+                if reused:
+                    return False  # nothing of it was accepted: send it on a fresh connection
+                results[ready.popleft().position] = Result("retry", f"MAIL: {_describe(exc)}")
+                return False
+            if reused and replies[0][0] == 421:
+                return False
+            refusal = next(
+                (
+                    (stage, code, text)
+                    for stage, (code, text), ok in zip(
+                        ("MAIL", "RCPT", "DATA"), replies, ((250,), (250, 251), (354,)), strict=True
+                    )
+                    if code not in ok
+                ),
+                None,
+            )
+            if refusal is not None:
+                ready.popleft()
+                results[item.position] = _refused(*refusal)
+                if replies[2][0] == 354:  # a relay that opened DATA anyway: leave it, unfinished
+                    conn.abort()
+                    return False
+                if refusal[1] == 421 or not await conn.reset():
+                    return False
+                announced, reused = False, True
+                continue
+            following = ready[1].envelope if len(ready) > 1 else b""
+            result, keep = await self._finish(conn, item.job, item.payload, following)
+            ready.popleft()
+            results[item.position] = result
+            if not keep:
+                return False  # the next job, if any, was announced on a connection now gone
+            announced, reused = bool(following), True
+        return True
 
     async def _transaction(
-        self, conn: _Connection, job: Job, rcpt: str, payload: bytes, reused: bool
+        self, conn: _Connection, job: Job, envelope: bytes, payload: bytes, reused: bool
     ) -> tuple[Result | None, bool]:
-        """The result and whether the connection can carry another message; no result if a reused
-        connection turned out to be closed before the relay saw anything of this message."""
-        if "pipelining" in conn.extensions:
-            return await self._pipelined(conn, job, rcpt, payload, reused)
+        """One message in lock-step, for a relay without PIPELINING: the result and whether the
+        connection can carry another message; no result if a reused connection turned out to be
+        closed before the relay saw anything of this message."""
+        mail, rcpt, data = envelope.decode("utf-8").split("\r\n")[:3]
         stage = "MAIL"
         try:
-            code, text = await conn.command(f"MAIL FROM:<{self.sender}>")
+            code, text = await conn.command(mail)
             if code != 250:
                 if reused and code == 421:
                     return None, False
                 return _refused(stage, code, text), code != 421 and await conn.reset()
             stage = "RCPT"
-            code, text = await conn.command(f"RCPT TO:<{rcpt}>")
+            code, text = await conn.command(rcpt)
             if code not in (250, 251):
                 return _refused(stage, code, text), code != 421 and await conn.reset()
             stage = "DATA"
-            code, text = await conn.command("DATA")
+            code, text = await conn.command(data)
             if code != 354:
                 return _refused(stage, code, text), code != 421 and await conn.reset()
         except _LINK_ERRORS as exc:
@@ -515,36 +612,13 @@ class EmailChannel(Channel):
 
         return await self._finish(conn, job, payload)
 
-    async def _pipelined(
-        self, conn: _Connection, job: Job, rcpt: str, payload: bytes, reused: bool
-    ) -> tuple[Result | None, bool]:
-        """The same transaction with MAIL, RCPT and DATA sent at once (RFC 2920), for a relay that
-        offers PIPELINING: one write and one wait instead of three round trips."""
-        try:
-            await conn.write(f"MAIL FROM:<{self.sender}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
-            # one wake-up for the three replies; a relay that refuses MAIL with 421 also closes
-            # the connection, which ends the wait at once
-            replies = await conn.link.take(3, conn.timeout)
-        except _LINK_ERRORS as exc:
-            if reused:
-                return None, False  # nothing of it was accepted: send it on a fresh connection
-            return Result("retry", f"MAIL: {_describe(exc)}"), False
-        if reused and replies[0][0] == 421:
-            return None, False
-        for stage, (code, text), ok in zip(
-            ("MAIL", "RCPT", "DATA"), replies, ((250,), (250, 251), (354,)), strict=True
-        ):
-            if code not in ok:
-                if replies[2][0] == 354:  # a relay that opened DATA anyway: leave it, unfinished
-                    conn.abort()
-                    return _refused(stage, code, text), False
-                return _refused(stage, code, text), code != 421 and await conn.reset()
-        return await self._finish(conn, job, payload)
-
-    async def _finish(self, conn: _Connection, job: Job, payload: bytes) -> tuple[Result | None, bool]:
+    async def _finish(
+        self, conn: _Connection, job: Job, payload: bytes, following: bytes = b""
+    ) -> tuple[Result, bool]:
         """The message and its final dot around the commit point: once it is passed, the message is
         never sent again. A message of up to `_WRITE_BUFFER` bytes (nearly all) goes after the point,
-        with its dot, in one write; a larger one before it, so that only the dot is left to write."""
+        with its dot, in one write; a larger one before it, so that only the dot is left to write.
+        `following` (the next message's pipelined envelope) goes in the same write as the dot."""
         small = len(payload) <= _WRITE_BUFFER
         if not small:
             try:
@@ -560,7 +634,7 @@ class EmailChannel(Channel):
         if not conn.usable:
             return Result("retry", "message: the relay closed the connection before the end of data"), False
         try:
-            conn.transport.writelines((payload, b".\r\n") if small else (b".\r\n",))
+            conn.transport.writelines((payload, b".\r\n", following) if small else (b".\r\n", following))
             code, text = (await conn.link.take(1, self.end_of_data_timeout))[0]
         except _LINK_ERRORS as exc:
             # the relay may have taken the message: never send it again
