@@ -176,10 +176,17 @@ def smtp_source_file(message: bytes, path: Path) -> Path:
 
 
 def postfix_ceiling(
-    n: int, message_bytes_file: str | Path, sessions: int = 20, runs: int = 3, port: int | None = None
+    n: int,
+    message_bytes_file: str | Path,
+    sessions: int = 20,
+    runs: int = 3,
+    port: int | None = None,
+    persistent: bool = True,
 ) -> dict[str, Any]:
     """`n` copies of the message in `message_bytes_file` (as received: CRLF line ends, not dot-stuffed)
-    from `sessions` persistent smtp-source sessions into smtp-sink; the median of `runs` runs."""
+    from `sessions` smtp-source sessions into smtp-sink; the median of `runs` runs. `persistent`
+    sessions carry message after message (`-d`, as Warta's pool does); otherwise each message has
+    a connection of its own (smtp-source's default)."""
     source = _tool("smtp-source", "/usr/sbin/smtp-source")
     port = port or free_port()
     message = Path(message_bytes_file).read_bytes()
@@ -188,7 +195,7 @@ def postfix_ceiling(
     arrived: list[int] = []
     with tempfile.TemporaryDirectory(prefix="warta-bench-postfix-") as tmp, smtp_sink(port) as sink:
         lines = smtp_source_file(message, Path(tmp) / "message.txt")
-        cmd = [source, "-d", "-s", str(sessions), "-m", str(n), "-F", str(lines)]
+        cmd = [source, *(["-d"] if persistent else []), "-s", str(sessions), "-m", str(n), "-F", str(lines)]
         cmd += ["-f", SENDER, "-t", RECIPIENT, f"127.0.0.1:{port}"]
         for _ in range(runs):
             sink.reset()
@@ -210,6 +217,7 @@ def postfix_ceiling(
         "spread_pct": round((max(rates) - min(rates)) / statistics.median(rates) * 100, 1) if rates else None,
         "wall_per_s": round(statistics.median(wall_rates), 1),
         "sessions": sessions,
+        "persistent": persistent,
         "messages": n,
         "arrived": min(arrived) if arrived else 0,
         "runs": runs,

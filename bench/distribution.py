@@ -97,6 +97,7 @@ SSE_PER_PROCESS = 2_500  # a process may hold ~20,000 open files; 15,000 connect
 RELEASE_IN = float(os.environ.get("WARTA_BENCH_RELEASE_IN", "2.0"))
 # Warta's default connections to the relay (WARTA_SMTP_POOL); the ceiling uses as many sessions
 SMTP_POOL = int(os.environ.get("WARTA_SMTP_POOL", "32"))
+PER_CONNECTION_SESSIONS = 20  # smtp-source's sessions when each message has its own connection
 PROBE_COUNTRY = "NZ"  # the recipient whose message the ceiling sends; not in SERVER_COUNTRIES
 SLOW_SHARE, FAIL_SHARE, SLOW_DELAY = 0.10, 0.05, 2.0
 SHARED_HOST_OUTLETS = 1_000
@@ -1258,11 +1259,17 @@ def email(n: int) -> dict[str, Any]:
             results["email"]["of_ceiling"] = None
             return results
         ceiling = anchors.postfix_ceiling(n, sample, sessions=SMTP_POOL)
+        # smtp-source as it runs by default, a new connection for every message: what a sender
+        # without a connection pool gets from the same sink (context, not the target's ceiling)
+        results["email_postfix_per_connection"] = anchors.postfix_ceiling(
+            n, sample, sessions=PER_CONNECTION_SESSIONS, runs=1, persistent=False
+        )
     results["email_postfix_ceiling"] = ceiling
     mine, best = results["email"]["per_s"], ceiling["per_s"]
     results["email"]["message_bytes"] = ceiling["message_bytes"]
     results["email"]["of_ceiling"] = round(mine / best, 3) if mine and best else None
     _log(f"postfix ceiling (smtp-source -> smtp-sink): {ceiling}")
+    _log(f"postfix, a connection per message: {results['email_postfix_per_connection']}")
     return results
 
 

@@ -58,6 +58,8 @@ LABELS = {
     "gateways): approve → every delivery, the same audience",
     # distribution: the anchors
     "email_postfix_ceiling": "Email ceiling: Postfix smtp-source → smtp-sink, the same message",
+    "email_postfix_per_connection": "Email, for context: Postfix smtp-source → smtp-sink, the same message, "
+    "a new connection for each (smtp-source's default), {sessions} sessions",
     # dkim
     "email_build_unsigned": "Email: build one {mean_bytes:,}-byte edition message for one journalist (shared "
     "parts cached), unsigned, one thread",
@@ -109,6 +111,9 @@ DETAILS = {
     "rehearsals_used": "rehearsals used",
     "server_cpu_us_per_email": "server CPU µs per email",
     "server_cpu_busy": "server CPU busy (1.0 = one core)",
+    "sink_cpu_us_per_email": "sink CPU µs per email",
+    "machine_cpu_busy": "machine CPU busy, every core (1.0 = one core)",
+    "persistent": "sessions carry many messages",
     # email
     "arrived": "arrived",
     "published_after_approve_ms": "approve → published ms",
@@ -330,6 +335,10 @@ def comparisons(data: dict[str, dict[str, Any]] | None = None) -> list[Group]:
         if anchor is not None:
             label = anchor_label.format_map(dist[anchor_key]) if "{" in anchor_label else anchor_label
             bars.append(Bar(label, anchor, f"{_num(anchor)} emails/s", "anchor"))
+        per_connection = _figure(dist.get("email_postfix_per_connection"), "per_s")
+        if per_connection is not None:
+            label = f"smtp-source, a connection per message ({dist['email_postfix_per_connection']['sessions']} sessions)"
+            bars.append(Bar(label, per_connection, f"{_num(per_connection)} emails/s", "anchor"))
         recipients = dist["email"].get("recipients")
         # the target is both: 1,500/s, and half of what the best sender pushes into the same sink
         target, target_text = EMAIL_TARGET_PER_S, f"target {_num(EMAIL_TARGET_PER_S)}/s"

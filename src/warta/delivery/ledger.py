@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from warta.clock import utcnow
-from warta.ids import new_id
+from warta.ids import new_ids
 from warta.model import Delivery
 
 DELIVERIES = cast(Table, Delivery.__table__)
@@ -58,9 +58,11 @@ def row_values(rows: Iterable[NewRow]) -> list[dict[str, Any]]:
     """The column values of new ledger rows, ready for `insert_values` (built before a write
     begins, so the write holds the database only while it inserts)."""
     now = utcnow()
+    rows = rows if isinstance(rows, list) else list(rows)
+    ids = new_ids("dlv_", len(rows))
     return [
         {
-            "id": new_id("dlv_"),
+            "id": row_id,
             "release_id": r.release_id,
             "edition_id": r.edition_id,
             "version": r.version,
@@ -79,7 +81,7 @@ def row_values(rows: Iterable[NewRow]) -> list[dict[str, Any]]:
             "matched_by": r.matched_by,
             "created_at": now,
         }
-        for r in rows
+        for row_id, r in zip(ids, rows, strict=True)
     ]
 
 
