@@ -394,6 +394,7 @@ class Engine:
                 )
             }
             bundle_keys = self.bundles.keys(s, {row.edition_id for row in rows})
+            bundles: dict[str, Bundle | None] = {}  # each edition looked up once per claim
             for row in rows:
                 found = recipients.get(row.recipient_id)
                 channel = self.channels.get(row.channel)
@@ -401,7 +402,13 @@ class Engine:
                 if skip:
                     changes.append((row.id, {"state": "cancelled", "last_error": skip}))
                     continue
-                bundle = self.bundles.get(s, row.edition_id, bundle_keys.get(row.edition_id))
+                edition_id = row.edition_id
+                if edition_id in bundles:
+                    bundle = bundles[edition_id]
+                else:
+                    bundle = bundles[edition_id] = self.bundles.get(
+                        s, edition_id, bundle_keys.get(edition_id)
+                    )
                 if bundle is None:
                     changes.append((row.id, {"state": "failed", "last_error": "edition no longer exists"}))
                     continue

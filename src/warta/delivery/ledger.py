@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import operator
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
@@ -238,6 +239,16 @@ class _DriverStatement:
     convert: dict[str, Any]  # parameter -> the type's conversion for this driver (SQLite's dates)
     positional: bool
 
+    @functools.cached_property
+    def pick(self) -> Callable[[dict[str, Any]], tuple[Any, ...]] | None:
+        """A row's values as the tuple a positional driver wants (None: the driver takes names)."""
+        if not self.positional:
+            return None
+        if len(self.names) <= 1:
+            names = self.names
+            return lambda values: tuple([values[name] for name in names])
+        return cast(Callable[[dict[str, Any]], tuple[Any, ...]], operator.itemgetter(*self.names))
+
 
 # the statements come from bounded caches of their own; a statement evicted there and built again
 # is a new object, so this is emptied now and then rather than left to grow
@@ -273,9 +284,10 @@ def _run_many(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> int:
     params: list[Any] = []
     # the same value converted once per call: the rows of one release share their dates
     converted: dict[tuple[str, Any], Any] = {}
+    fixed, conversions, pick = known.fixed, tuple(known.convert.items()), known.pick
     for row in rows:
-        values = {**known.fixed, **row}
-        for name, convert in known.convert.items():
+        values = {**fixed, **row} if fixed else dict(row) if conversions else row
+        for name, convert in conversions:
             value = values[name]
             try:
                 values[name] = converted[name, value]
@@ -283,7 +295,7 @@ def _run_many(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> int:
                 values[name] = converted[name, value] = convert(value)
             except TypeError:  # not hashable (a JSON value)
                 values[name] = convert(value)
-        params.append(tuple(values[n] for n in known.names) if known.positional else values)
+        params.append(pick(values) if pick is not None else values)
     result = conn.exec_driver_sql(known.sql, params)
     return int(result.rowcount)
 
