@@ -104,7 +104,10 @@ class Result:
 
     @classmethod
     def ok(cls) -> Result:
-        return cls("delivered")
+        return _DELIVERED  # one for all: a result is immutable, and most results are this one
+
+
+_DELIVERED = Result("delivered")
 
 
 class Channel:
