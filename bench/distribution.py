@@ -91,6 +91,7 @@ SSE = (1_000, 5_000, 15_000)
 # rounds per size, each a fresh set of connections and one release: the figures are the rounds'
 # medians, with each round's p99 and rate beside them (this machine's noise is tens of ms at 15,000)
 SSE_ROUNDS = 3
+EMAIL_ROUNDS = 3  # releases to the same journalists, one after another: the figures are their medians
 SSE_PER_PROCESS = 2_500  # a process may hold ~20,000 open files; 15,000 connections take 6 processes
 # seconds between submitting a measured release and its release time, so that the release goes out
 # from the schedule as a real one does and the clock starts at its `published_at`
@@ -1188,6 +1189,68 @@ def _langs(i: int) -> str:
 # --- email --------------------------------------------------------------------------------
 
 
+def _email_round(wire: Wire, sink: anchors.SmtpSink, circuit: str, n: int, pid: int | None) -> dict[str, Any]:
+    """One release to the `n` journalists: when each message reached the sink, and the CPU spent."""
+    rid = wire.release(circuit, held=True)
+    sink.reset()
+    cpu_before, sink_before, machine_before = _cpu_s(pid), _cpu_s(sink.proc.pid), _machine_cpu_s()
+    approved = time.time()
+    wire.approve(rid)
+    done = sink.wait(n, timeout=max(120.0, n / 20), every=0.2)
+    cpu_s = _cpu_s(pid) - cpu_before
+    sink_cpu_s = _cpu_s(sink.proc.pid) - sink_before
+    machine_cpu_s = _machine_cpu_s() - machine_before
+    wall_s = time.time() - approved
+    published = wire.published_at(rid)
+    times = sorted(sink.times())
+    if not done:
+        _log(f"email: only {len(times):,} of {n:,} arrived before the time-out")
+    spread = _arrivals(times, approved)
+    return {
+        **_stats([t - approved for t in times]),
+        "per_s": spread["per_s_first_to_last"],
+        "arrived": len(times),
+        "published_after_approve_ms": round((published - approved) * 1000, 1),
+        "first_after_approve_s": spread["first_s"],
+        "last_after_approve_s": spread["all_in_s"],
+        # the server process's CPU time (user + system, every thread) from the approve until the
+        # last email arrived, per email, and as a share of that wall time; the sink's CPU per email,
+        # and every core's busy time (all processes) over the same span
+        "server_cpu_us_per_email": round(cpu_s / len(times) * 1e6, 1) if times and pid else None,
+        "server_cpu_busy": round(cpu_s / wall_s, 2) if pid and wall_s > 0 else None,
+        "sink_cpu_us_per_email": round(sink_cpu_s / len(times) * 1e6, 1) if times else None,
+        "machine_cpu_busy": round(machine_cpu_s / wall_s, 2) if wall_s > 0 else None,
+    }
+
+
+EMAIL_ROUND_MEDIANS = (
+    "per_s",
+    "server_cpu_us_per_email",
+    "server_cpu_busy",
+    "sink_cpu_us_per_email",
+    "machine_cpu_busy",
+    "first_after_approve_s",
+    "last_after_approve_s",
+)
+
+
+def _email_over_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median rate (its latencies), the medians of the rounds' rates and costs,
+    what arrived the least, and each round's rate and CPU per email."""
+    import statistics
+
+    ranked = sorted(rounds, key=lambda r: r["per_s"] or 0.0)
+    out = dict(ranked[(len(ranked) - 1) // 2])
+    for key in EMAIL_ROUND_MEDIANS:
+        values = [r[key] for r in rounds if r.get(key) is not None]
+        out[key] = round(statistics.median(values), 3) if values else None
+    out["arrived"] = min(r["arrived"] for r in rounds)
+    out["rounds"] = len(rounds)
+    out["per_s_rounds"] = [r["per_s"] for r in rounds]
+    out["server_cpu_us_rounds"] = [r["server_cpu_us_per_email"] for r in rounds]
+    return out
+
+
 def email(n: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     port = free_port()
@@ -1214,44 +1277,25 @@ def email(n: int) -> dict[str, Any]:
             circuit = wire.circuit(SERVER_COUNTRIES)
             probe = wire.circuit([PROBE_COUNTRY], name="Bench probe")
             pid = _server_pid(srv)
+            rounds: list[dict[str, Any]] = []
             with anchors.smtp_sink(port) as sink:
-                rid = wire.release(circuit, held=True)
-                cpu_before, sink_before, machine_before = _cpu_s(pid), _cpu_s(sink.proc.pid), _machine_cpu_s()
-                approved = time.time()
-                wire.approve(rid)
-                done = sink.wait(n, timeout=max(120.0, n / 20), every=0.2)
-                cpu_s = _cpu_s(pid) - cpu_before
-                sink_cpu_s = _cpu_s(sink.proc.pid) - sink_before
-                machine_cpu_s = _machine_cpu_s() - machine_before
-                wall_s = time.time() - approved
-                published = wire.published_at(rid)
-                times = sorted(sink.times())
-            if not done:
-                _log(f"email: only {len(times):,} of {n:,} arrived before the time-out")
+                # each round one more release to the same journalists (one import for all rounds)
+                for _ in range(_env_int("WARTA_BENCH_EMAIL_ROUNDS", EMAIL_ROUNDS)):
+                    rounds.append(_email_round(wire, sink, circuit, n, pid))
+                    _log(
+                        f"email round: {rounds[-1]['per_s']}/s, {rounds[-1]['server_cpu_us_per_email']} µs/email"
+                    )
             # the ceiling's message: one more release, to the probe alone, caught whole by aiosmtpd
             with child("sink", str(port)) as catcher:
                 wire.release(probe)
                 if _wait(lambda: catcher.ask("count")["count"] >= 1, timeout=60, every=0.1):
                     catcher.ask(f"sample {sample}")
             wire.close()
-        spread = _arrivals(times, approved)
         results["email"] = {
-            **_stats([t - approved for t in times]),
-            "per_s": spread["per_s_first_to_last"],
+            **_email_over_rounds(rounds),
             "recipients": n,
-            "arrived": len(times),
-            "published_after_approve_ms": round((published - approved) * 1000, 1),
-            "first_after_approve_s": spread["first_s"],
-            "last_after_approve_s": spread["all_in_s"],
             "smtp_pool": SMTP_POOL,
             "import_s": round(import_s, 1),
-            # the server process's CPU time (user + system, every thread) from the approve until
-            # the last email arrived, per email, and as a share of that wall time
-            "server_cpu_us_per_email": round(cpu_s / len(times) * 1e6, 1) if times and pid else None,
-            "server_cpu_busy": round(cpu_s / wall_s, 2) if pid and wall_s > 0 else None,
-            # the sink's CPU per email, and every core's busy time (all processes) over the same span
-            "sink_cpu_us_per_email": round(sink_cpu_s / len(times) * 1e6, 1) if times else None,
-            "machine_cpu_busy": round(machine_cpu_s / wall_s, 2) if wall_s > 0 else None,
         }
         _log(f"email via warta: {results['email']}")
         if not sample.exists():

@@ -144,6 +144,8 @@ DETAILS = {
     "p99_rounds_ms": "p99 ms of each round",
     "rate_rounds": "per second, first to last, of each round",
     "first_rounds_s": "first s of each round",
+    "per_s_rounds": "per second, first to last, of each round",
+    "server_cpu_us_rounds": "server CPU µs per email, each round",
     # end to end
     "journalists": "journalists",
     "desktops": "desktops",

@@ -26,6 +26,7 @@ def test_bench_runs_on_a_tiny_audience(tmp_path: Path) -> None:
         "WARTA_BENCH_WEBHOOKS": "40",
         "WARTA_BENCH_SSE": "60",
         "WARTA_BENCH_SSE_ROUNDS": "2",
+        "WARTA_BENCH_EMAIL_ROUNDS": "2",
         "WARTA_BENCH_PLAN_DESKTOPS": "300",
         "WARTA_BENCH_DKIM": "5",
         "WARTA_BENCH_RELEASE_IN": "0.5",
@@ -50,6 +51,10 @@ def test_bench_runs_on_a_tiny_audience(tmp_path: Path) -> None:
     assert results["stream_60"]["p99_vs_nchan"] > 0
     assert len(results["stream_60"]["p99_rounds_ms"]) == len(results["nchan_60"]["p99_rounds_ms"]) == 2
     assert results["email"]["server_cpu_us_per_email"] > 0
+    assert results["email"]["rounds"] == 2 and len(results["email"]["per_s_rounds"]) == 2
+    assert results["email"]["sink_cpu_us_per_email"] > 0
+    assert results["email_postfix_per_connection"]["persistent"] is False
+    assert results["email_postfix_per_connection"]["arrived"] == 60
     # the live plan, decided at the publish and rehearsed: every rehearsal was used
     assert results["live_plan_at_publish"]["live"] == results["live_plan_rehearsed"]["live"] > 0
     assert results["live_plan_rehearsed"]["rehearsals_used"] == "6 of 6"
