@@ -1100,6 +1100,24 @@ def _cpu_s(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _thread_cpu_s(pid: int | None) -> dict[int, float]:
+    """User + system CPU seconds of each thread of a process, by thread id (empty if unknown)."""
+    if pid is None:
+        return {}
+    out = {}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return {}
+    for task in tasks:
+        try:
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def _machine_cpu_s() -> float:
     """CPU seconds every core of the machine has spent busy (not idle or waiting), from /proc/stat."""
     try:
@@ -1194,9 +1212,11 @@ def _email_round(wire: Wire, sink: anchors.SmtpSink, circuit: str, n: int, pid: 
     rid = wire.release(circuit, held=True)
     sink.reset()
     cpu_before, sink_before, machine_before = _cpu_s(pid), _cpu_s(sink.proc.pid), _machine_cpu_s()
+    threads_before = _thread_cpu_s(pid)
     approved = time.time()
     wire.approve(rid)
     done = sink.wait(n, timeout=max(120.0, n / 20), every=0.2)
+    threads = _thread_cpu_s(pid)
     cpu_s = _cpu_s(pid) - cpu_before
     sink_cpu_s = _cpu_s(sink.proc.pid) - sink_before
     machine_cpu_s = _machine_cpu_s() - machine_before
@@ -1206,6 +1226,10 @@ def _email_round(wire: Wire, sink: anchors.SmtpSink, circuit: str, n: int, pid: 
     if not done:
         _log(f"email: only {len(times):,} of {n:,} arrived before the time-out")
     spread = _arrivals(times, approved)
+    # the event loop's thread (the process's first: it does all the SMTP work) against the others
+    # (the ledger's: claims, commit points and outcomes; routing's rows)
+    loop_s = threads.get(pid, 0.0) - threads_before.get(pid, 0.0) if pid else 0.0
+    others_s = sum(t - threads_before.get(tid, 0.0) for tid, t in threads.items() if tid != pid)
     return {
         **_stats([t - approved for t in times]),
         "per_s": spread["per_s_first_to_last"],
@@ -1220,6 +1244,8 @@ def _email_round(wire: Wire, sink: anchors.SmtpSink, circuit: str, n: int, pid: 
         "server_cpu_busy": round(cpu_s / wall_s, 2) if pid and wall_s > 0 else None,
         "sink_cpu_us_per_email": round(sink_cpu_s / len(times) * 1e6, 1) if times else None,
         "machine_cpu_busy": round(machine_cpu_s / wall_s, 2) if wall_s > 0 else None,
+        "server_loop_thread_busy": round(loop_s / wall_s, 2) if pid and wall_s > 0 else None,
+        "server_other_threads_busy": round(others_s / wall_s, 2) if pid and wall_s > 0 else None,
     }
 
 
@@ -1229,6 +1255,8 @@ EMAIL_ROUND_MEDIANS = (
     "server_cpu_busy",
     "sink_cpu_us_per_email",
     "machine_cpu_busy",
+    "server_loop_thread_busy",
+    "server_other_threads_busy",
     "first_after_approve_s",
     "last_after_approve_s",
 )

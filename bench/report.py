@@ -113,6 +113,8 @@ DETAILS = {
     "server_cpu_busy": "server CPU busy (1.0 = one core)",
     "sink_cpu_us_per_email": "sink CPU µs per email",
     "machine_cpu_busy": "machine CPU busy, every core (1.0 = one core)",
+    "server_loop_thread_busy": "server's event-loop thread busy (1.0 = one core)",
+    "server_other_threads_busy": "server's other threads busy (1.0 = one core)",
     "persistent": "sessions carry many messages",
     # email
     "arrived": "arrived",

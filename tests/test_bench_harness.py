@@ -53,6 +53,7 @@ def test_bench_runs_on_a_tiny_audience(tmp_path: Path) -> None:
     assert results["email"]["server_cpu_us_per_email"] > 0
     assert results["email"]["rounds"] == 2 and len(results["email"]["per_s_rounds"]) == 2
     assert results["email"]["sink_cpu_us_per_email"] > 0
+    assert results["email"]["server_loop_thread_busy"] is not None
     assert results["email_postfix_per_connection"]["persistent"] is False
     assert results["email_postfix_per_connection"]["arrived"] == 60
     # the live plan, decided at the publish and rehearsed: every rehearsal was used
