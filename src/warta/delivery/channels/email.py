@@ -395,11 +395,11 @@ class _Pool:
 
 
 class _Ready(NamedTuple):
-    """A job ready to go: where it sits in the batch, its envelope commands and its message."""
+    """A job ready to go: where it sits in the batch, its recipient's address and its message."""
 
     position: int
     job: Job
-    envelope: bytes
+    rcpt: str
     payload: bytes
 
 
@@ -491,8 +491,8 @@ class EmailChannel(Channel):
                 pool.release(conn, keep)
         return [result if result is not None else Result("retry", "not sent") for result in results]
 
-    async def _prepare(self, job: Job) -> Result | tuple[bytes, bytes]:
-        """The job's envelope (MAIL, RCPT, DATA) and message, or why it cannot be sent."""
+    async def _prepare(self, job: Job) -> Result | tuple[str, bytes]:
+        """The job's envelope address and message, or why it cannot be sent."""
         if not job.recipient.email:
             return Result("failed", "the recipient has no email address")
         try:
@@ -513,7 +513,11 @@ class EmailChannel(Channel):
             except Exception as exc:
                 return Result("retry", f"DKIM signing: {_describe(exc)}")
         payload = raw if raw.endswith(b"\r\n") else raw + b"\r\n"
-        return self._mail_from + f"RCPT TO:<{rcpt}>\r\nDATA\r\n".encode("ascii"), payload
+        return rcpt, payload
+
+    def _envelope(self, rcpt: str) -> bytes:
+        """MAIL, RCPT and DATA in one piece, for a relay that offers PIPELINING."""
+        return self._mail_from + f"RCPT TO:<{rcpt}>\r\nDATA\r\n".encode("ascii")
 
     async def _one_by_one(
         self, conn: _Connection, ready: deque[_Ready], results: list[Result | None], reused: bool
@@ -522,7 +526,7 @@ class EmailChannel(Channel):
         left in `ready` goes on a fresh connection."""
         while ready:
             item = ready[0]
-            result, keep = await self._transaction(conn, item.job, item.envelope, item.payload, reused)
+            result, keep = await self._transaction(conn, item.job, item.rcpt, item.payload, reused)
             if result is None:
                 return False  # a reused connection the relay had dropped: nothing was sent
             results[ready.popleft().position] = result
@@ -538,12 +542,12 @@ class EmailChannel(Channel):
         in one write and their three replies wake the sender once; a message, its final dot and
         the next message's envelope go in one write. Whether the connection can carry more; a job
         left in `ready` (nothing of it accepted) goes on a fresh connection."""
-        announced = False  # the first job's envelope is out already (after the previous dot)
+        announced = False  # whether the next job's envelope went out already, with the previous dot
         while ready:
             item = ready[0]
             try:
                 if not announced:
-                    await conn.write(item.envelope)
+                    await conn.write(self._envelope(item.rcpt))
                 # one wake-up for the three replies; a relay that refuses MAIL with 421 also
                 # closes the connection, which ends the wait at once
                 replies = await conn.link.take(3, conn.timeout)
@@ -574,7 +578,7 @@ class EmailChannel(Channel):
                     return False
                 announced, reused = False, True
                 continue
-            following = ready[1].envelope if len(ready) > 1 else b""
+            following = self._envelope(ready[1].rcpt) if len(ready) > 1 else b""
             result, keep = await self._finish(conn, item.job, item.payload, following)
             ready.popleft()
             results[item.position] = result
@@ -584,25 +588,24 @@ class EmailChannel(Channel):
         return True
 
     async def _transaction(
-        self, conn: _Connection, job: Job, envelope: bytes, payload: bytes, reused: bool
+        self, conn: _Connection, job: Job, rcpt: str, payload: bytes, reused: bool
     ) -> tuple[Result | None, bool]:
         """One message in lock-step, for a relay without PIPELINING: the result and whether the
         connection can carry another message; no result if a reused connection turned out to be
         closed before the relay saw anything of this message."""
-        mail, rcpt, data = envelope.decode("utf-8").split("\r\n")[:3]
         stage = "MAIL"
         try:
-            code, text = await conn.command(mail)
+            code, text = await conn.command(f"MAIL FROM:<{self.sender}>")
             if code != 250:
                 if reused and code == 421:
                     return None, False
                 return _refused(stage, code, text), code != 421 and await conn.reset()
             stage = "RCPT"
-            code, text = await conn.command(rcpt)
+            code, text = await conn.command(f"RCPT TO:<{rcpt}>")
             if code not in (250, 251):
                 return _refused(stage, code, text), code != 421 and await conn.reset()
             stage = "DATA"
-            code, text = await conn.command(data)
+            code, text = await conn.command("DATA")
             if code != 354:
                 return _refused(stage, code, text), code != 421 and await conn.reset()
         except _LINK_ERRORS as exc:
