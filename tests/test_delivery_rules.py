@@ -381,3 +381,18 @@ def test_a_realtime_alert_brings_a_release_to_someone_outside_its_targets(
     assert mail.rcpt == ["watch@x.example"] and mail.message["Content-Language"] == "en"
     (row,) = wire.ledger(rid, channel="email")
     assert row["matched_by"] == f"alert:{ok.json()['id']}"
+
+
+def test_a_batch_failing_as_one_opens_the_breaker_once() -> None:
+    """Sixteen emails of one batch fail together (the relay is away): the breaker opens once, for
+    its first cool-down, instead of reopening with the cool-down doubled for every five of them."""
+    from warta.delivery.engine import Breaker
+
+    breaker = Breaker()
+    for _ in range(16):
+        breaker.record(False)
+    assert breaker.is_open()
+    assert breaker.current == breaker.cooldown
+    assert 0 < breaker.reopens_in() <= breaker.cooldown
+    breaker.record(True)  # the relay answers again
+    assert breaker.current == 0 and breaker.failures == 0

@@ -55,14 +55,16 @@ class BundleCache:
         self.size = size
         self._items: OrderedDict[tuple[str, str], Bundle] = OrderedDict()
 
-    def keys(self, session: Session, edition_ids: set[str]) -> dict[str, tuple[str, str]]:
-        """Cache keys for many editions in one query: they change when the edition or its release does."""
+    def many(self, session: Session, edition_ids: set[str]) -> dict[str, Bundle | None]:
+        """The bundles of many editions (None for one that no longer exists), their cache keys read
+        in one query: a key changes when the edition or its release does."""
         rows = session.execute(
             select(Edition.id, Edition.digest, Release.status, Release.updated_at)
             .join(Release, Release.id == Edition.release_id)
             .where(Edition.id.in_(edition_ids))
         ).all()
-        return {r[0]: (r[0], f"{r[1]}|{r[2]}|{r[3]}") for r in rows}
+        keys = {r[0]: (r[0], f"{r[1]}|{r[2]}|{r[3]}") for r in rows}
+        return {edition_id: self.get(session, edition_id, keys.get(edition_id)) for edition_id in edition_ids}
 
     def get(self, session: Session, edition_id: str, key: tuple[str, str] | None = None) -> Bundle | None:
         if key is not None:
@@ -117,8 +119,13 @@ class Breaker:
         return max(0.0, self.open_until - time.monotonic())
 
     def record(self, ok: bool) -> None:
+        """A destination's answer. A failure while open is not counted: it was sent before the
+        breaker opened, with the failures that opened it (a batch to a relay that is away), and
+        counting it would reopen the breaker at once with its cool-down doubled."""
         if ok:
             self.failures, self.current = 0, 0.0
+            return
+        if self.is_open():
             return
         self.failures += 1
         if self.failures >= self.threshold:
@@ -393,8 +400,7 @@ class Engine:
                     select(*VIEW_COLUMNS, c.status, c.webhook_disabled).where(c.id.in_(wanted))
                 )
             }
-            bundle_keys = self.bundles.keys(s, {row.edition_id for row in rows})
-            bundles: dict[str, Bundle | None] = {}  # each edition looked up once per claim
+            bundles = self.bundles.many(s, {row.edition_id for row in rows})
             for row in rows:
                 found = recipients.get(row.recipient_id)
                 channel = self.channels.get(row.channel)
@@ -402,13 +408,7 @@ class Engine:
                 if skip:
                     changes.append((row.id, {"state": "cancelled", "last_error": skip}))
                     continue
-                edition_id = row.edition_id
-                if edition_id in bundles:
-                    bundle = bundles[edition_id]
-                else:
-                    bundle = bundles[edition_id] = self.bundles.get(
-                        s, edition_id, bundle_keys.get(edition_id)
-                    )
+                bundle = bundles[row.edition_id]
                 if bundle is None:
                     changes.append((row.id, {"state": "failed", "last_error": "edition no longer exists"}))
                     continue
@@ -583,11 +583,8 @@ class Engine:
             results = [Result("retry", f"{type(exc).__name__}: {exc}")] * len(ready)
         for job, result in zip(ready, results, strict=True):
             breaker = self._breaker(channel, job)
-            ok = result.outcome in ("delivered", "failed", "disable")
-            # a batch that failed as one (its relay away) opens the breaker once, not once for
-            # every few of its jobs with the cool-down doubling each time
-            if breaker is not None and (ok or not breaker.is_open()):
-                breaker.record(ok)
+            if breaker is not None:
+                breaker.record(result.outcome in ("delivered", "failed", "disable"))
             self._record(job, self._outcome_values(job, result))
 
     def _outcome_values(self, job: Job, result: Result) -> dict[str, Any]:
