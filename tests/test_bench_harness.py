@@ -52,7 +52,9 @@ def test_bench_runs_on_a_tiny_audience(tmp_path: Path) -> None:
     assert len(results["stream_60"]["p99_rounds_ms"]) == len(results["nchan_60"]["p99_rounds_ms"]) == 2
     assert results["email"]["server_cpu_us_per_email"] > 0
     assert results["email"]["rounds"] == 2 and len(results["email"]["per_s_rounds"]) == 2
-    assert results["email"]["sink_cpu_us_per_email"] > 0
+    # the sink's CPU is read in clock ticks (10 ms): on 60 emails it may round to nothing
+    assert isinstance(results["email"]["sink_cpu_us_per_email"], float)
+    assert results["email"]["sink_cpu_us_per_email"] >= 0
     assert results["email"]["server_loop_thread_busy"] is not None
     assert results["email_postfix_per_connection"]["persistent"] is False
     assert results["email_postfix_per_connection"]["arrived"] == 60
