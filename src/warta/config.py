@@ -43,6 +43,8 @@ class Settings:
     # distribution
     smtp_url: str = "smtp://127.0.0.1:25"  # smtp://[user:pass@]host:port, smtps:// for implicit TLS
     smtp_pool: int = 32  # pooled connections to the relay (Postfix takes 50 from one client by default)
+    # child processes that send for channels that can (email): 0 sends from the engine's own process
+    sending_processes: int = 0
     mail_from: str = "Warta <wire@warta.invalid>"
     dkim_domain: str = ""
     dkim_selector: str = ""
@@ -79,6 +81,7 @@ class Settings:
             banned_terms=_csv(_env("BANNED_TERMS", "")),
             smtp_url=_env("SMTP_URL", "smtp://127.0.0.1:25"),
             smtp_pool=int(_env("SMTP_POOL", "32")),
+            sending_processes=_sending_processes(_env("SENDING_PROCESSES", "auto")),
             mail_from=_env("MAIL_FROM", "Warta <wire@warta.invalid>"),
             dkim_domain=_env("DKIM_DOMAIN", ""),
             dkim_selector=_env("DKIM_SELECTOR", ""),
@@ -106,3 +109,16 @@ class Settings:
             path.write_text(secrets.token_urlsafe(32))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def _sending_processes(value: str) -> int:
+    """`auto`: one sending process where the machine has a second core for it, else none."""
+    if value.strip().lower() in ("", "auto"):
+        return 1 if (os.cpu_count() or 1) > 1 else 0
+    try:
+        count = int(value)
+    except ValueError:
+        raise ValueError(f"WARTA_SENDING_PROCESSES must be a number or 'auto', not {value!r}") from None
+    if count < 0:
+        raise ValueError("WARTA_SENDING_PROCESSES cannot be negative")
+    return count

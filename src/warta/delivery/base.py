@@ -5,11 +5,13 @@ channel and destination (the lane: an SMTP relay, a webhook host, the stream hub
 `send(jobs)` with at most `lane_concurrency` calls in flight per lane. Every job gets one Result.
 
 Exactly-once where the protocol allows it: just before a job's bytes become irreversible (the
-final "." of SMTP DATA), the channel awaits `job.commit_point()`, which records the row as
-`committing`. After a crash, `sending` rows are retried (nothing irreversible happened) and
-`committing` rows are settled by the channel's `recover_committing` policy. Where that mark would
-change nothing (the only delivery worker, which cannot lose a claim, and a channel whose
-`committing` rows are sent again like `sending` ones) the engine does not write it.
+final "." of SMTP DATA), the channel awaits `job.commit_point()`. Among many delivery workers it
+records the row as `committing` in the ledger, refused if the claim was lost meanwhile; the only
+delivery worker, which cannot lose a claim, appends it to its commit journal on local disk instead
+(`warta.delivery.journal`), read back into the ledger at the next start. After a crash, `sending`
+rows are retried (nothing irreversible happened) and `committing` rows are settled by the channel's
+`recover_committing` policy. Where the point would change nothing (the only delivery worker and a
+channel whose `committing` rows are sent again like `sending` ones) it is not recorded at all.
 """
 
 from __future__ import annotations
@@ -121,6 +123,9 @@ class Channel:
     # a delivery that is only a fact in the ledger (nothing leaves the wire): routing writes it as
     # delivered when it is due at once, instead of leaving it to the engine
     settled_by_routing: ClassVar[bool] = False
+    # sends from child processes when the settings ask for them (`warta.delivery.sender`): the jobs,
+    # recipients and results travel between processes, the bundle is rebuilt there
+    own_process: ClassVar[bool] = False
 
     def applies_to(self, recipient: RecipientView) -> bool:
         """Whether this recipient has this channel."""

@@ -16,7 +16,7 @@ import os
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +30,8 @@ from warta.clock import aware, utcnow
 from warta.config import Settings
 from warta.delivery import ledger
 from warta.delivery.base import CHANNELS, Bundle, Channel, Job, RecipientView, Result, unchecked
+from warta.delivery.journal import CommitJournal, journal_dir, read_back
+from warta.delivery.sender import SentFromProcesses, make_channel
 from warta.editions.queries import release_editions
 from warta.editions.render import wire_text
 from warta.formats.ninjs import edition_to_ninjs
@@ -212,6 +214,45 @@ class _Batcher:
             await self.task
 
 
+class _CommitPoint:
+    """A job's commit point: the `committing` mark, written with the other ledger writes of the
+    moment; calling it gives the write's own future (awaitable, without a coroutine for each)."""
+
+    __slots__ = ("claim", "writer")
+
+    def __init__(self, writer: _Batcher, claim: tuple[str, int]) -> None:
+        self.writer, self.claim = writer, claim
+
+    def __call__(self) -> asyncio.Future[None]:
+        fut = self.writer.add(("commit", self.claim, None), wait=True, urgent=True)
+        assert fut is not None
+        return fut
+
+
+class _Passed:
+    """Awaiting it returns at once."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # a generator that ends at once
+
+
+PASSED = _Passed()
+
+
+class Journaled:
+    """The commit point of the only worker: a line in its commit journal, written when called."""
+
+    __slots__ = ("attempt", "delivery_id", "journal")
+
+    def __init__(self, journal: CommitJournal, delivery_id: str, attempt: int) -> None:
+        self.journal, self.delivery_id, self.attempt = journal, delivery_id, attempt
+
+    def __call__(self) -> Awaitable[None]:
+        self.journal.mark(self.delivery_id, self.attempt)
+        return PASSED
+
+
 class Engine:
     """Works the ledger. `shared=True` when other delivery workers work the same ledger: rows are
     claimed under a lease this engine renews, and only rows whose lease ran out are recovered."""
@@ -235,7 +276,9 @@ class Engine:
         self.owner = owner or worker_name("delivery")
         self.lease = settings.lease
         self.idle_poll = idle_poll
-        self.channels: dict[str, Channel] = {name: cls(settings) for name, cls in CHANNELS.items()}  # type: ignore[call-arg]
+        self.channels: dict[str, Channel] = {
+            name: make_channel(cls, settings) for name, cls in CHANNELS.items()
+        }
         self.bundles = BundleCache(settings)
         self.lanes: dict[tuple[str, str], Lane] = {}
         self.breakers: dict[tuple[str, str], Breaker] = {}
@@ -257,12 +300,16 @@ class Engine:
         # one stream of ledger writes: outcomes wait up to 20 ms for company, a commit point (a
         # message waiting for its final dot) 1 ms, and both go in the same transaction
         self._writer = _Batcher(store, self._write_ledger, 0.02, self._executor, urgent=0.001)
+        self.journal: CommitJournal | None = None
 
     # --- life cycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         counts = await self._db(self._recover)
+        if not self.shared:
+            # the only worker passes its commit points in a local journal (see `warta.delivery.journal`)
+            self.journal = CommitJournal(journal_dir(self.settings.data_dir))
         if any(counts.values()):
             log.warning("recovered ledger rows after restart: %s", counts)
         for channel in self.channels.values():
@@ -285,6 +332,9 @@ class Engine:
             log.warning("stopping with outcomes unwritten; their rows are settled when the lease runs out")
         for channel in self.channels.values():
             await channel.stop()
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -300,8 +350,19 @@ class Engine:
 
     def _recover(self) -> dict[str, int]:
         policy = {name: ch.recover_committing for name, ch in self.channels.items()}
-        with self.store.session() as s:
-            return ledger.recover(s, policy, expired_only=self.shared)
+        passed: list[tuple[str, int]] = []
+        files: list[Any] = []
+        if not self.shared:
+            passed, files = read_back(journal_dir(self.settings.data_dir))
+        with self.store.writing(), self.store.session() as s:
+            journaled = ledger.mark_passed(s, passed)
+            counts = ledger.recover(s, policy, expired_only=self.shared)
+        for path in files:  # read back into the ledger: the next crash has journals of its own
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if journaled:
+            counts["sending->committing (journal)"] = journaled
+        return counts
 
     async def _keep_leases(self) -> None:
         """Among many workers: renew this worker's leases, and settle rows of workers that died."""
@@ -354,11 +415,24 @@ class Engine:
                 continue
             if self.in_flight:
                 continue  # the channels with room had nothing due; the busy ones wait for room
+            await self._clear_journals()
             due = await self._db(self._next_due)
             delay = self.idle_poll if due is None else max(0.0, (due - utcnow()).total_seconds())
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=min(delay, self.idle_poll))
+
+    async def _clear_journals(self) -> None:
+        """Nothing in flight: once the outcomes are written, no row the journals name can need them."""
+        holders = [ch for ch in self.channels.values() if isinstance(ch, SentFromProcesses)]
+        if self.journal is None or not (self.journal.written or any(ch.journaled for ch in holders)):
+            return
+        await self._writer.drain()
+        if self.in_flight or self.journal is None:
+            return  # new jobs came meanwhile: next time
+        self.journal.clear()
+        for channel in holders:
+            channel.clear_journals()
 
     def _next_due(self) -> datetime | None:
         with self.store.session() as s:
@@ -471,17 +545,15 @@ class Engine:
         return None
 
     def _job(self, row: ledger.Claimed, recipient: RecipientView, bundle: Bundle) -> Job:
-        claim = (row.id, row.attempts)
-
-        async def commit_point() -> None:
-            fut = self._writer.add(("commit", claim, None), wait=True, urgent=True)
-            assert fut is not None
-            await fut
-
+        commit_point: Callable[[], Awaitable[None]]
         if not self.shared and self.channels[row.channel].recover_committing == "pending":
             # the only worker cannot lose a claim, and its restart sends `sending` and `committing`
             # rows of this channel again alike: the mark would change nothing, so it is not written
             commit_point = unchecked
+        elif not self.shared and self.journal is not None:
+            commit_point = Journaled(self.journal, row.id, row.attempts)
+        else:
+            commit_point = _CommitPoint(self._writer, (row.id, row.attempts))
 
         return Job(
             delivery_id=row.id,

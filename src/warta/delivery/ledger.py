@@ -395,6 +395,22 @@ def _committing(owner: str | None) -> tuple[Update, Select[Any]]:
     return mark, held
 
 
+def mark_passed(session: Session, passed: Sequence[tuple[str, int]]) -> int:
+    """Rows a commit journal says passed their commit point (id, attempt), marked `committing` if
+    they are still `sending` under that attempt (the others have their outcome); returns how many."""
+    if not passed:
+        return 0
+    c = DELIVERIES.c
+    stmt = (
+        update(DELIVERIES)
+        .where(c.id == bindparam("b_id"), c.attempts == bindparam("b_attempt"), c.state == "sending")
+        .values(state="committing")
+    )
+    return _run_many(
+        _connection(session), stmt, [{"b_id": i, "b_attempt": a} for i, a in sorted(set(passed))]
+    )
+
+
 def renew(session: Session, owner: str, lease: float, now: datetime | None = None) -> int:
     """Extend the lease on every row `owner` is still working on; returns how many."""
     now = now or utcnow()

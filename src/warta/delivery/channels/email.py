@@ -422,6 +422,7 @@ class EmailChannel(Channel):
     batch_size = 16
     max_queued = 2_000  # one relay takes about a thousand a second: a couple of seconds' worth
     recover_committing = "delivered"
+    own_process = True
 
     # seconds: to connect and for each command; for the reply to the final dot (RFC 5321 allows 10 min)
     timeout = 30.0
