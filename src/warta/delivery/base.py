@@ -67,6 +67,12 @@ class Bundle:
     cache: dict[str, Any] = field(default_factory=dict)
 
     @functools.cached_property
+    def key(self) -> tuple[str, str]:
+        """What makes this rendering current: the edition's digest and its release's state (the
+        key of the engine's cache, and what a sending process keeps its own copies by)."""
+        return (self.edition.id, f"{self.edition.digest}|{self.release.status}|{self.release.updated_at}")
+
+    @functools.cached_property
     def embargo_until(self) -> datetime | None:
         """The release's embargo (a bundle is rebuilt when its release changes)."""
         from warta.clock import aware

@@ -97,6 +97,7 @@ class BundleCache:
         text = wire_text(self.settings, release, version, edition, org)
         ninjs = edition_to_ninjs(self.settings, release, version, edition, org, text, editions)
         bundle = Bundle(self.settings, release, version, edition, org, text, editions, ninjs)
+        bundle.__dict__["key"] = key  # the cache's own key (`Bundle.key` would make the same)
         self._items[key] = bundle
         while len(self._items) > self.size:
             self._items.popitem(last=False)
@@ -227,6 +228,9 @@ class _CommitPoint:
         fut = self.writer.add(("commit", self.claim, None), wait=True, urgent=True)
         assert fut is not None
         return fut
+
+
+_new_job = object.__new__
 
 
 class _Passed:
@@ -555,7 +559,10 @@ class Engine:
         else:
             commit_point = _CommitPoint(self._writer, (row.id, row.attempts))
 
-        return Job(
+        # made without the dataclass's __init__, as `view_of` makes recipients: a claim makes
+        # thousands, and the generated __init__ costs more than the rest of this method
+        job = _new_job(Job)
+        job.__dict__.update(
             delivery_id=row.id,
             channel=row.channel,
             kind=row.kind,
@@ -565,7 +572,9 @@ class Engine:
             recipient=recipient,
             bundle=bundle,
             commit_point=commit_point,
+            extra={},
         )
+        return job
 
     def _write_ledger(self, conn: Connection, items: list[tuple[str, Any, Any]]) -> set[Any]:
         """Items are ("commit", (delivery id, attempt), None): a commit point, refused unless the

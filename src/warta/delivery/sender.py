@@ -101,12 +101,6 @@ class Outbox:
                 self._write(pack(messages))
 
 
-def bundle_key(bundle: Bundle) -> tuple[str, str]:
-    """What makes a rendered edition current: the edition's digest and its release's state."""
-    release = bundle.release
-    return (bundle.edition.id, f"{bundle.edition.digest}|{release.status}|{release.updated_at}")
-
-
 # --- the parent's side ----------------------------------------------------------------------------
 
 
@@ -271,7 +265,7 @@ class _Child(asyncio.SubprocessProtocol):
                         tuple(job.recipient.__dict__.values()),
                         job.extra or None,
                         job.bundle.edition.id,
-                        bundle_key(job.bundle),
+                        job.bundle.key,
                         _commit_mode(job),
                     )
                     for job in jobs
