@@ -55,7 +55,11 @@ def serve(
         keys = load_demo(store, dataclasses.replace(settings, secret=settings.ensure_secret()))
         store.close()
         _print_welcome(settings, keys)
-    server.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=3)
+    from warta.runtime import tune_gc
+
+    app = create_app(settings)
+    tune_gc()
+    server.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=3)
 
 
 @app.command()
@@ -78,7 +82,7 @@ def worker(
     import dataclasses
     import logging
 
-    from warta.runtime import STAGES, Runtime
+    from warta.runtime import STAGES, Runtime, tune_gc
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
@@ -93,6 +97,7 @@ def worker(
     settings = dataclasses.replace(settings, secret=settings.ensure_secret())
     store = _store(settings)
     runtime = Runtime(settings, store, stages)
+    tune_gc()
     asyncio.run(_run_until_signalled(runtime.start, runtime.stop, f"worker: {', '.join(runtime.stages)}"))
     store.close()
 
@@ -115,8 +120,12 @@ def gateway(
     settings = Settings.from_env()
     if not settings.scaled:
         _fail("a gateway reads the live stream: set WARTA_BUS_URL=nats://…")
+    from warta.runtime import tune_gc
+
+    app = create_gateway_app(settings, subject or ())
+    tune_gc()
     server.run(
-        create_gateway_app(settings, subject or ()),
+        app,
         host=host,
         port=port,
         log_level=log_level,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -231,6 +231,11 @@ class _CommitPoint:
 
 
 _new_job = object.__new__
+_c = Recipient.__table__.c
+# what a claim reads of its rows' recipients (a view, their status, why a webhook is disabled)
+_RECIPIENTS = select(*VIEW_COLUMNS, _c.status, _c.webhook_disabled).where(
+    _c.id.in_(bindparam("ids", expanding=True))
+)
 
 
 class _Passed:
@@ -470,13 +475,10 @@ class Engine:
         changes: list[tuple[str, dict[str, Any]]] = []  # rows settled here, not sent
         with self.store.session() as s:
             # plain rows, not ORM objects, read by position: thousands per claim, only read
-            c = Recipient.__table__.c
             wanted = {row.recipient_id for row in rows}
             recipients: dict[str, tuple[RecipientView, str, str | None]] = {
                 r[0]: (view_of(r[:-2]), r[-2], r[-1])
-                for r in s.execute(
-                    select(*VIEW_COLUMNS, c.status, c.webhook_disabled).where(c.id.in_(wanted))
-                )
+                for r in ledger.raw_rows(s.connection(), _RECIPIENTS, {"ids": list(wanted)})
             }
             bundles = self.bundles.many(s, {row.edition_id for row in rows})
             for row in rows:

@@ -594,6 +594,9 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s[sender]: %(message)s",
     )
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    from warta.runtime import tune_gc
+
+    tune_gc()
     try:
         import uvloop
 

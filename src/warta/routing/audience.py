@@ -83,7 +83,7 @@ def view_of(values: Any) -> RecipientView:
         webhook_format=fmt,
         stream_token=stream,
         feed_token=feed,
-        embargo_trusted=trusted,
+        embargo_trusted=bool(trusted),  # SQLite's driver gives 0 or 1
         locale=locale,
         timezone=timezone,
     )
