@@ -189,3 +189,20 @@ def test_no_sending_process_when_set_to_none(server_factory: Any, tmp_path: Path
         assert server.proc is not None and not _children(server.proc.pid)
     finally:
         sink.stop()
+
+
+def test_a_channel_that_raises_has_every_job_retried(tmp_path: Path) -> None:
+    """The guard the engine and a sending process both put around a channel: a bug in a channel
+    must not lose rows."""
+    from warta.delivery.base import Channel, Job, Result, send_safely
+
+    class Broken(Channel):
+        name = "broken"
+
+        async def send(self, jobs: list[Job]) -> list[Result]:
+            raise KeyError("bundle")
+
+    jobs: list[Any] = [object(), object(), object()]
+    results = asyncio.run(send_safely(Broken(), jobs))
+    assert [r.outcome for r in results] == ["retry"] * 3
+    assert all(r.error == "KeyError: 'bundle'" for r in results)

@@ -17,6 +17,7 @@ channel whose `committing` rows are sent again like `sending` ones) it is not re
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,6 +79,16 @@ class Bundle:
         from warta.clock import aware
 
         return aware(self.release.embargo_until)
+
+
+async def send_safely(channel: Channel, jobs: list[Job]) -> list[Result]:
+    """The channel's results for `jobs`; a channel that raises (a bug) has every job retried, so
+    that no row is lost."""
+    try:
+        return await channel.send(jobs)
+    except Exception as exc:
+        logging.getLogger(__name__).exception("channel %s failed", channel.name)
+        return [Result("retry", f"{type(exc).__name__}: {exc}")] * len(jobs)
 
 
 async def unchecked() -> None:

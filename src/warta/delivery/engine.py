@@ -29,7 +29,16 @@ from sqlalchemy.orm import Session
 from warta.clock import aware, utcnow
 from warta.config import Settings
 from warta.delivery import ledger
-from warta.delivery.base import CHANNELS, Bundle, Channel, Job, RecipientView, Result, unchecked
+from warta.delivery.base import (
+    CHANNELS,
+    Bundle,
+    Channel,
+    Job,
+    RecipientView,
+    Result,
+    send_safely,
+    unchecked,
+)
 from warta.delivery.journal import CommitJournal, journal_dir, read_back
 from warta.delivery.sender import SentFromProcesses, make_channel
 from warta.editions.queries import release_editions
@@ -659,11 +668,7 @@ class Engine:
                 ready.append(job)
         if not ready:
             return
-        try:
-            results = await channel.send(ready)
-        except Exception as exc:  # a channel bug must not lose rows: retry them
-            log.exception("channel %s failed", channel.name)
-            results = [Result("retry", f"{type(exc).__name__}: {exc}")] * len(ready)
+        results = await send_safely(channel, ready)
         for job, result in zip(ready, results, strict=True):
             breaker = self._breaker(channel, job)
             if breaker is not None:

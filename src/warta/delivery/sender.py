@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from warta.config import Settings
-from warta.delivery.base import Bundle, Channel, Job, RecipientView, Result, unchecked
+from warta.delivery.base import Bundle, Channel, Job, RecipientView, Result, send_safely, unchecked
 from warta.delivery.journal import CommitJournal, entries_of, files_of, journal_dir
 
 log = logging.getLogger(__name__)
@@ -526,11 +526,7 @@ class _Sender:
             )
             positions.append(index)
         if jobs and channel is not None:
-            try:
-                sent = await channel.send(jobs)
-            except Exception as exc:  # a channel bug must not lose rows: retry them
-                log.exception("channel %s failed", channel.name)
-                sent = [Result("retry", f"{type(exc).__name__}: {exc}")] * len(jobs)
+            sent = await send_safely(channel, jobs)
             for index, result in zip(positions, sent, strict=True):
                 results[index] = (result.outcome, result.error, result.retry_after)
         self.outbox.put(("results", number, results))
