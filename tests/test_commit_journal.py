@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 from receivers import SmtpSink
 from test_embargo_property import release, world
 from warta.bus import MemoryBus
-from warta.delivery.engine import Engine, Journaled
-from warta.delivery.journal import CommitJournal, journal_dir, read_back
+from warta.delivery.engine import Engine
+from warta.delivery.journal import CommitJournal, Journaled, journal_dir, read_back
 from warta.model import Delivery
 from warta.routing.stage import Router
 from warta.runtime import load_channels

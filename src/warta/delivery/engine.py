@@ -16,7 +16,7 @@ import os
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,7 +39,7 @@ from warta.delivery.base import (
     send_safely,
     unchecked,
 )
-from warta.delivery.journal import CommitJournal, journal_dir, read_back
+from warta.delivery.journal import CommitJournal, Journaled, journal_dir, read_back
 from warta.delivery.sender import SentFromProcesses, make_channel
 from warta.editions.queries import release_editions
 from warta.editions.render import wire_text
@@ -245,30 +245,6 @@ _c = Recipient.__table__.c
 _RECIPIENTS = select(*VIEW_COLUMNS, _c.status, _c.webhook_disabled).where(
     _c.id.in_(bindparam("ids", expanding=True))
 )
-
-
-class _Passed:
-    """Awaiting it returns at once."""
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return
-        yield  # a generator that ends at once
-
-
-PASSED = _Passed()
-
-
-class Journaled:
-    """The commit point of the only worker: a line in its commit journal, written when called."""
-
-    __slots__ = ("attempt", "delivery_id", "journal")
-
-    def __init__(self, journal: CommitJournal, delivery_id: str, attempt: int) -> None:
-        self.journal, self.delivery_id, self.attempt = journal, delivery_id, attempt
-
-    def __call__(self) -> Awaitable[None]:
-        self.journal.mark(self.delivery_id, self.attempt)
-        return PASSED
 
 
 class Engine:

@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import operator
 import os
 import pickle
 import signal
@@ -45,7 +46,7 @@ from typing import Any, cast
 
 from warta.config import Settings
 from warta.delivery.base import Bundle, Channel, Job, RecipientView, Result, send_safely, unchecked
-from warta.delivery.journal import CommitJournal, entries_of, files_of, journal_dir
+from warta.delivery.journal import CommitJournal, Journaled, entries_of, files_of, journal_dir
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +263,7 @@ class _Child(asyncio.SubprocessProtocol):
                         job.lane,
                         job.attempt,
                         job.embargoed,
-                        tuple(job.recipient.__dict__.values()),
+                        _view_values(job.recipient),
                         job.extra or None,
                         job.bundle.edition.id,
                         job.bundle.key,
@@ -357,8 +358,6 @@ _NONE, _LEDGER, _JOURNAL = 0, 1, 2  # how a job passes its commit point, as the 
 def _commit_mode(job: Job) -> int:
     """The only worker's journal is written by the child itself, into a journal of its own; any
     other commit point (a `committing` mark in the ledger) is asked of the parent."""
-    from warta.delivery.engine import Journaled
-
     if job.commit_point is unchecked:
         return _NONE
     if isinstance(job.commit_point, Journaled):
@@ -533,6 +532,7 @@ class _Sender:
 
 
 _VIEW_FIELDS = tuple(f.name for f in fields(RecipientView))
+_view_values = operator.attrgetter(*_VIEW_FIELDS)  # a recipient's fields, in field order
 
 
 def _view(values: tuple[Any, ...]) -> RecipientView:
