@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from receivers import SmtpSink
 from test_embargo_property import release, world
 from warta.bus import MemoryBus
+from warta.delivery.base import Job
 from warta.delivery.engine import Engine
 from warta.delivery.journal import CommitJournal, Journaled, journal_dir, read_back
 from warta.model import Delivery
@@ -85,6 +86,8 @@ def test_a_restart_settles_what_passed_and_sends_the_rest_again() -> None:
         engine.journal = CommitJournal(journal_dir(cfg.data_dir))
         jobs = [job for job in engine._claim(100) if job.channel == "email"]
         assert len(jobs) == 4 and all(isinstance(job.commit_point, Journaled) for job in jobs)
+        # the claim makes its jobs without the dataclass's __init__: every field is there
+        assert all(set(vars(job)) == {f.name for f in fields(Job)} for job in jobs)
 
         async def pass_points() -> None:
             for job in jobs[:2]:
