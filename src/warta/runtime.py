@@ -29,8 +29,8 @@ SCALED_IDLE_POLL = 2.0  # a delivery worker looks for due rows at least this oft
 # the cycle collector's thresholds for a server: the first generation collected after 50,000 new
 # container objects instead of 700, the older ones more rarely. A server's heap is large and long
 # lived (the audience index, rendered editions, every open connection), and each collection of
-# the older generations walks all of it: with CPython's defaults a claim of 2,000 jobs spent about
-# half its time in the collector. Objects are still freed by reference counting the moment they
+# the older generations walks all of it: with CPython's defaults, building a claim's thousands of
+# jobs spent a large share of its time in the collector. Objects are still freed by reference counting the moment they
 # are unused; only garbage in reference cycles waits a little longer.
 GC_THRESHOLDS = (50_000, 20, 100)
 
