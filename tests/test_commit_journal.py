@@ -55,8 +55,9 @@ def test_a_journal_is_read_once_its_process_lets_go(tmp_path: Path) -> None:
 
 
 def test_a_torn_line_never_passed(tmp_path: Path) -> None:
-    (tmp_path / "1-0-0.log").write_bytes(b"dlv_a 1\ndlv_b 2\ndlv_c")
-    (tmp_path / "2-0-0.log").write_bytes(b"dlv_d x\n\ndlv_e 1\n")
+    (tmp_path / "1-0-0.log").write_bytes(b"dlv_a 1\ndlv_b 2\ndlv_c 7")  # the last write cut off
+    # a write that failed part-way, spoiled by the next one's "#"; a line that is not one
+    (tmp_path / "2-0-0.log").write_bytes(b"dlv_d x\n\ndlv_f 3#\ndlv_e 1\n")
     entries, files = read_back(tmp_path)
     assert entries == [("dlv_a", 1), ("dlv_b", 2), ("dlv_e", 1)] and len(files) == 2
 
@@ -154,3 +155,20 @@ def test_journals_are_emptied_when_nothing_is_in_flight(processes: int) -> None:
             assert read_back(journal_dir(cfg.data_dir)) == ([], [])
     finally:
         sink.stop()
+
+
+def test_a_write_that_fails_part_way_never_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk that fills in the middle of a line: that mark raises (its message is not sent), and
+    the piece it left never reads as a line, whatever is written after it."""
+    import os
+
+    journal = CommitJournal(tmp_path)
+    journal.mark("dlv_a", 1)
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[:7]))  # "dlv_b 2", no newline
+    with pytest.raises(OSError, match="short write"):
+        journal.mark("dlv_b", 2)
+    monkeypatch.setattr(os, "write", real_write)
+    journal.mark("dlv_c", 3)
+    assert read_back(tmp_path)[0] == [("dlv_a", 1), ("dlv_c", 3)]
+    journal.close()

@@ -47,12 +47,18 @@ class CommitJournal:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX)  # held while this process may still write
         self.written = 0  # lines since the journal was last emptied
+        self._torn = False  # a write failed part-way: its piece must never read as a line
 
     def mark(self, delivery_id: str, attempt: int) -> None:
-        """Record that a delivery's attempt passed its commit point (raises if it could not be)."""
+        """Record that a delivery's attempt passed its commit point; raises if it could not be
+        (a full disk), and then the message is not sent."""
         line = f"{delivery_id} {attempt}\n".encode("ascii")
-        if os.write(self._fd, line) != len(line):  # a full disk: the message is not sent
+        if self._torn:
+            line = b"#\n" + line  # spoils the piece a failed write left, so it never counts
+        self._torn = True
+        if os.write(self._fd, line) != len(line):
             raise OSError(f"commit journal {self.path.name}: short write")
+        self._torn = False
         self.written += 1
 
     def clear(self) -> None:
@@ -101,8 +107,10 @@ def files_of(directory: Path, pid: int) -> list[Path]:
 
 
 def entries_of(data: bytes) -> list[tuple[str, int]]:
+    """The (delivery id, attempt) of each whole line: a line without its newline at the end is
+    the piece of a write that failed or was cut off, and never passed its point."""
     out = []
-    for line in data.split(b"\n"):
+    for line in data.split(b"\n")[:-1]:
         parts = line.split(b" ")
         # a line cut short (a process killed in the middle of writing it) never passed its point
         if len(parts) == 2 and parts[1].isdigit() and parts[0]:
