@@ -243,21 +243,6 @@ def _result_processor(dialect: Any, column: str) -> Callable[[Any], Any] | None:
     return cast(Callable[[Any], Any] | None, kind.dialect_impl(dialect).result_processor(dialect, None))
 
 
-@dataclass(frozen=True)
-class _RawStatement:
-    """A statement compiled once for SQLite, run on the driver's own cursor."""
-
-    stmt: Any
-    parts: tuple[str, ...]  # the SQL around each expanding parameter (`IN (...)` of a list)
-    order: tuple[str, ...]  # the parameters, in the driver's order
-    expanding: frozenset[str]
-    values: dict[str, Any]  # values the statement carries itself
-    convert: dict[str, Callable[[Any], Any]]
-
-
-_RAW: dict[tuple[int, str], _RawStatement] = {}
-
-
 def raw_rows(conn: Connection, stmt: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """The rows of `stmt` as plain tuples. On SQLite straight from the driver's cursor, with the
     driver's values (dates as text, booleans as integers): a claim reads thousands of rows, and
@@ -265,29 +250,12 @@ def raw_rows(conn: Connection, stmt: Any, params: dict[str, Any]) -> list[tuple[
     dialect = conn.dialect
     if dialect.name != "sqlite":
         return [tuple(row) for row in conn.execute(stmt, params)]
-    known = _RAW.get((id(stmt), dialect.name))
-    if known is None or known.stmt is not stmt:
-        compiled = stmt.compile(dialect=dialect)
-        expanding = frozenset(name for name, bind in compiled.binds.items() if bind.expanding)
-        parts = re.split(r"\(__\[POSTCOMPILE_\w+\]\)", compiled.string)
-        tokens = re.findall(r"__\[POSTCOMPILE_(\w+)\]", compiled.string)
-        order = tuple(compiled.positiontup or ())
-        assert [n for n in order if n in expanding] == tokens, compiled.string
-        processors = {}
-        for name, bind in compiled.binds.items():
-            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if processor is not None:
-                processors[name] = processor
-        values = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
-        known = _RawStatement(stmt, tuple(parts), order, expanding, values, processors)
-        if len(_RAW) >= _DRIVER_STATEMENTS_MAX:
-            _RAW.clear()
-        _RAW[(id(stmt), dialect.name)] = known
+    known = _driver_statement(conn, stmt)
     args: list[Any] = []
     sql: list[str] = [known.parts[0]]
     part = 1
-    for name in known.order:
-        value = params[name] if name in params else known.values[name]
+    for name in known.names:
+        value = params[name] if name in params else known.fixed[name]
         convert = known.convert.get(name)
         if name in known.expanding:
             items = list(value)
@@ -314,6 +282,8 @@ class _DriverStatement:
     fixed: dict[str, Any]  # values the statement carries itself (literals such as 'sending')
     convert: dict[str, Any]  # parameter -> the type's conversion for this driver (SQLite's dates)
     positional: bool
+    parts: tuple[str, ...]  # the SQL around each list parameter (`IN (...)`), rendered per call
+    expanding: frozenset[str]  # the list parameters
 
     @functools.cached_property
     def pick(self) -> Callable[[dict[str, Any]], tuple[Any, ...]] | None:
@@ -332,11 +302,8 @@ _DRIVER_STATEMENTS: dict[tuple[int, str], _DriverStatement] = {}
 _DRIVER_STATEMENTS_MAX = 256
 
 
-def _run_many(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> int:
-    """`stmt` once per row, straight to the driver's executemany; returns the rows changed.
-
-    For the ledger's hottest writes (a commit point, an outcome: one per message sent), where
-    SQLAlchemy's per-row parameter handling would cost more than the database's own work."""
+def _driver_statement(conn: Connection, stmt: Any) -> _DriverStatement:
+    """`stmt` compiled for the connection's dialect, once."""
     dialect = conn.dialect
     known = _DRIVER_STATEMENTS.get((id(stmt), dialect.name))
     if known is None or known.stmt is not stmt:
@@ -346,17 +313,33 @@ def _run_many(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> int:
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 convert[name] = processor
+        names = tuple(compiled.positiontup or ())
+        expanding = frozenset(name for name, bind in compiled.binds.items() if bind.expanding)
+        assert [n for n in names if n in expanding] == re.findall(
+            r"__\[POSTCOMPILE_(\w+)\]", compiled.string
+        ), compiled.string
         known = _DriverStatement(
             stmt,
             compiled.string,
-            tuple(compiled.positiontup or ()),
+            names,
             {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required},
             convert,
             dialect.positional,
+            tuple(re.split(r"\(__\[POSTCOMPILE_\w+\]\)", compiled.string)),
+            expanding,
         )
         if len(_DRIVER_STATEMENTS) >= _DRIVER_STATEMENTS_MAX:
             _DRIVER_STATEMENTS.clear()
         _DRIVER_STATEMENTS[(id(stmt), dialect.name)] = known
+    return known
+
+
+def _run_many(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> int:
+    """`stmt` once per row, straight to the driver's executemany; returns the rows changed.
+
+    For the ledger's hottest writes (a commit point, an outcome: one per message sent), where
+    SQLAlchemy's per-row parameter handling would cost more than the database's own work."""
+    known = _driver_statement(conn, stmt)
     params: list[Any] = []
     # the same value converted once per call: the rows of one release share their dates
     converted: dict[tuple[str, Any], Any] = {}

@@ -306,13 +306,11 @@ class SentFromProcesses:
         super().__init__(settings)  # type: ignore[call-arg]
         self.processes = max(1, settings.sending_processes)
         self._children: list[_Child | None] = [None] * self.processes
-        self._starting: list[asyncio.Lock] = []
+        self._starting = [asyncio.Lock() for _ in range(self.processes)]
         self._turn = itertools.count()
         self._known: list[_Child] = []  # the children started since the journals were last emptied
 
     async def _child(self, slot: int) -> _Child:
-        if not self._starting:
-            self._starting = [asyncio.Lock() for _ in range(self.processes)]
         async with self._starting[slot]:
             child = self._children[slot]
             if child is None or not child.alive:
