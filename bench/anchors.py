@@ -19,8 +19,9 @@ Email: Postfix's `smtp-sink` and `smtp-source` (Debian package postfix; `make be
 
 Live stream: nginx with the Nchan module (packages nginx-light and libnginx-mod-nchan).
 
-- `nchan_server(port)` writes a throwaway nginx.conf (one worker process, like Warta's single
-  embedded process; logs, pid and temporary paths in a temporary directory) with
+- `nchan_server(port, workers)` writes a throwaway nginx.conf (one worker process by default, to
+  set against Warta's hub writing from one thread; several to set against its writer threads; logs,
+  pid and temporary paths in a temporary directory) with
   `/sub/<channel>` (EventSource subscribers; messages come as `event: release`) and
   `/pub/<channel>` (the publisher), runs `nginx -c CONF -p DIR` in the foreground as a child, waits
   until it answers and stops it at exit. Nchan answers a subscriber with its response headers and a
@@ -229,7 +230,7 @@ def postfix_ceiling(
 
 NGINX_CONF = """\
 load_module {module};
-worker_processes 1;
+worker_processes {workers};
 worker_rlimit_nofile {nofile};
 daemon off;
 master_process on;
@@ -249,7 +250,7 @@ http {{
     scgi_temp_path {tmp}/scgi;
     keepalive_timeout 600s;
     server {{
-        listen 127.0.0.1:{port} backlog=4096;
+        listen 127.0.0.1:{port} backlog=4096{reuseport};
         location ~ ^/sub/([\\w-]+)$ {{
             nchan_subscriber eventsource;
             nchan_channel_id $1;
@@ -272,8 +273,9 @@ def _nofile() -> int:
 
 
 @contextlib.contextmanager
-def nchan_server(port: int) -> Iterator[str]:
-    """nginx + Nchan on 127.0.0.1:`port`, one worker process; yields its base URL."""
+def nchan_server(port: int, workers: int = 1) -> Iterator[str]:
+    """nginx + Nchan on 127.0.0.1:`port` with `workers` worker processes (several share the port
+    with `reuseport`, so the kernel spreads the connections); yields its base URL."""
     if not NCHAN_MODULE.exists():
         raise RuntimeError(f"{NCHAN_MODULE} not found: make bench-deps installs libnginx-mod-nchan")
     nginx = _tool("nginx", "/usr/sbin/nginx")
@@ -288,6 +290,8 @@ def nchan_server(port: int) -> Iterator[str]:
                 user="user root;" if os.geteuid() == 0 else "",
                 tmp=tmp,
                 port=port,
+                workers=workers,
+                reuseport=" reuseport" if workers > 1 else "",
             )
         )
         proc = subprocess.Popen(

@@ -90,7 +90,7 @@ WEBHOOKS = 6_500
 SSE = (1_000, 5_000, 15_000)
 # rounds per size, each a fresh set of connections and one release: the figures are the rounds'
 # medians, with each round's p99 and rate beside them (this machine's noise is tens of ms at 15,000)
-SSE_ROUNDS = 3
+SSE_ROUNDS = 5
 EMAIL_ROUNDS = 3  # releases to the same journalists, one after another: the figures are their medians
 SSE_PER_PROCESS = 2_500  # a process may hold ~20,000 open files; 15,000 connections take 6 processes
 # seconds between submitting a measured release and its release time, so that the release goes out
@@ -1569,38 +1569,108 @@ def _publish_nchan(url: str, channel: str, body: bytes) -> float:
     return since
 
 
-def stream(sizes: tuple[int, ...], frames: list[str] | None = None) -> dict[str, Any]:
-    """Warta's live stream; the release frames the clients caught are appended to `frames`."""
+def _desktops(srv: Running, n: int) -> tuple[Wire, list[str], str]:
+    """`n` desktops imported into the server, their stream tokens and a circuit over all of them."""
+    wire = Wire(srv)
+    rows = [
+        {
+            "kind": "desktop",
+            "name": f"Desk {i}",
+            "country": SERVER_COUNTRIES[i % len(SERVER_COUNTRIES)],
+            "languages": _langs(i),
+            "external_id": f"d{i}",
+        }
+        for i in range(n)
+    ]
+    created, import_s = wire.import_rows(rows)
+    tokens = [r["stream_token"] for r in wire.recipients("desktop")]
+    _log(f"stream {n:,}: imported {created:,} desktops in {import_s:.1f} s")
+    return wire, tokens, wire.circuit(SERVER_COUNTRIES)
+
+
+def stream_cores() -> int:
+    """How many cores the second pairing gives each side: Warta's writer threads by default
+    (`WARTA_STREAM_WRITERS=auto`, a core each, at most four) and as many nginx workers."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class _StreamSide:
+    """One server of a size: Warta (`tokens` and `circuit` set) or nginx + Nchan."""
+
+    def __init__(
+        self,
+        key: str,
+        n: int,
+        url: str,
+        wire: Wire | None = None,
+        tokens: list[str] | None = None,
+        circuit: str = "",
+    ) -> None:
+        self.key, self.n, self.url = key, n, url
+        self.wire, self.tokens, self.circuit = wire, tokens, circuit
+        self.rounds: list[dict[str, Any]] = []
+
+    def round(self, payload: list[bytes]) -> dict[str, Any]:
+        """One round: fresh connections, one publish; a Warta side keeps the first frame caught in
+        `payload`, a Nchan side publishes it."""
+        if self.wire is not None and self.tokens is not None:
+            publish = functools.partial(_publish_release, self.wire, self.circuit)
+            figures, frame = _sse_round(self.url, "warta", self.tokens, publish)
+            if frame and not payload:
+                payload.append(_frame_data(frame))
+        else:
+            # a channel per round: Nchan hands a new subscriber the channel's earlier messages
+            channel = f"bench-{self.key}-{len(self.rounds)}".replace("_", "-")
+            body = payload[0] if payload else stand_in_release()
+            figures = _sse_round(
+                self.url,
+                "nchan",
+                [channel] * self.n,
+                functools.partial(_publish_nchan, self.url, channel, body),
+            )[0]
+        self.rounds.append(figures)
+        return figures
+
+
+def stream(sizes: tuple[int, ...]) -> dict[str, Any]:
+    """Warta's live stream against nginx + Nchan at each size, the rounds taken in turn.
+
+    Two pairings, each giving both sides the same cores: Warta writing from one thread
+    (`WARTA_STREAM_WRITERS=1`) against Nchan with one worker (`stream_*` and `nchan_*`), and, where
+    the machine has more than one core, Warta as it runs by default (a writer thread per core)
+    against Nchan with as many workers (`stream_*_cores2`, `nchan_*_cores2` on two cores). All the
+    servers of a size run at once and the rounds go Warta, Nchan, Warta, Nchan, so a slow moment of
+    the machine falls on both sides alike. Nchan's message is the data of the release event a Warta
+    client caught in the first round (or a stand-in of the same shape)."""
+    cores = stream_cores()
+    setups = [("", 1)] + ([(f"_cores{cores}", cores)] if cores > 1 else [])
     results: dict[str, Any] = {}
+    payload: list[bytes] = []
     for n in sizes:
-        with server() as srv:
-            wire = Wire(srv)
-            rows = [
-                {
-                    "kind": "desktop",
-                    "name": f"Desk {i}",
-                    "country": SERVER_COUNTRIES[i % len(SERVER_COUNTRIES)],
-                    "languages": _langs(i),
-                    "external_id": f"d{i}",
-                }
-                for i in range(n)
-            ]
-            created, import_s = wire.import_rows(rows)
-            tokens = [r["stream_token"] for r in wire.recipients("desktop")]
-            circuit = wire.circuit(SERVER_COUNTRIES)
-            _log(f"stream {n:,}: imported {created:,} desktops in {import_s:.1f} s")
-            key = _size_key("stream", n)
-            publish = functools.partial(_publish_release, wire, circuit)
-            rounds = []
-            for _ in range(_env_int("WARTA_BENCH_SSE_ROUNDS", SSE_ROUNDS)):
-                figures, frame = _sse_round(srv.url, "warta", tokens, publish)
-                rounds.append(figures)
-                if frame and frames is not None and not frames:
-                    frames.append(frame)
-                _log(f"stream {n:,}, round {len(rounds)}: {figures}")
-            results[key] = _over_rounds(rounds)
-            _log(f"stream {n:,}: {results[key]}")
-            wire.close()
+        with contextlib.ExitStack() as stack:
+            sides: list[tuple[_StreamSide, int]] = []
+            for suffix, threads in setups:
+                srv = stack.enter_context(server(WARTA_STREAM_WRITERS=str(threads)))
+                wire, tokens, circuit = _desktops(srv, n)
+                stack.callback(wire.close)
+                url = stack.enter_context(anchors.nchan_server(free_port(), workers=threads))
+                sides.append(
+                    (_StreamSide(_size_key("stream", n) + suffix, n, srv.url, wire, tokens, circuit), threads)
+                )
+                sides.append((_StreamSide(_size_key("nchan", n) + suffix, n, url), threads))
+            for k in range(_env_int("WARTA_BENCH_SSE_ROUNDS", SSE_ROUNDS)):
+                for side, _ in sides:
+                    figures = side.round(payload)
+                    _log(f"{side.key}, round {k + 1}: {figures}")
+            for side, threads in sides:
+                result = _over_rounds(side.rounds)
+                if side.wire is not None:
+                    result["writer_threads"] = threads
+                else:
+                    result["workers"] = threads
+                    result["message_bytes"] = len(payload[0] if payload else stand_in_release())
+                results[side.key] = result
+                _log(f"{side.key}: {result}")
     return results
 
 
@@ -1626,27 +1696,6 @@ def _over_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     out["rate_rounds"] = [r["per_s_first_to_last"] for r in rounds]
     out["first_rounds_s"] = [r["first_s"] for r in rounds]
     return out
-
-
-def stream_nchan(sizes: tuple[int, ...], payload: bytes | None = None) -> dict[str, Any]:
-    """nginx + Nchan (one worker) as the live-stream anchor: every client on one channel, one
-    message of `payload` (Warta's release data; a stand-in of the same shape if none) published."""
-    body = payload or stand_in_release()
-    results: dict[str, Any] = {}
-    for n in sizes:
-        with anchors.nchan_server(free_port()) as url:
-            key = _size_key("nchan", n)
-            rounds = []
-            for k in range(_env_int("WARTA_BENCH_SSE_ROUNDS", SSE_ROUNDS)):
-                # a channel per round: Nchan hands a new subscriber the channel's earlier messages
-                channel = f"bench-{n}-{k}"
-                publish = functools.partial(_publish_nchan, url, channel, body)
-                figures, _ = _sse_round(url, "nchan", [channel] * n, publish)
-                rounds.append(figures)
-                _log(f"nchan {n:,}, round {len(rounds)}: {figures}")
-            results[key] = {**_over_rounds(rounds), "message_bytes": len(body)}
-            _log(f"nchan {n:,}: {results[key]}")
-    return results
 
 
 def _ratio(a: float | None, b: float | None, digits: int = 2) -> float | None:
@@ -1696,11 +1745,8 @@ def run() -> dict[str, Any]:
         results.update(webhooks(_env_int("WARTA_BENCH_WEBHOOKS", WEBHOOKS)))
     if "stream" in wanted:
         sizes = _env_ints("WARTA_BENCH_SSE", SSE)
-        frames: list[str] = []
-        print("stream", flush=True)
-        results.update(stream(sizes, frames))
-        print("stream: nginx + Nchan", flush=True)
-        results.update(stream_nchan(sizes, _frame_data(frames[0]) if frames else None))
+        print("stream: Warta and nginx + Nchan, rounds in turn", flush=True)
+        results.update(stream(sizes))
         versus_nchan(results)
     took = round(time.perf_counter() - started)
     if set(wanted) != set(PARTS):

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import os
 import socket
 import threading
 import time
@@ -23,7 +24,7 @@ from fastapi import FastAPI
 from warta.config import Settings
 from warta.delivery.base import CHANNELS, Bundle, Job, RecipientView
 from warta.delivery.channels.stream import StreamChannel
-from warta.delivery.stream import HEARTBEAT, Connection, StreamHub
+from warta.delivery.stream import HEARTBEAT, Connection, StreamHub, chunk
 from warta.editions.render import wire_text
 from warta.model import Edition, Organisation, Release, ReleaseVersion
 from warta.web import stream as stream_web
@@ -238,6 +239,151 @@ def test_heartbeat_timer_and_writer_wakeups() -> None:
     assert heartbeat == HEARTBEAT
     assert frames is not None and [e["data"]["n"] for e in events(frames)] == [1, 2]
     assert closed is None
+
+
+# -- writes shared among threads -----------------------------------------------------------------
+
+
+async def _attached(h: StreamHub, n: int) -> list[tuple[Connection, asyncio.Transport, socket.socket]]:
+    """`n` connections of recipients r0…r{n-1}, each attached to a transport over a socket pair;
+    with their peers (non-blocking), which read what the hub writes."""
+    loop = asyncio.get_running_loop()
+    out = []
+    for i in range(n):
+        ours, peer = socket.socketpair()
+        peer.setblocking(False)
+        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+        conn = h.connect(f"r{i}")
+        conn.attach(transport)  # type: ignore[arg-type]
+        out.append((conn, transport, peer))
+    return out
+
+
+async def _read_all(
+    peer: socket.socket, until: Callable[[bytes], bool], timeout: float = 10.0, already: bytes = b""
+) -> bytes:
+    """`already` (read before) and what `peer` reads next, once `until` holds for it all."""
+    got = bytearray(already)
+    deadline = time.monotonic() + timeout
+    while not until(bytes(got)) and time.monotonic() < deadline:
+        with contextlib.suppress(BlockingIOError):
+            while data := peer.recv(1 << 20):
+                got += data
+        await asyncio.sleep(0.005)
+    return bytes(got)
+
+
+def _sse_of_chunks(data: bytes) -> list[dict[str, Any]]:
+    """The events in an HTTP/1.1 chunked body (the direct path writes each frame as a chunk)."""
+    body = bytearray()
+    while data:
+        size, _, rest = data.partition(b"\r\n")
+        n = int(size, 16)
+        body += rest[:n]
+        assert rest[n : n + 2] == b"\r\n", "a chunk is whole"
+        data = rest[n + 2 :]
+    return events(bytes(body))
+
+
+@pytest.mark.parametrize("writers", [1, 2])
+def test_a_large_publish_is_written_straight_to_the_sockets(writers: int) -> None:
+    """Past SHARED_WRITES connections the hub writes to the sockets itself, shared with a writer
+    thread where there are two: every desktop still gets the event exactly once, whole; a desktop
+    whose peer has gone away is found out by its transport and the others are not disturbed."""
+
+    async def main() -> None:
+        h = hub(stream_writers=writers)
+        links = await _attached(h, 300)
+        gone_conn, gone_transport, gone_peer = links[7]
+        gone_peer.close()
+        before = {t.ident for t in threading.enumerate() if t.name.startswith("warta-stream-writer")}
+        assert h.publish("release", {"headline": "Serentak"}, [f"r{i}" for i in range(300)]) == (300, 300)
+        threads = {t.ident for t in threading.enumerate() if t.name.startswith("warta-stream-writer")}
+        assert len(threads - before) == writers - 1
+        for conn, _, peer in links:
+            if conn is gone_conn:
+                continue
+            got = await _read_all(peer, lambda b: b.endswith(b"\n\n\r\n"))
+            [event] = _sse_of_chunks(got)
+            assert event["event"] == "release" and event["data"] == {"headline": "Serentak"}
+            assert int(event["id"]) == h.last_id
+        await asyncio.sleep(0.05)
+        assert gone_transport.is_closing()
+        h.close()
+        for _, transport, peer in links:
+            transport.abort()
+            peer.close()
+
+    asyncio.run(main())
+
+
+def test_shared_writes_keep_each_desktops_order() -> None:
+    """A connection with bytes still queued in its transport is written through the transport, and
+    a socket that takes only part of a frame has the rest queued behind it: each desktop reads its
+    events whole and in order."""
+
+    async def main() -> None:
+        h = hub(stream_writers=2)
+        links = await _attached(h, 300)
+        ids = [f"r{i}" for i in range(300)]
+        _, queued_transport, queued_peer = links[3]
+        _, tight_transport, tight_peer = links[5]
+        # r3: its transport holds a backlog (the peer reads nothing for now)
+        h.publish("release", {"n": 0, "pad": "q" * 400_000}, ["r3"])
+        assert queued_transport.get_write_buffer_size() > 0
+        # the desktop reads a little while the event loop is busy: its socket has room again, but
+        # the transport's backlog must still go before anything newer
+        head3 = queued_peer.recv(65_536)
+        # r5: its socket buffer is nearly full but its transport holds nothing, so the thread's
+        # write of the next frame can only go part of the way
+        tight = socket.socket(fileno=os.dup(tight_transport.get_extra_info("socket").fileno()))
+        tight.setblocking(False)
+        filler = bytearray()
+        block = b": f\n\n" * 512
+        try:
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    filler += block[: tight.send(block)]
+        finally:
+            tight.close()
+        head = tight_peer.recv(16_384)  # room for part of a frame, not all of it
+        assert tight_transport.get_write_buffer_size() == 0
+        pad = "p" * 50_000
+        for n in (1, 2, 3):
+            h.publish("release", {"n": n, "pad": pad}, ids)
+        sent = sum(len(chunk(frame)) for _, frame, _ in list(h._ring)[-3:])
+        # the thread wrote part of the first frame; the rest, and the next two, wait in the transport
+        assert 0 < tight_transport.get_write_buffer_size() < sent
+        expected = {3: [0, 1, 2, 3], 5: [1, 2, 3], 0: [1, 2, 3], 299: [1, 2, 3]}
+        already = {3: head3, 5: head}
+        for i, numbers in expected.items():
+            got = await _read_all(
+                links[i][2],
+                lambda b, k=len(numbers): b.count(b"event: release") == k and b.endswith(b"\n\n\r\n"),
+                already=already.get(i, b""),
+            )
+            if i == 5:
+                assert got.startswith(filler)
+                got = got[len(filler) :]
+            assert [e["data"]["n"] for e in _sse_of_chunks(got)] == numbers, i
+        h.close()
+        for _, transport, peer in links:
+            transport.abort()
+            peer.close()
+
+    asyncio.run(main())
+
+
+def test_the_writers_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("WARTA_DATA_DIR", str(tmp_path))
+    for value, cores, expected in (("auto", 1, 1), ("auto", 2, 2), ("auto", 16, 4), ("3", 1, 3), ("", 2, 2)):
+        monkeypatch.setenv("WARTA_STREAM_WRITERS", value)
+        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
+        assert Settings.from_env().stream_writers == expected, (value, cores)
+    for bad in ("0", "many"):
+        monkeypatch.setenv("WARTA_STREAM_WRITERS", bad)
+        with pytest.raises(ValueError, match="WARTA_STREAM_WRITERS"):
+            Settings.from_env()
 
 
 def test_fan_out_cost_per_target() -> None:

@@ -53,6 +53,7 @@ class Settings:
     webhook_timeout: float = 10.0
     stream_replay: int = 1000  # events kept for Last-Event-ID resumption
     stream_heartbeat: float = 15.0
+    stream_writers: int = 1  # threads sharing a large publish's socket writes
     retry_base: float = 5.0  # seconds before the first retry; doubles per attempt, with jitter
     # no edition in any of a recipient's languages: send the original
     routing_fallback_to_original: bool = True
@@ -90,6 +91,7 @@ class Settings:
             webhook_timeout=float(_env("WEBHOOK_TIMEOUT", "10")),
             stream_replay=int(_env("STREAM_REPLAY", "1000")),
             stream_heartbeat=float(_env("STREAM_HEARTBEAT", "15")),
+            stream_writers=_stream_writers(_env("STREAM_WRITERS", "auto")),
             retry_base=float(_env("RETRY_BASE", "5")),
             routing_fallback_to_original=_env("ROUTING_FALLBACK", "original") == "original",
             publish_machine=_csv(_env("PUBLISH_MACHINE", "")),
@@ -109,6 +111,19 @@ class Settings:
             path.write_text(secrets.token_urlsafe(32))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def _stream_writers(value: str) -> int:
+    """`auto`: a writer thread per core, at most four."""
+    if value.strip().lower() in ("", "auto"):
+        return max(1, min(4, os.cpu_count() or 1))
+    try:
+        count = int(value)
+    except ValueError:
+        raise ValueError(f"WARTA_STREAM_WRITERS must be a number or 'auto', not {value!r}") from None
+    if count < 1:
+        raise ValueError("WARTA_STREAM_WRITERS must be at least 1")
+    return count
 
 
 def _sending_processes(value: str) -> int:

@@ -6,6 +6,14 @@ SSE frame to bytes a single time, keeps it in a bounded replay ring for clients 
 with `Last-Event-ID`, and then only appends that same bytes object to each target
 connection's buffer and wakes its writer. A writer takes whatever has piled up in one go.
 
+A large publish (SHARED_WRITES connections or more) writes the chunk straight to the sockets with
+`os.write`, in one tight pass, and on a machine with more than one core shares that pass among
+threads (`WARTA_STREAM_WRITERS`): `os.write` lets go of the interpreter lock for the system call, so
+the kernel's work, most of the cost of a delivery, runs on several cores at once. Only plain TCP
+transports with nothing queued are written this way, and the event loop waits for the threads, so
+nothing else writes to those sockets meanwhile. What a socket did not take whole is handed back to
+its transport, which queues it as usual.
+
 Event ids are wall-clock microseconds, forced to increase by at least one per event, so the
 ids of a later process are larger than those of an earlier one and a `Last-Event-ID` left
 over from before a restart is recognised as older than anything in the (in-memory) ring.
@@ -18,9 +26,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from warta.config import Settings
@@ -30,6 +40,9 @@ log = logging.getLogger(__name__)
 HEARTBEAT = b": hb\n\n"
 QUEUE_LIMIT = 1000  # frames waiting for one connection before it is dropped as too slow
 WRITE_LIMIT = 1 << 20  # bytes waiting in a connection's transport before it is dropped as too slow
+SHARED_WRITES = 256  # connections from which a publish writes straight to the sockets, in shares
+# transports known to write their bytes to the socket as they are, in order (uvloop's and asyncio's)
+PLAIN_TRANSPORTS = frozenset({"TCPTransport", "UnixTransport", "_SelectorSocketTransport"})
 
 
 def chunk(frame: bytes) -> bytes:
@@ -38,6 +51,66 @@ def chunk(frame: bytes) -> bytes:
 
 
 HEARTBEAT_CHUNK = chunk(HEARTBEAT)
+
+
+def socket_fd(transport: asyncio.BaseTransport) -> int:
+    """The socket a plain transport writes to, for writing to it straight (from other threads too);
+    -1 for anything else (TLS, pipes, transports of unknown kinds), written through the transport."""
+    if type(transport).__name__ not in PLAIN_TRANSPORTS or transport.get_extra_info("sslcontext") is not None:
+        return -1
+    sock = transport.get_extra_info("socket")
+    try:
+        return int(sock.fileno()) if sock is not None else -1
+    except (OSError, ValueError):
+        return -1
+
+
+def write_each(fds: list[int], start: int, stop: int, data: bytes) -> list[tuple[int, int]]:
+    """Write `data` to each of `fds[start:stop]`; (index, bytes written) for each one that did not
+    take it whole: a full socket buffer (0 or part written) or an error (0)."""
+    write = os.write
+    size = len(data)
+    short = []
+    for i in range(start, stop):
+        try:
+            n = write(fds[i], data)
+        except OSError:  # would block, or the connection is broken: its transport finds out which
+            short.append((i, 0))
+            continue
+        if n != size:
+            short.append((i, n))
+    return short
+
+
+class Writers:
+    """Threads that share the socket writes of one publish with the event loop's thread."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = max(1, threads)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def write(self, fds: list[int], data: bytes) -> list[tuple[int, int]]:
+        """`data` to every socket in `fds`, the calling thread taking the first share; blocks until
+        all are written. Returns what `write_each` returns, over all of them."""
+        n = len(fds)
+        shares = min(self.threads, max(1, n // (SHARED_WRITES // 2)))
+        if shares == 1:
+            return write_each(fds, 0, n, data)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="warta-stream-writer")
+        bounds = [n * k // shares for k in range(shares + 1)]
+        futures = [
+            self._pool.submit(write_each, fds, bounds[k], bounds[k + 1], data) for k in range(1, shares)
+        ]
+        short = write_each(fds, 0, bounds[1], data)
+        for future in futures:
+            short.extend(future.result())
+        return short
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def _now_id() -> int:
@@ -60,7 +133,7 @@ class Connection:
     writes each frame to the transport itself, as a chunk encoded once per event: no task wakes
     up per delivery. The writer then only waits for the connection to close."""
 
-    __slots__ = ("recipient_id", "buffer", "closed", "reason", "_waiter", "_busy", "transport")
+    __slots__ = ("recipient_id", "buffer", "closed", "reason", "_waiter", "_busy", "transport", "fd")
 
     def __init__(self, recipient_id: str) -> None:
         self.recipient_id = recipient_id
@@ -70,6 +143,7 @@ class Connection:
         self._waiter: asyncio.Future[None] | None = None
         self._busy = True  # had something to write since the last heartbeat pass
         self.transport: asyncio.WriteTransport | None = None
+        self.fd = -1  # the transport's socket, when other threads may write to it (`socket_fd`)
 
     def attach(self, transport: asyncio.WriteTransport) -> None:
         """Write straight to `transport` from now on; what is buffered goes first, in order."""
@@ -79,6 +153,7 @@ class Connection:
         if pending:
             transport.write(chunk(pending))
         self.transport = transport
+        self.fd = socket_fd(transport)
 
     def take(self) -> bytes:
         """Everything buffered, as one bytes object (b"" when nothing is waiting)."""
@@ -128,6 +203,7 @@ class StreamHub:
         self._by_recipient: dict[str, list[Connection]] = {}
         self._count = 0
         self._beats: asyncio.Task[None] | None = None
+        self.writers = Writers(settings.stream_writers)
 
     @property
     def connections(self) -> int:
@@ -175,6 +251,10 @@ class StreamHub:
         limit = self.queue_limit
         written = 0
         slow: list[Connection] | None = None
+        # sockets to write to straight (nothing queued in their transports), in a large publish
+        shared = self._count >= SHARED_WRITES
+        fds: list[int] = []
+        fd_conns: list[Connection] = []
         for recipient_id in targets:
             conns = by_recipient.get(recipient_id)
             if conns is None:
@@ -184,16 +264,21 @@ class StreamHub:
                 if transport is not None:
                     if transport.is_closing():
                         continue
-                    if transport.get_write_buffer_size() > WRITE_LIMIT:
+                    queued = transport.get_write_buffer_size()
+                    if queued > WRITE_LIMIT:
                         if slow is None:
                             slow = []
                         slow.append(conn)
                         continue
+                    conn._busy = True
+                    written += 1
+                    if shared and not queued and conn.fd >= 0:
+                        fds.append(conn.fd)
+                        fd_conns.append(conn)
+                        continue
                     if direct is None:
                         direct = chunk(frame)
                     transport.write(direct)
-                    conn._busy = True
-                    written += 1
                     continue
                 buffer = conn.buffer
                 if len(buffer) >= limit:
@@ -207,6 +292,15 @@ class StreamHub:
                 if waiter is not None and not waiter.done():
                     waiter.set_result(None)
                 written += 1
+        if fds:
+            if direct is None:
+                direct = chunk(frame)
+            if len(fds) < SHARED_WRITES:
+                for conn in fd_conns:
+                    conn.transport.write(direct)  # type: ignore[union-attr]
+            else:
+                for i, done in self.writers.write(fds, direct):
+                    fd_conns[i].transport.write(direct[done:])  # type: ignore[union-attr]
         if slow:
             for conn in slow:
                 self._drop(conn, "slow consumer")
@@ -329,3 +423,4 @@ class StreamHub:
         if self._beats is not None:
             self._beats.cancel()
             self._beats = None
+        self.writers.close()
