@@ -71,8 +71,10 @@ LABELS = {
     "(`openssl speed`), one thread",
 }
 PREFIX_LABELS = {
-    "stream_": "Stream: publish → receipt over SSE, {connections:,} open connections",
-    "nchan_": "Stream anchor: nginx + Nchan, publish → receipt, {connections:,} open connections",
+    "stream_": "Stream: publish → receipt over SSE, {connections:,} open connections, "
+    "{writer_threads} writer thread(s)",
+    "nchan_": "Stream anchor: nginx + Nchan ({workers} worker process(es)), publish → receipt, "
+    "{connections:,} open connections",
 }
 
 # the other keys a result may carry, shown under the table
@@ -92,6 +94,9 @@ DETAILS = {
     "postings": "postings",
     "buckets": "buckets",
     "rejected": "rejected",
+    # live stream
+    "writer_threads": "Warta's writer threads",
+    "workers": "nginx worker processes",
     # routing
     "recipients": "recipients",
     "active": "active",
@@ -362,18 +367,22 @@ def comparisons(data: dict[str, dict[str, Any]] | None = None) -> list[Group]:
             )
         )
 
-    # live stream, at each size measured: Warta's hub against nginx + Nchan
-    sizes = sorted(int(m.group(1)) for key in dist if (m := re.fullmatch(r"stream_(\d+)k", key)) is not None)
-    for k in sizes:
-        ours, theirs = dist[f"stream_{k}k"], dist.get(f"nchan_{k}k")
+    # live stream, at each size measured: Warta's hub against nginx + Nchan, given the same cores
+    keys = [m for key in dist if (m := re.fullmatch(r"stream_(\d+)k(_cores\d+)?", key)) is not None]
+    for k, suffix in sorted((int(m.group(1)), m.group(2) or "") for m in keys):
+        ours, theirs = dist[f"stream_{k}k{suffix}"], dist.get(f"nchan_{k}k{suffix}")
+        threads = ours.get("writer_threads", 1)
+        cores = "one core each" if threads == 1 else f"{threads} cores each"
+        mine = "Warta, one writer thread" if threads == 1 else f"Warta, {threads} writer threads (default)"
+        anchor = "nginx + Nchan, one worker" if threads == 1 else f"nginx + Nchan, {threads} workers"
         p99 = _figure(ours, "p99_ms")
         if p99 is not None:
-            bars = [Bar("Warta, SSE hub", p99, f"{_num(p99)} ms")]
+            bars = [Bar(mine, p99, f"{_num(p99)} ms")]
             nchan_p99 = _figure(theirs, "p99_ms")
             if nchan_p99 is not None:
-                bars.append(Bar("nginx + Nchan", nchan_p99, f"{_num(nchan_p99)} ms", "anchor"))
+                bars.append(Bar(anchor, nchan_p99, f"{_num(nchan_p99)} ms", "anchor"))
             target = f"target {_num(STREAM_P99_TARGET_MS)} ms"
-            title = f"Live stream, {k:,}k connections: publish → receipt, p99"
+            title = f"Live stream, {k:,}k connections, {cores}: publish → receipt, p99"
             if k == STREAM_TARGET_AT_K:
                 groups.append(Group(title, "ms", "lower", tuple(bars), STREAM_P99_TARGET_MS, target))
             else:
@@ -383,13 +392,13 @@ def comparisons(data: dict[str, dict[str, Any]] | None = None) -> list[Group]:
                 groups.append(Group(title, "ms", "lower", tuple(bars), note=note))
         rate = _figure(ours, "per_s_first_to_last")
         if rate is not None:
-            bars = [Bar("Warta, SSE hub", rate, f"{_num(rate)} deliveries/s")]
+            bars = [Bar(mine, rate, f"{_num(rate)} deliveries/s")]
             nchan_rate = _figure(theirs, "per_s_first_to_last")
             if nchan_rate is not None:
-                bars.append(Bar("nginx + Nchan", nchan_rate, f"{_num(nchan_rate)} deliveries/s", "anchor"))
+                bars.append(Bar(anchor, nchan_rate, f"{_num(nchan_rate)} deliveries/s", "anchor"))
             groups.append(
                 Group(
-                    f"Live stream, {k:,}k connections: deliveries per second",
+                    f"Live stream, {k:,}k connections, {cores}: deliveries per second",
                     "deliveries/s, first to last",
                     "higher",
                     tuple(bars),

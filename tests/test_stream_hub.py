@@ -22,6 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from warta.config import Settings
+from warta.delivery import stream as stream_hub
 from warta.delivery.base import CHANNELS, Bundle, Job, RecipientView
 from warta.delivery.channels.stream import StreamChannel
 from warta.delivery.stream import HEARTBEAT, Connection, StreamHub, chunk
@@ -317,10 +318,12 @@ def test_a_large_publish_is_written_straight_to_the_sockets(writers: int) -> Non
     asyncio.run(main())
 
 
-def test_shared_writes_keep_each_desktops_order() -> None:
+@pytest.mark.parametrize("block", [stream_hub.WRITE_BLOCK, 64])
+def test_shared_writes_keep_each_desktops_order(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """A connection with bytes still queued in its transport is written through the transport, and
     a socket that takes only part of a frame has the rest queued behind it: each desktop reads its
-    events whole and in order."""
+    events whole and in order (also when a publish is written in several blocks)."""
+    monkeypatch.setattr(stream_hub, "WRITE_BLOCK", block)
 
     async def main() -> None:
         h = hub(stream_writers=2)
@@ -354,7 +357,7 @@ def test_shared_writes_keep_each_desktops_order() -> None:
         sent = sum(len(chunk(frame)) for _, frame, _ in list(h._ring)[-3:])
         # the thread wrote part of the first frame; the rest, and the next two, wait in the transport
         assert 0 < tight_transport.get_write_buffer_size() < sent
-        expected = {3: [0, 1, 2, 3], 5: [1, 2, 3], 0: [1, 2, 3], 299: [1, 2, 3]}
+        expected = {i: [0, 1, 2, 3] if i == 3 else [1, 2, 3] for i in range(300)}
         already = {3: head3, 5: head}
         for i, numbers in expected.items():
             got = await _read_all(

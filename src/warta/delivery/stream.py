@@ -41,6 +41,7 @@ HEARTBEAT = b": hb\n\n"
 QUEUE_LIMIT = 1000  # frames waiting for one connection before it is dropped as too slow
 WRITE_LIMIT = 1 << 20  # bytes waiting in a connection's transport before it is dropped as too slow
 SHARED_WRITES = 256  # connections from which a publish writes straight to the sockets, in shares
+WRITE_BLOCK = 1024  # sockets written straight at a time, while the rest of a publish is listed
 # transports known to write their bytes to the socket as they are, in order (uvloop's and asyncio's)
 PLAIN_TRANSPORTS = frozenset({"TCPTransport", "UnixTransport", "_SelectorSocketTransport"})
 
@@ -251,7 +252,8 @@ class StreamHub:
         limit = self.queue_limit
         written = 0
         slow: list[Connection] | None = None
-        # sockets to write to straight (nothing queued in their transports), in a large publish
+        # sockets to write to straight (nothing queued in their transports), in a large publish,
+        # written a block at a time so that the first desktops do not wait for the whole list
         shared = self._count >= SHARED_WRITES
         fds: list[int] = []
         fd_conns: list[Connection] = []
@@ -272,12 +274,15 @@ class StreamHub:
                         continue
                     conn._busy = True
                     written += 1
+                    if direct is None:
+                        direct = chunk(frame)
                     if shared and not queued and conn.fd >= 0:
                         fds.append(conn.fd)
                         fd_conns.append(conn)
+                        if len(fds) == WRITE_BLOCK:
+                            self._write_straight(fds, fd_conns, direct)
+                            fds, fd_conns = [], []
                         continue
-                    if direct is None:
-                        direct = chunk(frame)
                     transport.write(direct)
                     continue
                 buffer = conn.buffer
@@ -292,19 +297,20 @@ class StreamHub:
                 if waiter is not None and not waiter.done():
                     waiter.set_result(None)
                 written += 1
-        if fds:
-            if direct is None:
-                direct = chunk(frame)
-            if len(fds) < SHARED_WRITES:
-                for conn in fd_conns:
-                    conn.transport.write(direct)  # type: ignore[union-attr]
-            else:
-                for i, done in self.writers.write(fds, direct):
-                    fd_conns[i].transport.write(direct[done:])  # type: ignore[union-attr]
+        if fds and direct is not None:
+            self._write_straight(fds, fd_conns, direct)
         if slow:
             for conn in slow:
                 self._drop(conn, "slow consumer")
         return written, len(targets)
+
+    def _write_straight(self, fds: list[int], conns: list[Connection], data: bytes) -> None:
+        """`data` to the sockets `fds` of `conns` (shared among the writer threads); what a socket
+        did not take whole goes to its transport, which queues it (or finds the connection broken)."""
+        for i, done in self.writers.write(fds, data):
+            transport = conns[i].transport
+            if transport is not None:
+                transport.write(data[done:])
 
     def rebase(self, last_id: int) -> None:
         """Number events from `last_id` on (a gateway following a live stream): the ring is
