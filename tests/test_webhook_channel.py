@@ -522,6 +522,52 @@ def test_a_receiver_that_never_answers_is_retried(tmp_path: Path) -> None:
     assert time.monotonic() - started < 3
 
 
+def test_slow_outlets_do_not_hold_up_the_others(tmp_path: Path) -> None:
+    """With every slot of `max_in_flight` taken by outlets that answer after 2 s, quick outlets are
+    still served at once: a request unanswered after `park_after` gives its slot back (parked) and
+    goes on waiting. Every outlet gets its delivery."""
+    settings = make_settings(tmp_path, webhook_allow=("127.0.0.1",), webhook_timeout=5.0)
+    sender = Sender(settings, make_bundle(settings))
+
+    async def slow(seen: Seen, n: int) -> Answer:
+        await asyncio.sleep(2.0)
+        return 200, {}, b""
+
+    async def go() -> tuple[dict[str, float], list[Result], int, int]:
+        loop = asyncio.get_running_loop()
+        async with Receiver(slow) as rx_slow, Receiver(answer(200)) as rx_ok:
+            channel = WebhookChannel(settings)
+            channel.max_in_flight = 2
+            await channel.start()
+            started = loop.time()
+            done: dict[str, float] = {}
+
+            async def one(name: str, job: Job) -> Result:
+                (result,) = await channel.send([job])
+                done[name] = loop.time() - started
+                return result
+
+            slow_ones = [
+                asyncio.ensure_future(one(f"slow{i}", sender.job(f"{rx_slow.url}/s{i}"))) for i in range(4)
+            ]
+            await asyncio.sleep(0.05)  # the slow ones hold both slots, and two more wait for one
+            quick_ones = [
+                asyncio.ensure_future(one(f"ok{i}", sender.job(f"{rx_ok.url}/q{i}"))) for i in range(6)
+            ]
+            await asyncio.sleep(1.0)
+            parked_meanwhile = channel.parked
+            results = await asyncio.gather(*slow_ones, *quick_ones)
+            parked_after = channel.parked
+            await channel.stop()
+            return done, results, parked_meanwhile, parked_after
+
+    done, results, parked_meanwhile, parked_after = run(go())
+    assert all(r == Result.ok() for r in results)
+    assert parked_meanwhile == 4 and parked_after == 0
+    assert max(done[f"ok{i}"] for i in range(6)) < 1.0, done
+    assert min(done[f"slow{i}"] for i in range(4)) >= 2.0, done
+
+
 def test_the_status_decides_even_if_the_body_stalls(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, webhook_allow=("127.0.0.1",), webhook_timeout=0.5)
     sender = Sender(settings, make_bundle(settings))

@@ -143,6 +143,9 @@ class Channel:
     # sends from child processes when the settings ask for them (`warta.delivery.sender`): the jobs,
     # recipients and results travel between processes, the bundle is rebuilt there
     own_process: ClassVar[bool] = False
+    # of this channel's jobs in flight, those waiting on a slow destination that no longer count
+    # against `max_queued` (a channel that parks slow requests keeps it up to date)
+    parked: int = 0
 
     def applies_to(self, recipient: RecipientView) -> bool:
         """Whether this recipient has this channel."""

@@ -441,7 +441,7 @@ class Engine:
             if now - self._dry.get(name, -DRY_PAUSE) < DRY_PAUSE:
                 continue
             cap = channel.max_queued
-            room = cap - self.in_flight_by.get(name, 0)
+            room = cap - self.in_flight_by.get(name, 0) + channel.parked
             if room >= max(1, cap // 10) or (room > 0 and not self.in_flight_by.get(name)):
                 budgets[name] = room
         return budgets

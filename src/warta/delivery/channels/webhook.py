@@ -12,6 +12,11 @@ a name cannot resolve to one address for the check and another for the request. 
 never followed. Requests go through `warta.delivery.http1`, keep-alive connections pooled per
 host.
 
+At most `max_in_flight` requests run at once over all endpoints. One that is still unanswered
+after `park_after` (0.25 s) is parked: it keeps its connection and goes on waiting for its answer
+until the time-out, but gives back its place among the `max_in_flight` and in the engine's claim
+budget, so outlets that answer slowly do not hold up those that answer at once.
+
 Outcomes follow the spec's advice: 2xx delivered; 3xx failed (the URL should be updated);
 410 Gone disables the endpoint; 408, 429 and 5xx are retried, after ``Retry-After`` when given;
 other 4xx failed; timeouts and connection errors retried.
@@ -22,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import resource
 import time
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -130,7 +136,11 @@ class WebhookChannel(Channel):
     lane_concurrency = 2
     # the webhook-id lets a receiver drop a copy it already has, so resending is safe
     recover_committing = "pending"
-    max_in_flight = 512  # requests at once over all endpoints
+    max_in_flight = 512  # requests at once over all endpoints, not counting parked ones
+    # a request unanswered this long is parked: it goes on waiting for its answer, but no longer
+    # counts against `max_in_flight` nor the claim budget, so slow outlets do not hold up others
+    park_after = 0.25
+    max_parked = 4_096  # at most, and at most a quarter of the open files this process may have
     # claimed ahead of sending: twice what can be in flight; a bigger claim only delays the first
     max_queued = 1_024
     per_host_connections = 8  # polite to small receivers: many outlets can share one host
@@ -139,6 +149,7 @@ class WebhookChannel(Channel):
         self.settings = settings
         self.client: http1.Client | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._park_limit = 0
 
     def applies_to(self, recipient: RecipientView) -> bool:
         return bool(recipient.webhook_url)
@@ -151,6 +162,11 @@ class WebhookChannel(Channel):
 
     async def start(self) -> None:
         self._slots = asyncio.Semaphore(self.max_in_flight)
+        self.parked = 0
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self._park_limit = (
+            self.max_parked if soft == resource.RLIM_INFINITY else min(self.max_parked, soft // 4)
+        )
         if self.client is None:
             # one small pool per host (an address, port and name): many outlets can share one
             self.client = http1.Client(
@@ -166,11 +182,29 @@ class WebhookChannel(Channel):
         if self._slots is None or self.client is None:
             await self.start()
         assert self._slots is not None
-        results = []
-        for job in jobs:
-            async with self._slots:
-                results.append(await self._send_one(job))
-        return results
+        return [await self._in_slot(job, self._slots) for job in jobs]
+
+    async def _in_slot(self, job: Job, slots: asyncio.Semaphore) -> Result:
+        """Send one job within a slot of `max_in_flight`, given back early if the job is parked."""
+        await slots.acquire()
+        parked = False
+
+        def park() -> None:
+            nonlocal parked
+            if self.parked < self._park_limit:
+                parked = True
+                self.parked += 1
+                slots.release()
+
+        timer = asyncio.get_running_loop().call_later(self.park_after, park)
+        try:
+            return await self._send_one(job)
+        finally:
+            timer.cancel()
+            if parked:
+                self.parked -= 1
+            else:
+                slots.release()
 
     async def _send_one(self, job: Job) -> Result:
         recipient = job.recipient
