@@ -1303,6 +1303,23 @@ def _email_over_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _recipient_rows(kind: str, n: int, extra: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
+    """`n` recipients of `kind` for the CSV import, spread over the server's countries and the
+    wire's languages, the i-th with the fields of `extra[i]` too."""
+    name = kind.capitalize()
+    return [
+        {
+            "kind": kind,
+            "name": f"{name} {i}",
+            "country": SERVER_COUNTRIES[i % len(SERVER_COUNTRIES)],
+            "languages": _langs(i),
+            "external_id": f"{kind[0]}{i}",
+            **(extra[i] if extra else {}),
+        }
+        for i in range(n)
+    ]
+
+
 def email(n: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     port = free_port()
@@ -1313,17 +1330,9 @@ def email(n: int) -> dict[str, Any]:
         sample = Path(tmp) / "message.eml"
         with server(**env) as srv:
             wire = Wire(srv)
-            rows = [
-                {
-                    "kind": "journalist",
-                    "name": f"Journalist {i}",
-                    "country": SERVER_COUNTRIES[i % len(SERVER_COUNTRIES)],
-                    "languages": _langs(i),
-                    "email": f"j{i}@news{i % 50}.example",
-                    "external_id": f"j{i}",
-                }
-                for i in range(n)
-            ]
+            rows = _recipient_rows(
+                "journalist", n, [{"email": f"j{i}@news{i % 50}.example"} for i in range(n)]
+            )
             probe_row = {"kind": "journalist", "name": "Probe", "country": PROBE_COUNTRY, "languages": "en"}
             rows.append({**probe_row, "email": "probe@news.example", "external_id": "probe"})
             created, import_s = wire.import_rows(rows)
@@ -1408,18 +1417,8 @@ def webhooks(outlets: int) -> dict[str, Any]:
             )
             with child("hooks", str(spec)) as hooks, server(WARTA_WEBHOOK_ALLOW="127.0.0.0/8") as srv:
                 wire = Wire(srv)
-                rows = [
-                    {
-                        "kind": "outlet",
-                        "name": f"Outlet {i}",
-                        "country": SERVER_COUNTRIES[i % len(SERVER_COUNTRIES)],
-                        "languages": _langs(i),
-                        "sectors": "business",
-                        "webhook_url": f"http://{hosts[i]}:{port}{paths[i]}",
-                        "external_id": f"o{i}",
-                    }
-                    for i in range(n)
-                ]
+                urls = [f"http://{hosts[i]}:{port}{paths[i]}" for i in range(n)]
+                rows = _recipient_rows("outlet", n, [{"sectors": "business", "webhook_url": u} for u in urls])
                 created, import_s = wire.import_rows(rows)
                 _log(f"{layout}: imported {created:,} outlets in {import_s:.1f} s")
                 circuit = wire.circuit(SERVER_COUNTRIES)
@@ -1572,17 +1571,7 @@ def _publish_nchan(url: str, channel: str, body: bytes) -> float:
 def _desktops(srv: Running, n: int) -> tuple[Wire, list[str], str]:
     """`n` desktops imported into the server, their stream tokens and a circuit over all of them."""
     wire = Wire(srv)
-    rows = [
-        {
-            "kind": "desktop",
-            "name": f"Desk {i}",
-            "country": SERVER_COUNTRIES[i % len(SERVER_COUNTRIES)],
-            "languages": _langs(i),
-            "external_id": f"d{i}",
-        }
-        for i in range(n)
-    ]
-    created, import_s = wire.import_rows(rows)
+    created, import_s = wire.import_rows(_recipient_rows("desktop", n))
     tokens = [r["stream_token"] for r in wire.recipients("desktop")]
     _log(f"stream {n:,}: imported {created:,} desktops in {import_s:.1f} s")
     return wire, tokens, wire.circuit(SERVER_COUNTRIES)

@@ -115,25 +115,22 @@ class Settings:
 
 def _stream_writers(value: str) -> int:
     """`auto`: a writer thread per core, at most four."""
-    if value.strip().lower() in ("", "auto"):
-        return max(1, min(4, os.cpu_count() or 1))
-    try:
-        count = int(value)
-    except ValueError:
-        raise ValueError(f"WARTA_STREAM_WRITERS must be a number or 'auto', not {value!r}") from None
-    if count < 1:
-        raise ValueError("WARTA_STREAM_WRITERS must be at least 1")
-    return count
+    return _count("STREAM_WRITERS", value, max(1, min(4, os.cpu_count() or 1)), least=1)
 
 
 def _sending_processes(value: str) -> int:
     """`auto`: one sending process where the machine has a second core for it, else none."""
+    return _count("SENDING_PROCESSES", value, 1 if (os.cpu_count() or 1) > 1 else 0, least=0)
+
+
+def _count(name: str, value: str, auto: int, least: int) -> int:
+    """A setting that is a whole number of at least `least`, or `auto` (or empty) for `auto`."""
     if value.strip().lower() in ("", "auto"):
-        return 1 if (os.cpu_count() or 1) > 1 else 0
+        return auto
     try:
         count = int(value)
     except ValueError:
-        raise ValueError(f"WARTA_SENDING_PROCESSES must be a number or 'auto', not {value!r}") from None
-    if count < 0:
-        raise ValueError("WARTA_SENDING_PROCESSES cannot be negative")
+        raise ValueError(f"WARTA_{name} must be a number or 'auto', not {value!r}") from None
+    if count < least:
+        raise ValueError(f"WARTA_{name} must be at least {least}")
     return count
