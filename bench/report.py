@@ -71,10 +71,10 @@ LABELS = {
     "(`openssl speed`), one thread",
 }
 PREFIX_LABELS = {
-    "stream_": "Stream: publish → receipt over SSE, {connections:,} open connections, "
-    "{writer_threads} writer thread(s)",
-    "nchan_": "Stream anchor: nginx + Nchan ({workers} worker process(es)), publish → receipt, "
-    "{connections:,} open connections",
+    "stream_": "Stream: publish → receipt over SSE, {connections:,} open connections, writer threads: "
+    "{writer_threads}",
+    "nchan_": "Stream anchor: nginx + Nchan, publish → receipt, {connections:,} open connections, nginx "
+    "workers: {workers}",
 }
 
 # the other keys a result may carry, shown under the table
