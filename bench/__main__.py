@@ -1,7 +1,7 @@
 """Run the benchmarks, write bench/results/*.json and regenerate docs/benchmarks.md.
 
 python -m bench            # everything
-python -m bench core       # one suite (core, alerts, distribution, languages, nats, scaled, dkim)
+python -m bench core       # one suite (core, alerts, distribution, languages, nats, scaled, dkim, hub)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import alerts, core, distribution, dkim, languages, nats, report, scaled
+from bench import alerts, core, distribution, dkim, hub, languages, nats, report, scaled
 
 SUITES: dict[str, Callable[[], Any]] = {
     "core": core.run,
@@ -20,6 +20,7 @@ SUITES: dict[str, Callable[[], Any]] = {
     "nats": nats.run,
     "scaled": scaled.run,
     "dkim": dkim.run,
+    "hub": hub.run,
 }
 
 

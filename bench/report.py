@@ -67,10 +67,14 @@ LABELS = {
     "{canonicalization}, RSA in OpenSSL), one thread",
     "dkimpy_sign_rsa2048": "DKIM anchor: dkimpy signs the same messages the same way, one thread",
     "email_build_and_sign_rsa2048": "Email: build and DKIM-sign one message, as the channel does, one thread",
+    "os_write_loop": "For scale: `os.write` of a chunk of the same size to each of the same sockets, in a "
+    "loop, nothing else",
     "openssl_rsa2048_sign": "For scale: the RSA 2048 private-key operation alone in OpenSSL "
     "(`openssl speed`), one thread",
 }
 PREFIX_LABELS = {
+    "hub_publish_": "Stream hub: one event published to {n:,} loopback connections, writer threads: "
+    "{writer_threads}",
     "stream_": "Stream: publish → receipt over SSE, {connections:,} open connections, writer threads: "
     "{writer_threads}",
     "nchan_": "Stream anchor: nginx + Nchan, publish → receipt, {connections:,} open connections, nginx "
@@ -96,6 +100,10 @@ DETAILS = {
     "rejected": "rejected",
     # live stream
     "writer_threads": "Warta's writer threads",
+    "us_per_delivery": "µs per delivery",
+    "us_rounds": "µs per delivery, each round",
+    "own_us": "µs of its own per delivery, above the bare write",
+    "chunk_bytes": "chunk bytes",
     "workers": "nginx worker processes",
     # routing
     "recipients": "recipients",

@@ -30,9 +30,11 @@ def test_bench_runs_on_a_tiny_audience(tmp_path: Path) -> None:
         "WARTA_BENCH_PLAN_DESKTOPS": "300",
         "WARTA_BENCH_DKIM": "5",
         "WARTA_BENCH_RELEASE_IN": "0.5",
+        "WARTA_BENCH_HUB": "300",
+        "WARTA_BENCH_HUB_ROUNDS": "2",
     }
     run = subprocess.run(
-        [sys.executable, "-m", "bench", "distribution", "dkim"],
+        [sys.executable, "-m", "bench", "distribution", "dkim", "hub"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -64,6 +66,10 @@ def test_bench_runs_on_a_tiny_audience(tmp_path: Path) -> None:
     assert results["route_release"]["rows"] > 0
     dkim = json.loads((tmp_path / "results" / "dkim.json").read_text())
     assert dkim["suite"] == "dkim"
+    # the hub's own cost per delivery, beside the bare write to the same 300 sockets
+    hub = json.loads((tmp_path / "results" / "hub.json").read_text())["results"]
+    assert hub["os_write_loop"]["n"] == hub["hub_publish_1_writer"]["n"] == 300
+    assert hub["hub_publish_1_writer"]["us_per_delivery"] > 0 and "own_us" in hub["hub_publish_1_writer"]
     # the report: the published doc untouched, the copy regenerated with the ratios and the chart
     doc = (tmp_path / "benchmarks.md").read_text()
     assert "![" in doc and "benchmarks.svg" in doc

@@ -20,7 +20,6 @@ from receivers import SmtpSink
 from test_distribution import Wire, assert_every_email_arrived_or_is_flagged, wait_until, write_audience
 from test_embargo_property import release, world
 from warta.bus import MemoryBus
-from warta.config import Settings
 from warta.delivery import ledger
 from warta.delivery.engine import Engine
 from warta.delivery.sender import Frames, SentFromProcesses, pack
@@ -52,18 +51,6 @@ def test_frames_cut_a_stream_anywhere() -> None:
         for at in range(0, len(stream), step):
             got += frames.feed(stream[at : at + step])
         assert got == messages
-
-
-def test_the_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("WARTA_DATA_DIR", str(tmp_path))
-    for value, cores, expected in (("auto", 1, 0), ("auto", 4, 1), ("0", 4, 0), ("3", 1, 3), ("", 2, 1)):
-        monkeypatch.setenv("WARTA_SENDING_PROCESSES", value)
-        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
-        assert Settings.from_env().sending_processes == expected, (value, cores)
-    for bad in ("-1", "two"):
-        monkeypatch.setenv("WARTA_SENDING_PROCESSES", bad)
-        with pytest.raises(ValueError, match="WARTA_SENDING_PROCESSES"):
-            Settings.from_env()
 
 
 @pytest.mark.parametrize("processes", [1, 2])

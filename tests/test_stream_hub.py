@@ -377,18 +377,6 @@ def test_shared_writes_keep_each_desktops_order(block: int, monkeypatch: pytest.
     asyncio.run(main())
 
 
-def test_the_writers_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("WARTA_DATA_DIR", str(tmp_path))
-    for value, cores, expected in (("auto", 1, 1), ("auto", 2, 2), ("auto", 16, 4), ("3", 1, 3), ("", 2, 2)):
-        monkeypatch.setenv("WARTA_STREAM_WRITERS", value)
-        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
-        assert Settings.from_env().stream_writers == expected, (value, cores)
-    for bad in ("0", "many"):
-        monkeypatch.setenv("WARTA_STREAM_WRITERS", bad)
-        with pytest.raises(ValueError, match="WARTA_STREAM_WRITERS"):
-            Settings.from_env()
-
-
 def test_fan_out_cost_per_target() -> None:
     h = hub()
     conns: list[Connection] = [h.connect(f"r{i}") for i in range(5000)]
