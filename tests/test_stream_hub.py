@@ -584,6 +584,13 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        hub = app.state.stream_hub
+
+        async def close_hub() -> None:  # its heartbeat task ends with it, not pending in a closed loop
+            hub.close()
+            await asyncio.sleep(0)
+
+        loop.run_until_complete(close_hub())
         loop.close()
 
 
