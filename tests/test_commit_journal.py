@@ -9,14 +9,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from receivers import SmtpSink
 from test_embargo_property import release, world
+from test_sending_processes import mailing
 from warta.bus import MemoryBus
 from warta.delivery.base import Job
 from warta.delivery.engine import Engine
@@ -112,49 +112,41 @@ def test_a_restart_settles_what_passed_and_sends_the_rest_again() -> None:
 
 @pytest.mark.parametrize("processes", [0, 1])
 def test_journals_are_emptied_when_nothing_is_in_flight(processes: int) -> None:
-    load_channels()
-    sink = SmtpSink().start()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            store, cfg = world(Path(tmp), [False, False, False] * 10)
-            cfg = replace(cfg, smtp_url=sink.url, smtp_pool=4, sending_processes=processes)
-            rid = release(store, cfg, -5, None)
+    with mailing(10, processes) as (store, cfg, rid, sink):
 
-            async def run() -> list[int]:
-                engine = Engine(store, cfg, idle_poll=0.2)
-                router = Router(store, cfg, MemoryBus(), engine.channels, on_rows=engine.notify)
-                await engine.start()
-                try:
-                    await asyncio.to_thread(router.route_release, rid)
-                    engine.notify()
-                    deadline = time.monotonic() + 60
-                    while len(sink.snapshot()) < 10 and time.monotonic() < deadline:
-                        await asyncio.sleep(0.05)
-                    sizes: list[int] = []
-                    while time.monotonic() < deadline:
-                        await asyncio.sleep(0.1)
-                        files = list(journal_dir(cfg.data_dir).glob("*.log"))
-                        sizes = [path.stat().st_size for path in files]
-                        if sizes and not any(sizes):
-                            break
-                    return sizes
-                finally:
-                    await engine.stop()
+        async def run() -> list[int]:
+            engine = Engine(store, cfg, idle_poll=0.2)
+            router = Router(store, cfg, MemoryBus(), engine.channels, on_rows=engine.notify)
+            await engine.start()
+            try:
+                await asyncio.to_thread(router.route_release, rid)
+                engine.notify()
+                deadline = time.monotonic() + 60
+                while len(sink.snapshot()) < 10 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                sizes: list[int] = []
+                while time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                    files = list(journal_dir(cfg.data_dir).glob("*.log"))
+                    sizes = [path.stat().st_size for path in files]
+                    if sizes and not any(sizes):
+                        break
+                return sizes
+            finally:
+                await engine.stop()
 
-            sizes = asyncio.run(run())
-            assert len(sink.snapshot()) == 10
-            assert len(sizes) == 1 + processes and not any(sizes), sizes
-            with store.session() as s:
-                left = s.scalar(
-                    select(func.count())
-                    .select_from(Delivery)
-                    .where(Delivery.channel == "email", Delivery.state != "delivered")
-                )
-            assert left == 0
-            # stopped with nothing to read back: no journal left behind
-            assert read_back(journal_dir(cfg.data_dir)) == ([], [])
-    finally:
-        sink.stop()
+        sizes = asyncio.run(run())
+        assert len(sink.snapshot()) == 10
+        assert len(sizes) == 1 + processes and not any(sizes), sizes
+        with store.session() as s:
+            left = s.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(Delivery.channel == "email", Delivery.state != "delivered")
+            )
+        assert left == 0
+        # stopped with nothing to read back: no journal left behind
+        assert read_back(journal_dir(cfg.data_dir)) == ([], [])
 
 
 def test_a_write_that_fails_part_way_never_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

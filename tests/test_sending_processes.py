@@ -4,9 +4,11 @@ builds the messages and speaks SMTP; a child that dies loses nothing and sends n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import tempfile
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,12 +22,14 @@ from receivers import SmtpSink
 from test_distribution import Wire, assert_every_email_arrived_or_is_flagged, wait_until, write_audience
 from test_embargo_property import release, world
 from warta.bus import MemoryBus
+from warta.config import Settings
 from warta.delivery import ledger
 from warta.delivery.engine import Engine
 from warta.delivery.sender import Frames, SentFromProcesses, pack
 from warta.model import Delivery, Recipient
 from warta.routing.stage import Router
 from warta.runtime import load_channels
+from warta.store import Store
 
 
 def _children(pid: int) -> list[int]:
@@ -53,69 +57,76 @@ def test_frames_cut_a_stream_anywhere() -> None:
         assert got == messages
 
 
+@contextlib.contextmanager
+def mailing(per_kind: int, processes: int) -> Iterator[tuple[Store, Settings, str, SmtpSink]]:
+    """A world of `per_kind` journalists, outlets and desktops (none embargo-trusted) whose email
+    goes to a real SMTP sink from `processes` sending processes, with a release out 5 s ago."""
+    load_channels()
+    sink = SmtpSink().start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            store, cfg = world(Path(tmp), [False, False, False] * per_kind)
+            cfg = replace(cfg, smtp_url=sink.url, smtp_pool=4, sending_processes=processes)
+            yield store, cfg, release(store, cfg, -5, None), sink
+    finally:
+        sink.stop()
+
+
 @pytest.mark.parametrize("processes", [1, 2])
 def test_a_release_through_sending_processes_with_a_commit_point_refused(processes: int) -> None:
     """Every message once, built and sent by the children (batches taking turns between them); a
     job whose commit point the engine refuses (its claim lost) never gets its final dot, and the
     message never arrives."""
-    load_channels()
-    sink = SmtpSink().start()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            store, cfg = world(Path(tmp), [False, False, False] * 14)
-            cfg = replace(cfg, smtp_url=sink.url, smtp_pool=4, sending_processes=processes)
-            rid = release(store, cfg, -5, None)
-            engine = Engine(store, cfg)
-            channel = engine.channels["email"]
-            assert isinstance(channel, SentFromProcesses)
-            Router(store, cfg, MemoryBus(), engine.channels, on_rows=lambda: None).route_release(rid)
+    with mailing(14, processes) as (store, cfg, rid, sink):
+        engine = Engine(store, cfg)
+        channel = engine.channels["email"]
+        assert isinstance(channel, SentFromProcesses)
+        Router(store, cfg, MemoryBus(), engine.channels, on_rows=lambda: None).route_release(rid)
 
-            async def send() -> tuple[list[Any], list[Any], list[int]]:
-                jobs = [job for job in engine._claim(100) if job.channel == "email"]
-                refused = {job.delivery_id for job in jobs[::5]}
-                for job in jobs:
-                    if job.delivery_id in refused:
+        async def send() -> tuple[list[Any], list[Any], list[int]]:
+            jobs = [job for job in engine._claim(100) if job.channel == "email"]
+            refused = {job.delivery_id for job in jobs[::5]}
+            for job in jobs:
+                if job.delivery_id in refused:
 
-                        async def lost(delivery_id: str = job.delivery_id) -> None:
-                            raise ledger.LostClaim(delivery_id)
+                    async def lost(delivery_id: str = job.delivery_id) -> None:
+                        raise ledger.LostClaim(delivery_id)
 
-                        job.commit_point = lost
-                await channel.start()
-                try:
-                    results = await asyncio.gather(
-                        *(channel.send(jobs[i : i + 5]) for i in range(0, len(jobs), 5))
-                    )
-                    pids = channel.child_pids()
-                finally:
-                    await channel.stop()
-                return jobs, [r for batch in results for r in batch], pids
-
-            jobs, results, pids = asyncio.run(send())
-            assert len(jobs) == 14 and len(set(pids)) == processes and os.getpid() not in pids
-            assert not _children(os.getpid()), "the sending process outlived stop()"
-            mails = sink.snapshot()
-            arrived = {m.message_id.strip("<>").split("@")[0] for m in mails}
-            assert len(arrived) == len(mails) == 14 - len(jobs[::5])
-            for i, (job, result) in enumerate(zip(jobs, results, strict=True)):
-                if i % 5 == 0:
-                    assert result.outcome == "retry" and "commit point" in (result.error or "")
-                    assert job.delivery_id not in arrived
-                else:
-                    assert result.outcome == "delivered" and job.delivery_id in arrived
-            # the messages are the engine's: its edition, to each recipient's address
-            assert {m.message["X-Warta-Kind"] for m in mails} == {"edition"}
-            assert all("Pelabuhan Selatan opens a solar terminal" in str(m.message["Subject"]) for m in mails)
-            with store.session() as s:
-                emails = dict(
-                    s.execute(
-                        select(Delivery.id, Recipient.email).join(
-                            Recipient, Recipient.id == Delivery.recipient_id
-                        )
-                    ).all()
+                    job.commit_point = lost
+            await channel.start()
+            try:
+                results = await asyncio.gather(
+                    *(channel.send(jobs[i : i + 5]) for i in range(0, len(jobs), 5))
                 )
-            assert all(m.rcpt == [emails[m.message_id.strip("<>").split("@")[0]]] for m in mails)
-    finally:
-        sink.stop()
+                pids = channel.child_pids()
+            finally:
+                await channel.stop()
+            return jobs, [r for batch in results for r in batch], pids
+
+        jobs, results, pids = asyncio.run(send())
+        assert len(jobs) == 14 and len(set(pids)) == processes and os.getpid() not in pids
+        assert not _children(os.getpid()), "the sending process outlived stop()"
+        mails = sink.snapshot()
+        arrived = {m.message_id.strip("<>").split("@")[0] for m in mails}
+        assert len(arrived) == len(mails) == 14 - len(jobs[::5])
+        for i, (job, result) in enumerate(zip(jobs, results, strict=True)):
+            if i % 5 == 0:
+                assert result.outcome == "retry" and "commit point" in (result.error or "")
+                assert job.delivery_id not in arrived
+            else:
+                assert result.outcome == "delivered" and job.delivery_id in arrived
+        # the messages are the engine's: its edition, to each recipient's address
+        assert {m.message["X-Warta-Kind"] for m in mails} == {"edition"}
+        assert all("Pelabuhan Selatan opens a solar terminal" in str(m.message["Subject"]) for m in mails)
+        with store.session() as s:
+            emails = dict(
+                s.execute(
+                    select(Delivery.id, Recipient.email).join(
+                        Recipient, Recipient.id == Delivery.recipient_id
+                    )
+                ).all()
+            )
+        assert all(m.rcpt == [emails[m.message_id.strip("<>").split("@")[0]]] for m in mails)
 
 
 class SlowDot(SmtpSink):

@@ -254,7 +254,7 @@ class StreamHub:
         slow: list[Connection] | None = None
         # sockets to write to straight (nothing queued in their transports), in a large publish,
         # written a block at a time so that the first desktops do not wait for the whole list
-        shared = self._count >= SHARED_WRITES
+        straight = self._count >= SHARED_WRITES
         fds: list[int] = []
         fd_conns: list[Connection] = []
         for recipient_id in targets:
@@ -276,7 +276,7 @@ class StreamHub:
                     written += 1
                     if direct is None:
                         direct = chunk(frame)
-                    if shared and not queued and conn.fd >= 0:
+                    if straight and not queued and conn.fd >= 0:
                         fds.append(conn.fd)
                         fd_conns.append(conn)
                         if len(fds) == WRITE_BLOCK:
