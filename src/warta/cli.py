@@ -1,4 +1,4 @@
-"""The `warta` command: serve, demo, submit, admin."""
+"""The `warta` command: serve, demo, submit, review, admin, recipients."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,7 +18,23 @@ admin_app = typer.Typer(help="Organisations and users, straight in the database.
 app.add_typer(admin_app, name="admin")
 recipients_app = typer.Typer(help="The wire's audience.", no_args_is_help=True)
 app.add_typer(recipients_app, name="recipients")
+review_app = typer.Typer(
+    help="The desk's queue of held releases, through a running server.", no_args_is_help=True
+)
+app.add_typer(review_app, name="review")
 console = Console(stderr=True)
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="WARTA_URL",
+        help="server URL (default: WARTA_URL, else the address the last `warta serve` of this data folder used)",
+        show_default=False,
+    ),
+]
+KeyOption = Annotated[str, typer.Option(envvar="WARTA_API_KEY", help="API key", show_default=False)]
+DEFAULT_URL = "http://127.0.0.1:8000"
+SERVED_URL_FILE = "served-url"
 
 
 def _store(settings: Settings) -> Any:
@@ -48,18 +64,55 @@ def serve(
     if "WARTA_BASE_URL" not in os.environ:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         settings = dataclasses.replace(settings, base_url=f"http://{shown}:{port}")
+    _remember_url(settings, f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}")
+    catcher = None
     if demo:
-        from warta.demo import load_demo
+        from warta.demo import demo_settings, load_demo
 
+        settings = demo_settings(settings)
+        catcher = _mail_catcher(settings)
+        if catcher is not None:
+            settings = dataclasses.replace(settings, smtp_url=catcher.smtp_url)
         store = _store(settings)
         keys = load_demo(store, dataclasses.replace(settings, secret=settings.ensure_secret()))
         store.close()
         _print_welcome(settings, keys)
+        _print_mail(settings, catcher)
     from warta.runtime import tune_gc
 
     app = create_app(settings)
+    if catcher is not None:
+        app.state.outbox = catcher.outbox
     tune_gc()
-    server.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=3)
+    try:
+        server.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=3)
+    finally:
+        if catcher is not None:
+            catcher.stop()
+
+
+def _mail_catcher(settings: Settings) -> Any:
+    """A demo wire with no relay of its own (WARTA_SMTP_URL unset, embedded mode) catches its mail."""
+    if "WARTA_SMTP_URL" in os.environ or settings.scaled:
+        return None
+    from warta.delivery.catcher import MailCatcher, Outbox
+
+    catcher = MailCatcher(Outbox(settings.data_dir))
+    catcher.start()
+    return catcher
+
+
+def _print_mail(settings: Settings, catcher: Any) -> None:
+    out = Console(soft_wrap=True)
+    if catcher is None:
+        out.print(f"Email:         sent to the relay {settings.smtp_url} (WARTA_SMTP_URL)")
+    else:
+        out.print(
+            f"Email:         no relay set, so a mail catcher on {catcher.smtp_url} keeps every message; "
+            f"see {settings.base_url}/outbox (sign in with the editor's or admin's key). "
+            "To send for real, set WARTA_SMTP_URL=smtp://host:port"
+        )
+    out.rule()
 
 
 @app.command()
@@ -159,11 +212,14 @@ def _print_welcome(settings: Settings, keys: dict[str, str]) -> None:
     out.print(f"Atom feed:     {settings.base_url}/feeds/atom.xml")
     out.print(f"Data folder:   {settings.data_dir}")
     out.print(
-        "API keys (new ones are issued at every start with --demo; send as 'Authorization: Bearer <key>'):"
+        "API keys (issued afresh at every start with --demo, and the ones printed before stop working; "
+        "send as 'Authorization: Bearer <key>'):"
     )
     for who, key in keys.items():
         out.print(f"  {who:<34} {key}")
-    out.rule()
+    out.print(
+        f"Shell exports: source {settings.data_dir / 'demo-keys.env'}   # ADMIN_KEY, EDITOR_KEY, ISSUER_KEY"
+    )
 
 
 @app.command()
@@ -178,6 +234,7 @@ def demo() -> None:
     keys = load_demo(store, dataclasses.replace(settings, secret=settings.ensure_secret()))
     store.close()
     _print_welcome(settings, keys)
+    Console(soft_wrap=True).rule()
 
 
 @app.command()
@@ -200,17 +257,20 @@ def submit(
     meta: Annotated[
         Path | None, typer.Option(help="JSON file with any release fields (options override)")
     ] = None,
-    url: Annotated[str, typer.Option(envvar="WARTA_URL", help="server URL")] = "http://127.0.0.1:8000",
-    key: Annotated[str, typer.Option(envvar="WARTA_API_KEY", help="issuer API key")] = "",
+    url: UrlOption = None,
+    key: KeyOption = "",
 ) -> None:
-    """Submit a release file to a running server and print its review outcome as JSON."""
-    import httpx
+    """Submit a release file to a running server and print its review outcome as JSON.
 
-    fields: dict[str, Any] = json.loads(meta.read_text()) if meta else {}
-    heading = _first_heading(file)
-    fields["headline"] = headline or fields.get("headline") or heading
-    if not fields["headline"]:
-        _fail("no headline: pass --headline or start the file with a heading")
+    Without --headline (or one in --meta), the server takes the file's first heading."""
+    try:
+        fields: dict[str, Any] = json.loads(meta.read_text()) if meta else {}
+    except (OSError, ValueError) as exc:
+        _fail(f"--meta {meta}: not a JSON file ({exc})")
+    if not isinstance(fields, dict):
+        _fail(f"--meta {meta}: must hold a JSON object")
+    if headline:
+        fields["headline"] = headline
     dateline = fields.setdefault("dateline", {})
     if city:
         dateline["city"] = city
@@ -232,33 +292,126 @@ def submit(
     for name, value in (("name", contact_name), ("email", contact_email), ("phone", contact_phone)):
         if value:
             contact[name] = value
-    if not key:
-        _fail("no API key: pass --key or set WARTA_API_KEY")
     with file.open("rb") as fh:
-        resp = httpx.post(
-            f"{url.rstrip('/')}/api/v1/releases",
-            headers={"Authorization": f"Bearer {key}"},
+        release = _call(
+            "POST",
+            url,
+            "/api/v1/releases",
+            key,
             files={"file": (file.name, fh)},
             data={"release": json.dumps(fields)},
-            timeout=60,
         )
-    print(json.dumps(resp.json(), ensure_ascii=False, indent=2))
+    print(json.dumps(release, ensure_ascii=False, indent=2))
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr and a non-zero exit: what went wrong, said as a tool says it."""
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+# --- client commands: they talk to a running server ---------------------------------------------
+
+
+def _remember_url(settings: Settings, url: str) -> None:
+    """Write where this server listens into the data folder, for client commands run beside it."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / SERVED_URL_FILE).write_text(url + "\n")
+
+
+def _server_url(url: str | None) -> str:
+    if url:
+        return url.rstrip("/")
+    try:
+        remembered = (Settings.from_env().data_dir / SERVED_URL_FILE).read_text().strip()
+    except OSError:
+        remembered = ""
+    return remembered.rstrip("/") or DEFAULT_URL
+
+
+def _call(method: str, url: str | None, path: str, key: str, **kwargs: Any) -> Any:
+    """One API request; its JSON answer, or one line saying why there is none, and a non-zero exit."""
+    import httpx
+
+    if not key:
+        _fail("no API key: pass --key or set WARTA_API_KEY")
+    base = _server_url(url)
+    try:
+        resp = httpx.request(
+            method, base + path, headers={"Authorization": f"Bearer {key}"}, timeout=60, **kwargs
+        )
+    except httpx.TransportError:
+        _fail(f"cannot reach {base} — is `warta serve` running? set --url or WARTA_URL", 1)
+    try:
+        answer = resp.json()
+    except ValueError:
+        answer = None
     if resp.status_code >= 400:
-        raise typer.Exit(1)
+        _fail(_error_line(resp.status_code, answer, resp.text), 1)
+    if answer is None and resp.status_code != 204:
+        _fail(f"{base} answered {resp.status_code} without JSON: is it a Warta server?", 1)
+    return answer
 
 
-def _first_heading(path: Path) -> str | None:
-    if path.suffix.lower() not in (".md", ".markdown", ".txt"):
-        return None
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.startswith("#"):
-            return line.lstrip("#").strip() or None
-    return None
+def _error_line(status: int, answer: Any, text: str) -> str:
+    """The wire's error shape ({"error": {"message", "field"?, "details"?}}) as one line."""
+    err = answer.get("error") if isinstance(answer, dict) else None
+    if not isinstance(err, dict):
+        return f"HTTP {status}: {' '.join(text.split())[:300]}"
+    details = err.get("details")
+    if isinstance(details, list) and len(details) > 1:
+        said = [
+            f"{d['field']}: {d.get('reason')}" if d.get("field") else str(d.get("reason")) for d in details
+        ]
+        return f"HTTP {status}: " + "; ".join(said)
+    message, field = str(err.get("message", "")), err.get("field")
+    if field and not message.startswith(f"{field}:"):
+        message = f"{field}: {message}"
+    return f"HTTP {status}: {message}"
 
 
-def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
+@review_app.command("list")
+def review_list(
+    url: UrlOption = None,
+    key: KeyOption = "",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Held releases, oldest first, with why each is held (an editor's key)."""
+    items = _call("GET", url, "/api/v1/review", key)["items"]
+    if as_json:
+        print(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    if not items:
+        print("no release is held")
+    for r in items:
+        rules = (r.get("review") or {}).get("rules", [])
+        reasons = "; ".join(v["reason"] for v in rules if v.get("verdict") == "hold")
+        headline = r["editions"][0]["headline"] if r.get("editions") else ""
+        print(f"{r['id']}  {r['status']}  {r['organisation']['name']}  {headline}  [{reasons}]")
+
+
+@review_app.command("approve")
+def review_approve(
+    release_id: Annotated[str, typer.Argument(help="the release's id")],
+    note: Annotated[str, typer.Option(help="a note for the record")] = "",
+    url: UrlOption = None,
+    key: KeyOption = "",
+) -> None:
+    """Approve a held release: it is published at its release time."""
+    release = _call("POST", url, f"/api/v1/releases/{release_id}/approve", key, json={"note": note})
+    print(f"{release['id']} {release['status']}, release at {release['release_at']}")
+
+
+@review_app.command("reject")
+def review_reject(
+    release_id: Annotated[str, typer.Argument(help="the release's id")],
+    reason: Annotated[str, typer.Option(help="why, for the issuer")],
+    url: UrlOption = None,
+    key: KeyOption = "",
+) -> None:
+    """Reject a held release, telling the issuer why."""
+    release = _call("POST", url, f"/api/v1/releases/{release_id}/reject", key, json={"reason": reason})
+    print(f"{release['id']} {release['status']}: {release['reject_reason']}")
 
 
 @admin_app.command("create-org")
@@ -353,10 +506,13 @@ def import_recipients(
     """
     import dataclasses
 
+    from warta.demo import demo_settings, is_demo_recipients_file
     from warta.routing.importer import import_csv
 
     settings = Settings.from_env()
     settings = dataclasses.replace(settings, secret=settings.ensure_secret())
+    if is_demo_recipients_file(settings, file):
+        settings = demo_settings(settings)  # its outlet posts to the demo wire itself, on 127.0.0.1
     store = _store(settings)
     try:
         summary = import_csv(store, settings, file, progress=not as_json)

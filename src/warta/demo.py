@@ -1,13 +1,23 @@
 """Demo data: issuers, an editor, an admin, releases in several of the wire's languages.
 
 Loaded once into an empty database through the same intake, review and edition code that the
-API uses. Every call issues fresh API keys for the demo users, since stored keys are digests.
+API uses. Every call issues fresh API keys for the demo users (stored keys are digests, so the old
+ones cannot be shown again) and revokes the ones issued before, and gives the demo's live desks new
+links: what a start prints is what works until the next start. Keys made with `warta admin` are
+not the demo's and are never touched.
+
+The demo's audience needs no outside server: its journalists' email goes to the mail catcher
+(`warta serve --demo` without a relay) and its outlet's webhooks to the wire's own outbox, on
+127.0.0.1, which the demo alone allows as a webhook target (:data:`DEMO_WEBHOOK_ALLOW`).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import secrets
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -19,7 +29,7 @@ from warta.intake import keys
 from warta.intake.keys import Principal
 from warta.intake.service import submit
 from warta.intake.submission import Contact, Dateline, ReleaseIn, Targets, clean
-from warta.model import Organisation, Recipient, Release, User
+from warta.model import ApiKey, Organisation, Recipient, Release, User
 from warta.review import decide
 from warta.routing import recipients as rcp
 from warta.schedule import publish_due
@@ -182,21 +192,70 @@ RELEASES: list[dict[str, Any]] = [
 ]
 
 
+RECIPIENTS_FILE = "demo-recipients.csv"
+# the demo's webhook receiver is the wire itself, on the loopback address
+DEMO_WEBHOOK_ALLOW = ("127.0.0.1",)
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The settings of a demo wire: the loopback address allowed as a webhook target, beside
+    whatever WARTA_WEBHOOK_ALLOW allows, for this process only."""
+    allow = tuple(dict.fromkeys((*settings.webhook_allow, *DEMO_WEBHOOK_ALLOW)))
+    return dataclasses.replace(settings, webhook_allow=allow)
+
+
+def is_demo_recipients_file(settings: Settings, path: Path) -> bool:
+    """Whether `path` is the sample audience this data folder's demo wrote."""
+    return path.resolve() == (settings.data_dir / RECIPIENTS_FILE).resolve()
+
+
+KEYS_FILE = "demo-keys.env"
+
+
+def write_keys_file(settings: Settings, keys_by_name: dict[str, str]) -> Path:
+    """The demo's keys as shell exports (`source data/demo-keys.env`), readable by the owner only:
+    the admin's, the editor's and the trusted issuer's (Pelabuhan Selatan)."""
+    wanted = {"ADMIN_KEY": "admin: ", "EDITOR_KEY": "editor: ", "ISSUER_KEY": f"issuer: {ORGS[0]['name']}"}
+    lines = [
+        f"export {var}={key}"
+        for var, prefix in wanted.items()
+        for who, key in keys_by_name.items()
+        if who.startswith(prefix)
+    ]
+    path = settings.data_dir / KEYS_FILE
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text("# the demo's API keys, replaced at every start of the demo\n" + "\n".join(lines) + "\n")
+    return path
+
+
 def load_demo(store: Store, settings: Settings) -> dict[str, str]:
-    """Load the demo once; return fresh API keys for its users, by role and name."""
+    """Load the demo once; return fresh API keys for its users (revoking their earlier ones) and
+    fresh links for its live desks, by role and name."""
     with store.session() as s:
         if s.scalar(select(Organisation.id).where(Organisation.slug == "pelabuhan-selatan-berhad")) is None:
             _create(s, settings)
     publish_due(store)
     _write_recipients(settings)
     out: dict[str, str] = {}
+    now = utcnow()
     with store.session() as s:
         for user in s.scalars(
             select(User).where(User.email.like("%@demo.warta.example")).order_by(User.email)
         ):
+            for old in s.scalars(
+                select(ApiKey).where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+            ):
+                old.revoked_at = now
             out[f"{user.role}: {user.name}"] = keys.issue_key(s, user)
-        for desk in s.scalars(select(Recipient).where(Recipient.kind == "desktop").order_by(Recipient.name)):
+        for desk in s.scalars(
+            select(Recipient)
+            .where(Recipient.kind == "desktop", Recipient.stream_token.is_not(None))
+            .order_by(Recipient.name)
+        ):
+            desk.stream_token, desk.updated_at = secrets.token_urlsafe(24), now
             out[f"live desk: {desk.name}"] = f"{settings.base_url}/desk?token={desk.stream_token}"
+    write_keys_file(settings, out)
     return out
 
 
@@ -247,7 +306,7 @@ def _create(s: Any, settings: Settings) -> None:
             release_at=now + r.get("release_in", timedelta(minutes=-(len(RELEASES) - n) * 7)),
             embargo_until=None,
         )
-        release = submit(s, settings, who, org, clean(data, settings.limits))
+        release = submit(s, settings, who, org, clean(data, settings.limits), history=True)
         for lang, (headline, summary, body, about) in r.get("editions", {}).items():
             put_edition(
                 s,
@@ -268,10 +327,9 @@ def _create(s: Any, settings: Settings) -> None:
 
 
 def _write_recipients(settings: Settings) -> None:
-    """A sample audience file for the recipients import of the distribution stage."""
-    path = settings.data_dir / "demo-recipients.csv"
-    if path.exists():
-        return
+    """A sample audience file for the recipients import of the distribution stage. Written at every
+    start, so that its outlet's webhook names the address this wire serves on now."""
+    path = settings.data_dir / RECIPIENTS_FILE
     rows = [
         (
             "outlet",
@@ -280,7 +338,7 @@ def _write_recipients(settings: Settings) -> None:
             "en;ms",
             "medtop:04000000",
             "",
-            "https://desk.example/hooks/warta",
+            f"{settings.base_url}/outbox/webhooks/the-straits-desk",
         ),
         ("journalist", "Siti Nurhaliza", "MY", "ms;en", "top-story", "siti@newsroom.example", ""),
         ("journalist", "Budi Santoso", "ID", "id", "medtop:06000000", "budi@kabar.example", ""),

@@ -34,6 +34,8 @@ BODY_FORMATS = frozenset({"markdown", "html", "text"})
 _MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable("table")
 
 _BLANK_LINES = re.compile(r"\n[^\S\n]*\n\s*")
+_HEADING = re.compile(r"<h([1-6])\b[^>]*>(.*?)</h\1>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
 
 
 def markdown_to_html(text: str) -> str:
@@ -96,6 +98,18 @@ def file_to_html(filename: str, data: bytes) -> str:
     raise ContentError(
         "file", f"unsupported file type {shown}; use .md, .markdown, .txt, .html, .htm or .docx"
     )
+
+
+def first_heading(body_html: str) -> str | None:
+    """The text of the first heading of a converted body, or None when it has none.
+
+    A release file's title is its first heading (``# Title``, Word's Heading 1, ``<h1>``), so an
+    upload that leaves the headline out takes it from there, whichever client sent the file."""
+    match = _HEADING.search(body_html)
+    if match is None:
+        return None
+    text = " ".join(html.unescape(_TAG.sub("", match.group(2))).split())
+    return text or None
 
 
 def _text_paragraph(paragraph: str) -> str:

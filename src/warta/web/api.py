@@ -27,7 +27,7 @@ from warta.editions.render import wire_text
 from warta.editions.sectors import normalise_sector
 from warta.formats.ninjs import edition_to_ninjs, edition_url
 from warta.intake import keys
-from warta.intake.convert import file_to_html
+from warta.intake.convert import file_to_html, first_heading
 from warta.intake.keys import Principal
 from warta.intake.sanitize import ContentError, sanitize_text
 from warta.intake.service import submit
@@ -182,6 +182,9 @@ async def _read_submission(request: Request) -> ReleaseIn:
             if not isinstance(fields, dict):
                 raise ContentError("release", "must be a JSON object")
             fields["body"], fields["body_format"] = body_html, "html"
+            heading = first_heading(body_html)
+            if heading and not str(fields.get("headline") or "").strip():
+                fields["headline"] = heading  # a file's title is its first heading
             return ReleaseIn.model_validate(fields)
         if not ctype.startswith("application/json"):
             raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")

@@ -63,13 +63,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stream_auth = lambda token: stream_recipient(store, token)
     errors.install(app)
 
-    from warta.web import api, distribution, pages, reports, stream
+    from warta.web import api, distribution, feed_index, outbox, pages, reports, stream
 
     app.include_router(api.router)
     app.include_router(distribution.router)
     app.include_router(distribution.public)
     app.include_router(stream.router)
     app.include_router(reports.router)
+    app.include_router(outbox.router)
+    app.include_router(feed_index.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.limits.request_bytes)
