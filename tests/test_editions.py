@@ -40,7 +40,16 @@ def test_editions_are_supplied_listed_and_linked(desk: Desk) -> None:
     rid = published(desk)
     resp = desk.issuer().put(f"/api/v1/releases/{rid}/editions/en", json=ENGLISH)
     assert resp.status_code == 200, resp.text
+    # the unverified issuer's edition is reviewed like a submission and waits for an editor
+    assert resp.json()["held"] is True
+    assert any(
+        r["rule"] == "issuer-verified" and r["verdict"] == "hold" for r in resp.json()["review"]["rules"]
+    )
+    assert ENGLISH["headline"] not in desk.server.client().get(f"/releases/{rid}/en").text
+    resp = desk.editor().post(f"/api/v1/releases/{rid}/editions/en/approve")
+    assert resp.status_code == 200, resp.text
     assert resp.json()["origin"] == "human" and len(resp.json()["signature"]) == 64
+    assert resp.json()["held"] is False and resp.json()["status"] == "published"
     # the original changes only through a correction
     assert desk.issuer().put(f"/api/v1/releases/{rid}/editions/ms", json=ENGLISH).status_code == 409
     # another organisation's issuer cannot touch it
@@ -64,6 +73,7 @@ def test_editions_are_supplied_listed_and_linked(desk: Desk) -> None:
 def test_a_correction_makes_a_new_version_and_keeps_the_old(desk: Desk) -> None:
     rid = published(desk)
     desk.issuer().put(f"/api/v1/releases/{rid}/editions/en", json=ENGLISH)
+    assert desk.editor().post(f"/api/v1/releases/{rid}/editions/en/approve").status_code == 200
     resp = desk.issuer().post(
         f"/api/v1/releases/{rid}/corrections",
         json={
@@ -73,14 +83,35 @@ def test_a_correction_makes_a_new_version_and_keeps_the_old(desk: Desk) -> None:
         },
     )
     assert resp.status_code == 201, resp.text
+    # the unverified issuer's correction waits for an editor; readers keep version 1 meanwhile
+    held = resp.json()
+    assert held["version"] == 1 and held["pending"]["version"]["version"] == 2
+    anon = desk.server.client()
+    assert "RM250 juta" in anon.get(f"/releases/{rid}/ms").text
+    assert anon.get(f"/api/v1/releases/{rid}/versions/2").status_code == 404
+    queue = desk.editor().get("/api/v1/review").json()["items"]
+    waiting = next(item for item in queue if item["id"] == rid)["pending"]["version"]
+    assert waiting["changes"]["headline"] == {
+        "before": "Syarikat Contoh Berhad melabur RM250 juta dalam pusat data hijau",
+        "after": "Syarikat Contoh Berhad melabur RM260 juta",
+        "diff": [
+            "--- approved",
+            "+++ proposed",
+            "@@ -1 +1 @@",
+            "-Syarikat Contoh Berhad melabur RM250 juta dalam pusat data hijau",
+            "+Syarikat Contoh Berhad melabur RM260 juta",
+        ],
+    }
+    assert "RM260" in waiting["changes"]["body"]["after"] and set(waiting["changes"]) == {"headline", "body"}
+    resp = desk.editor().post(f"/api/v1/releases/{rid}/approve", json={"note": "figures checked"})
+    assert resp.status_code == 200, resp.text
     detail = resp.json()
-    assert detail["version"] == 2
+    assert detail["version"] == 2 and detail["pending"] is None
     assert [v["version"] for v in detail["versions"]] == [1, 2]
     assert detail["versions"][1]["note"].startswith("Investment is RM260 million")
     states = {e["lang"]: (e["version"], e["status"]) for e in detail["editions"]}
     assert states == {"ms": (2, "published"), "en": (2, "outdated")}
 
-    anon = desk.server.client()
     old = anon.get(f"/api/v1/releases/{rid}/versions/1").json()
     assert old["headline"] == "Syarikat Contoh Berhad melabur RM250 juta dalam pusat data hijau"
     assert old["current"] is False

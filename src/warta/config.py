@@ -64,6 +64,10 @@ class Settings:
     bus_namespace: str = "warta"  # the subject root and stream prefix, so deployments can share a server
     lease: float = 60.0  # seconds a delivery worker holds a claimed row without renewing it
     live_max_age: float = 3600.0  # seconds the live stream keeps editions for gateways' replay
+    # a submitted release_at / embargo_until may lie this many seconds before the submission (the
+    # issuer's clock running behind), and no more than this many days after it
+    clock_skew: float = 300.0
+    max_horizon_days: float = 730.0
 
     @property
     def scaled(self) -> bool:
@@ -99,6 +103,8 @@ class Settings:
             bus_namespace=_env("BUS_NAMESPACE", "warta"),
             lease=float(_env("LEASE", "60")),
             live_max_age=float(_env("LIVE_MAX_AGE", "3600")),
+            clock_skew=float(_env("CLOCK_SKEW", "300")),
+            max_horizon_days=float(_env("MAX_HORIZON_DAYS", "730")),
         )
 
     def ensure_secret(self) -> str:

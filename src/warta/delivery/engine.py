@@ -4,7 +4,8 @@ It claims due rows in batches, hands each destination (lane) its own queue and a
 workers, so one slow or dead destination only ever holds its own queue; a circuit breaker per
 lane stops hammering a destination that keeps failing. Outcomes are written back in batches.
 Nothing is sent to an untrusted recipient before the embargo lifts, whatever the row says: the
-engine checks the release's embargo when it claims a row.
+engine checks the release's embargo when it claims a row (withdrawal notices, which go only to
+holders of a copy, excepted), and never sends an edition of a withdrawn release.
 """
 
 from __future__ import annotations
@@ -466,6 +467,13 @@ class Engine:
                 for r in ledger.raw_rows(s.connection(), _RECIPIENTS, {"ids": list(wanted)})
             }
             bundles = self.bundles.many(s, {row.edition_id for row in rows})
+            # editions of withdrawn releases: only their withdrawal notices go out (a resend or a
+            # row routed before the withdrawal never revives the release)
+            withdrawn = {
+                edition_id
+                for edition_id, bundle in bundles.items()
+                if bundle is not None and bundle.release.status == "withdrawn"
+            }
             for row in rows:
                 found = recipients.get(row.recipient_id)
                 channel = self.channels.get(row.channel)
@@ -478,9 +486,19 @@ class Engine:
                     changes.append((row.id, {"state": "failed", "last_error": "edition no longer exists"}))
                     continue
                 assert found is not None and channel is not None
+                if withdrawn and row.edition_id in withdrawn and row.kind != "withdrawal":
+                    changes.append((row.id, {"state": "cancelled", "last_error": "release withdrawn"}))
+                    continue
                 recipient = found[0]
                 lift = bundle.embargo_until
-                if lift and lift > now and not (row.embargoed and recipient.embargo_trusted):
+                # a withdrawal notice goes only to those who hold a copy (routing decides that), so
+                # the embargo holds it back from nobody: it reaches early holders at once
+                if (
+                    lift
+                    and lift > now
+                    and row.kind != "withdrawal"
+                    and not (row.embargoed and recipient.embargo_trusted)
+                ):
                     # never early to the untrusted, whatever routing decided
                     back = {"state": "pending", "attempts": row.attempts - 1, "next_attempt_at": lift}
                     back["not_before"] = max(aware(row.not_before) or lift, lift)

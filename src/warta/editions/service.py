@@ -11,11 +11,11 @@ import hmac
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from warta.bus import emit
-from warta.clock import utcnow
+from warta.clock import stamp, utcnow
 from warta.config import Settings
 from warta.model import Edition, Release, ReleaseVersion
 from warta.store import search
@@ -43,7 +43,7 @@ def sign(settings: Settings, edition: Edition) -> None:
 
 
 def make_original_edition(
-    session: Session, settings: Settings, release: Release, version: ReleaseVersion
+    session: Session, settings: Settings, release: Release, version: ReleaseVersion, index: bool = True
 ) -> Edition:
     edition = Edition(
         release_id=release.id,
@@ -61,7 +61,8 @@ def make_original_edition(
     sign(settings, edition)
     session.add(edition)
     session.flush()
-    search.index_edition(session, edition)
+    if index:
+        search.index_edition(session, edition)
     return edition
 
 
@@ -112,12 +113,8 @@ def put_edition(
     """Create or replace the `lang` edition of the current version with a human translation."""
     if lang == release.language:
         raise ValueError("the original edition changes through a correction, not an edition upload")
-    current = session.scalar(
-        select(Edition).where(
-            Edition.release_id == release.id, Edition.version == release.version, Edition.lang == lang
-        )
-    )
-    version = release.versions[-1]
+    current = edition_of(session, release, lang)
+    version = version_row(session, release, release.version)
     now = utcnow()
     if current is None:
         current = Edition(release_id=release.id, version=release.version, lang=lang, created_at=now)
@@ -131,6 +128,7 @@ def put_edition(
     current.route = []
     current.tier = "publishable"
     current.status = "published"
+    current.pending = None  # what an editor approves, or what replaces a held edition
     current.created_by = user_id
     current.updated_at = now
     sign(settings, current)
@@ -146,6 +144,91 @@ def put_edition(
     return current
 
 
+def edition_of(session: Session, release: Release, lang: str) -> Edition | None:
+    """The `lang` edition of the release's current version, if there is one."""
+    return session.scalar(
+        select(Edition).where(
+            Edition.release_id == release.id, Edition.version == release.version, Edition.lang == lang
+        )
+    )
+
+
+def hold_edition(
+    session: Session,
+    release: Release,
+    lang: str,
+    *,
+    headline: str,
+    summary: str,
+    body_html: str,
+    about: str | None,
+    user_id: str,
+    review: dict[str, Any],
+) -> Edition:
+    """Keep an issuer's edition that the review chain held until an editor decides. Readers keep
+    what they have meanwhile: an edition already shown stays as it is, with the held text beside
+    it; a new language gets a `held` edition that no public surface lists and routing never sends."""
+    if lang == release.language:
+        raise ValueError("the original edition changes through a correction, not an edition upload")
+    current = edition_of(session, release, lang)
+    now = utcnow()
+    if current is None:
+        current = Edition(
+            release_id=release.id,
+            version=release.version,
+            lang=lang,
+            headline="",
+            summary="",
+            body_html="",
+            about="",
+            origin="human",
+            tier="publishable",
+            status="held",
+            created_by=user_id,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(current)
+    version = version_row(session, release, release.version)
+    current.pending = {
+        "headline": headline,
+        "summary": summary,
+        "body_html": body_html,
+        "about": about if about is not None else version.about,
+        "by": user_id,
+        "at": stamp(now),
+        "review": review,
+    }
+    session.flush()
+    return current
+
+
+def apply_held_edition(session: Session, settings: Settings, release: Release, edition: Edition) -> Edition:
+    """An editor passes a held edition: it becomes the published edition of its language."""
+    held = edition.pending
+    assert held is not None
+    return put_edition(
+        session,
+        settings,
+        release,
+        edition.lang,
+        headline=held["headline"],
+        summary=held["summary"],
+        body_html=held["body_html"],
+        about=held["about"],
+        user_id=held["by"],
+    )
+
+
+def drop_held_edition(session: Session, edition: Edition) -> None:
+    """An editor turns a held edition down: the language is as it was before it was sent."""
+    if edition.status == "held":
+        session.delete(edition)
+    else:
+        edition.pending = None
+    session.flush()
+
+
 def correct(
     session: Session,
     settings: Settings,
@@ -159,16 +242,53 @@ def correct(
     about: str | None = None,
     contact: dict[str, str] | None = None,
 ) -> ReleaseVersion:
-    """A new version of the release; the old version and its editions stay in the history.
+    """A new version of the release that becomes the current one at once (see `add_version`)."""
+    new = add_version(
+        session,
+        settings,
+        release,
+        note=note,
+        user_id=user_id,
+        headline=headline,
+        summary=summary,
+        body_html=body_html,
+        about=about,
+        contact=contact,
+    )
+    make_current(session, release, new)
+    return new
+
+
+def add_version(
+    session: Session,
+    settings: Settings,
+    release: Release,
+    *,
+    note: str,
+    user_id: str,
+    headline: str | None = None,
+    summary: str | None = None,
+    body_html: str | None = None,
+    about: str | None = None,
+    contact: dict[str, str] | None = None,
+) -> ReleaseVersion:
+    """Store the next version of the release and its editions, built on the current version, without
+    making it current: readers, search and routing keep the current version until `make_current`.
 
     Other-language editions are carried over marked `outdated` until someone supplies a
     corrected translation, so readers keep a page in their language and see that it lags.
     """
-    old = release.versions[-1]
+    old = version_row(session, release, release.version)
     old_editions = current_editions(session, release)
+    number = 1 + (
+        session.scalar(
+            select(func.max(ReleaseVersion.version)).where(ReleaseVersion.release_id == release.id)
+        )
+        or 0
+    )
     new = ReleaseVersion(
         release_id=release.id,
-        version=old.version + 1,
+        version=number,
         headline=headline if headline is not None else old.headline,
         summary=summary if summary is not None else old.summary,
         body_html=body_html if body_html is not None else old.body_html,
@@ -179,14 +299,12 @@ def correct(
         created_by=user_id,
     )
     session.add(new)
-    release.version = new.version
     release.updated_at = utcnow()
     session.flush()
-    search.drop_release(session, release.id)
-    make_original_edition(session, settings, release, new)
+    make_original_edition(session, settings, release, new, index=False)
     for prev in old_editions:
         # machine editions are translated afresh below; only people's work is carried over
-        if prev.lang == release.language or prev.origin == "machine":
+        if prev.lang == release.language or prev.origin == "machine" or prev.status == "held":
             continue
         carried = Edition(
             release_id=release.id,
@@ -206,14 +324,38 @@ def correct(
         sign(settings, carried)
         session.add(carried)
         session.flush()
-        search.index_edition(session, carried)
     from warta.editions.translations import make_machine_editions
 
-    make_machine_editions(session, settings, release, new)
-    emit(
-        session,
-        "release.corrected",
-        f"corrected:{release.id}:{new.version}",
-        {"release_id": release.id, "version": new.version},
-    )
+    make_machine_editions(session, settings, release, new, index=False)
     return new
+
+
+def make_current(session: Session, release: Release, version: ReleaseVersion) -> None:
+    """The version becomes the one readers, search and recipients get; a published release's
+    recipients get it as a correction."""
+    version.state = "approved"
+    release.version = version.version
+    release.pending_version = None
+    release.updated_at = utcnow()
+    session.flush()
+    search.drop_release(session, release.id)
+    for edition in current_editions(session, release):
+        if edition.status not in ("needs_translation", "held"):
+            search.index_edition(session, edition)
+    if release.status == "published":
+        emit(
+            session,
+            "release.corrected",
+            f"corrected:{release.id}:{version.version}",
+            {"release_id": release.id, "version": version.version},
+        )
+
+
+def version_row(session: Session, release: Release, number: int) -> ReleaseVersion:
+    found = session.scalar(
+        select(ReleaseVersion).where(
+            ReleaseVersion.release_id == release.id, ReleaseVersion.version == number
+        )
+    )
+    assert found is not None
+    return found

@@ -67,8 +67,10 @@ def make_machine_editions(
     release: Release,
     version: ReleaseVersion,
     router: TranslationRouter | None = None,
+    index: bool = True,
 ) -> list[Edition]:
-    """Create the missing target-language editions of the current version; returns them."""
+    """Create the missing target-language editions of the version; returns them. With `index`
+    false they are left out of search (a version not yet current is indexed when it becomes so)."""
     wanted = target_languages(session, release)
     # a language with any edition (a person's, even if it now lags a correction) is left alone
     have = set(
@@ -86,7 +88,7 @@ def make_machine_editions(
     made = []
     for lang in missing:
         made.append(
-            _translate(session, settings, release, version, lang, router, glossary, batched.get(lang))
+            _translate(session, settings, release, version, lang, router, glossary, batched.get(lang), index)
         )
     return made
 
@@ -140,6 +142,7 @@ def _translate(
     router: TranslationRouter,
     glossary: list[str],
     batched: Engine | None = None,
+    index: bool = True,
 ) -> Edition:
     route = router.route(release.language, lang)
     edition = awaiting_translation(release, version.version, lang, origin="machine", tier="gist", route=[])
@@ -180,6 +183,6 @@ def _translate(
     sign(settings, edition)
     session.add(edition)
     session.flush()
-    if edition.status != "needs_translation":
+    if index and edition.status != "needs_translation":
         search.index_edition(session, edition)
     return edition

@@ -5,6 +5,8 @@ All of it happens in the caller's transaction, so a failure leaves no row behind
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy.orm import Session
 
 from warta.bus import emit
@@ -12,6 +14,7 @@ from warta.clock import utcnow
 from warta.config import Settings
 from warta.editions.service import make_original_edition
 from warta.intake.keys import Principal
+from warta.intake.sanitize import ContentError
 from warta.intake.submission import CleanRelease
 from warta.model import Organisation, Release, ReleaseVersion
 from warta.review import Draft, review
@@ -19,10 +22,36 @@ from warta.review import Draft, review
 STATUS_FOR = {"approve": "approved", "hold": "held", "reject": "rejected"}
 
 
+def check_times(settings: Settings, now: datetime, **times: datetime | None) -> None:
+    """No backdating and nothing absurdly far ahead: each time lies between the submission less
+    the clock-skew allowance and the submission plus the horizon; a ContentError names the field."""
+    earliest = now - timedelta(seconds=settings.clock_skew)
+    latest = now + timedelta(days=settings.max_horizon_days)
+    for name, value in times.items():
+        if value is None:
+            continue
+        if value < earliest:
+            raise ContentError(
+                name, f"lies in the past (more than {settings.clock_skew:g} s before the submission)"
+            )
+        if value > latest:
+            raise ContentError(name, f"lies more than {settings.max_horizon_days:g} days ahead")
+
+
 def submit(
-    session: Session, settings: Settings, who: Principal, org: Organisation, data: CleanRelease
+    session: Session,
+    settings: Settings,
+    who: Principal,
+    org: Organisation,
+    data: CleanRelease,
+    *,
+    history: bool = False,
 ) -> Release:
+    """Store and review a submission. `history` lets the demo seed releases dated in the past; every
+    issuer's submission has its times checked."""
     now = utcnow()
+    if not history:
+        check_times(settings, now, release_at=data.release_at, embargo_until=data.embargo_until)
     release_at = data.release_at or now
     about = data.about if data.about is not None else org.about
     outcome = review(
@@ -75,6 +104,7 @@ def submit(
         about=about,
         contact=data.contact,
         media=data.media,
+        review=outcome.as_dict(),
         created_by=who.user_id,
         created_at=now,
     )

@@ -101,6 +101,8 @@ class Release(Base):
     # max(release_at, embargo_until): the moment the public (pages, feeds, search) may see it
     public_at: Mapped[datetime] = mapped_column(index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # a corrected version the review chain held: it waits for an editor while `version` stays public
+    pending_version: Mapped[int | None] = mapped_column(Integer)
     review: Mapped[dict[str, Any]] = mapped_column(default=dict)
     reviewed_by: Mapped[str | None] = mapped_column(String(32))
     reviewed_at: Mapped[datetime | None]
@@ -136,6 +138,11 @@ class ReleaseVersion(Base):
     contact: Mapped[dict[str, Any]] = mapped_column(default=dict)
     media: Mapped[list[Any]] = mapped_column(default=list)
     note: Mapped[str | None] = mapped_column(Text)
+    # a correction's: approved | pending (waiting for an editor) | rejected; only approved ones
+    # are history (the first version stays "approved": the release's own status says if it is out)
+    state: Mapped[str] = mapped_column(String(16), default="approved", server_default="approved")
+    # the chain's outcome for this version (None stored as SQL NULL, not JSON null)
+    review: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     created_by: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -161,10 +168,12 @@ class Edition(Base):
     engine: Mapped[str | None] = mapped_column(String(64))
     route: Mapped[list[Any]] = mapped_column(default=list)
     tier: Mapped[str] = mapped_column(String(16), default="publishable")  # publishable | draft | gist
-    # published | draft | needs_translation | outdated
+    # published | draft | needs_translation | outdated | held (an issuer's, waiting for an editor)
     status: Mapped[str] = mapped_column(String(24), default="published")
     digest: Mapped[str] = mapped_column(String(64), default="")
     signature: Mapped[str] = mapped_column(String(128), default="")
+    # an issuer's replacement the review chain held: its fields, who sent it and the verdicts
+    pending: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     created_by: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,4 +1,4 @@
-"""An editor's decisions on held releases."""
+"""An editor's decisions on held releases, and on corrections and editions waiting for review."""
 
 from __future__ import annotations
 
@@ -6,15 +6,30 @@ from sqlalchemy.orm import Session
 
 from warta.bus import emit
 from warta.clock import utcnow
+from warta.config import Settings
 from warta.intake.keys import Principal
 from warta.model import Release
+from warta.review import revisions
 
 
 class DecisionError(ValueError):
     pass
 
 
-def approve(session: Session, release: Release, editor: Principal, note: str = "") -> Release:
+def approve(
+    session: Session, release: Release, editor: Principal, note: str = "", *, settings: Settings | None = None
+) -> Release:
+    """Approve a held release, or what waits on it (a corrected version, issuers' editions).
+    `settings` signs the editions it publishes; without it, held editions stay held."""
+    if revisions.has_pending(session, release):
+        if settings is None:
+            raise DecisionError("publishing held editions or a corrected version needs the wire's settings")
+        # a release held at submission is approved below as well; one that was out or approved
+        # already (its correction held) is approved by taking the corrected version
+        whole = release.status in ("held", "rejected") and release.pending_version is None
+        revisions.approve_pending(session, settings, release, editor, note)
+        if not whole:
+            return release
     if release.status not in ("held", "rejected"):
         raise DecisionError(f"a {release.status} release cannot be approved")
     now = utcnow()
@@ -30,10 +45,18 @@ def approve(session: Session, release: Release, editor: Principal, note: str = "
 
 
 def reject(session: Session, release: Release, editor: Principal, reason: str) -> Release:
-    if release.status not in ("held", "approved"):
-        raise DecisionError(f"a {release.status} release cannot be rejected")
+    """Reject a held or approved release; where a corrected version or issuers' editions wait,
+    reject those and keep the release's approved text."""
     if not reason.strip():
         raise DecisionError("a rejection needs a reason")
+    waiting = release.pending_version is not None or (
+        release.status != "held" and revisions.has_pending(session, release)
+    )
+    if waiting:  # the correction or editions are turned down, the approved release stays
+        revisions.reject_pending(session, release, editor, reason.strip())
+        return release
+    if release.status not in ("held", "approved"):
+        raise DecisionError(f"a {release.status} release cannot be rejected")
     now = utcnow()
     release.status = "rejected"
     release.reviewed_by = editor.user_id

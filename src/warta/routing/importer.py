@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from warta.config import Settings
 from warta.intake.sanitize import ContentError
@@ -91,5 +91,13 @@ def _import_row(session: Any, settings: Settings, row: dict[str, str]) -> bool:
         patch = {k: v for k, v in data.items() if k not in ("kind", "external_id")}
         rcp.update_recipient(session, settings, existing, rcp.RecipientPatch.model_validate(patch))
         return False
+    email = data.get("email")
+    if email and session.scalar(
+        select(Recipient.id).where(
+            func.lower(Recipient.email) == email.lower(), Recipient.status == "unsubscribed"
+        )
+    ):
+        # the same person under a new row would undo their unsubscribe
+        raise ContentError("status", f"{email} unsubscribed; only the recipient can subscribe again")
     rcp.create_recipient(session, settings, rcp.RecipientIn.model_validate(data))
     return True

@@ -18,7 +18,7 @@ from warta.editions.sectors import normalise_sector
 from warta.intake.keys import slugify
 from warta.intake.sanitize import ContentError, sanitize_text
 from warta.intake.submission import clean_country, clean_language
-from warta.model import Alert, Circuit, Recipient
+from warta.model import Alert, Circuit, Delivery, Recipient, Release
 from warta.routing.alerts import QueryError, parse
 
 KINDS = ("outlet", "journalist", "desktop")
@@ -177,10 +177,20 @@ def create_recipient(session: Session, settings: Settings, data: RecipientIn) ->
     return recipient
 
 
+class UnsubscribedError(ContentError):
+    """A change of status the recipient did not ask for: an unsubscribe is the recipient's own
+    decision, and only the recipient undoes it."""
+
+
 def update_recipient(
     session: Session, settings: Settings, recipient: Recipient, patch: RecipientPatch
 ) -> Recipient:
     values = recipient_values(patch.model_dump(exclude_unset=True), settings)
+    wanted = values.get("status")
+    if recipient.status == "unsubscribed" and wanted is not None and wanted != "unsubscribed":
+        raise UnsubscribedError(
+            "status", f"the recipient unsubscribed; only the recipient can subscribe again (not {wanted!r})"
+        )
     for key, value in values.items():
         setattr(recipient, key, value)
     if recipient.webhook_url and not recipient.webhook_secret:
@@ -281,3 +291,15 @@ def alert_json(a: Alert) -> dict[str, Any]:
         "mode": a.mode,
         "created_at": stamp(a.created_at),
     }
+
+
+def resend_refusal(delivery: Delivery, release: Release) -> str | None:
+    """Why a failed or cancelled delivery may not be sent again, if it may not."""
+    if delivery.kind == "withdrawal":
+        return None  # a withdrawal notice that failed should reach its holder
+    if release.status == "withdrawn":
+        return "the release was withdrawn; its editions are not sent again"
+    if delivery.kind == "edition" and delivery.state == "cancelled" and delivery.version < release.version:
+        # a copy still waiting when the correction came: its recipient was routed the new version
+        return f"version {delivery.version} was superseded by version {release.version}"
+    return None

@@ -711,6 +711,7 @@ class Router:
                     Delivery.lang,
                     Delivery.version,
                     Delivery.matched_by,
+                    Delivery.embargoed,
                 )
                 .where(Delivery.release_id == release.id, Delivery.kind == "edition")
                 .where(Delivery.state.in_(("delivered", "committing", "sending")))
@@ -736,7 +737,8 @@ class Router:
                     channel=r.channel,
                     kind="withdrawal",
                     destination=r.destination,
-                    embargoed=False,
+                    # to an early copy's holder, at once: the engine holds no withdrawal for the lift
+                    embargoed=bool(r.embargoed),
                     not_before=now,
                     matched_by=r.matched_by,
                 )

@@ -16,6 +16,7 @@ from warta.clock import stamp, utcnow
 from warta.config import Settings
 from warta.editions import service as editions
 from warta.editions.queries import (
+    SHOWN_EDITION_STATES,
     Filters,
     can_view,
     current_version,
@@ -43,7 +44,7 @@ from warta.intake.submission import (
     clean_language,
 )
 from warta.model import Edition, Organisation, Release, ReleaseVersion
-from warta.review import decide
+from warta.review import decide, revisions
 from warta.web.deps import Admin, Editor, MaybeWho, SettingsDep, Who, get_settings, unit_of_work
 from warta.web.errors import ApiError
 
@@ -88,7 +89,8 @@ def release_json(session: Session, settings: Settings, release: Release, full: b
         "approved_at": stamp(release.approved_at),
         "published_at": stamp(release.published_at),
         "editions": [
-            edition_json(settings, e) for e in release_editions(session, release, shown_only=not full)
+            edition_json(settings, e, release)
+            for e in release_editions(session, release, shown_only=not full)
         ],
         "versions": [
             {
@@ -99,11 +101,28 @@ def release_json(session: Session, settings: Settings, release: Release, full: b
                 "url": f"/api/v1/releases/{release.id}/versions/{v.version}",
             }
             for v in versions
+            if v.state == "approved" and (full or v.version <= release.version)
         ],
+        **({"pending": revisions.pending_json(session, release)} if full else {}),
     }
 
 
-def edition_json(settings: Settings, e: Edition) -> dict[str, Any]:
+# what a publishable edition is while its release is not out: it says so instead of "published"
+_EDITION_STATE_OF_RELEASE = {
+    "held": "held",
+    "approved": "scheduled",
+    "rejected": "rejected",
+    "withdrawn": "withdrawn",
+}
+
+
+def edition_status(e: Edition, release: Release | None) -> str:
+    if e.status == "published" and release is not None:
+        return _EDITION_STATE_OF_RELEASE.get(release.status, e.status)
+    return e.status
+
+
+def edition_json(settings: Settings, e: Edition, release: Release | None = None) -> dict[str, Any]:
     return {
         "lang": e.lang,
         "version": e.version,
@@ -112,7 +131,8 @@ def edition_json(settings: Settings, e: Edition) -> dict[str, Any]:
         "engine": e.engine,
         "route": e.route,
         "tier": e.tier,
-        "status": e.status,
+        "status": edition_status(e, release),
+        "held": e.pending is not None,
         "digest": e.digest,
         "signature": e.signature,
         "url": f"/api/v1/releases/{e.release_id}/editions/{e.lang}",
@@ -351,13 +371,18 @@ def get_version(request: Request, release_id: str, number: int, who: MaybeWho) -
         )
         if version is None:
             raise ApiError(404, "not_found", f"release {release_id} has no version {number}")
-        eds = s.scalars(
-            select(Edition).where(Edition.release_id == release.id, Edition.version == number)
-        ).all()
+        full = who is not None and who.can_see_unreleased(release.org_id)
+        if not full and (version.state != "approved" or number > release.version):
+            raise ApiError(404, "not_found", f"release {release_id} has no version {number}")
+        stmt = select(Edition).where(Edition.release_id == release.id, Edition.version == number)
+        if not full:  # the public history lists what readers could see: no drafts, no placeholders
+            stmt = stmt.where(Edition.status.in_(SHOWN_EDITION_STATES))
+        eds = s.scalars(stmt.order_by(Edition.lang)).all()
         return {
             "release_id": release.id,
             "version": version.version,
             "current": version.version == release.version,
+            "state": version.state,
             "note": version.note,
             "headline": version.headline,
             "summary": version.summary,
@@ -370,7 +395,7 @@ def get_version(request: Request, release_id: str, number: int, who: MaybeWho) -
                     "lang": e.lang,
                     "headline": e.headline,
                     "origin": e.origin,
-                    "status": e.status,
+                    "status": edition_status(e, release) if number == release.version else e.status,
                     "digest": e.digest,
                 }
                 for e in eds
@@ -392,23 +417,26 @@ def put_edition(
     about = clean_about(body.about, settings.limits) if body.about is not None else None
     with unit_of_work(request) as s:
         release = _owned(s, release_id, who)
-        if release.status in ("rejected", "withdrawn"):
-            raise ApiError(409, "conflict", f"a {release.status} release takes no new editions")
         try:
-            edition = editions.put_edition(
+            edition = revisions.supply_edition(
                 s,
                 settings,
+                who,
                 release,
                 lang_code,
                 headline=headline,
                 summary=summary,
                 body_html=body_html,
                 about=about,
-                user_id=who.user_id,
             )
+        except revisions.ReviewConflict as exc:
+            raise ApiError(409, "conflict", str(exc)) from exc
         except ValueError as exc:
             raise ApiError(409, "conflict", str(exc), "lang") from exc
-        return edition_json(settings, edition)
+        out = edition_json(settings, edition, release)
+        if edition.pending is not None:  # held by the review chain: say why
+            out["review"] = edition.pending.get("review")
+        return out
 
 
 @router.post("/releases/{release_id}/corrections", status_code=201)
@@ -433,20 +461,13 @@ def correct_release(
     contact = clean_contact(body.contact) if body.contact is not None else None
     with unit_of_work(request) as s:
         release = _owned(s, release_id, who)
-        if release.status in ("rejected", "withdrawn"):
-            raise ApiError(409, "conflict", f"a {release.status} release cannot be corrected")
-        editions.correct(
-            s,
-            settings,
-            release,
-            note=note,
-            user_id=who.user_id,
-            headline=headline,
-            summary=summary,
-            body_html=body_html,
-            about=about,
-            contact=contact,
+        change = revisions.Correction(
+            note=note, headline=headline, summary=summary, body_html=body_html, about=about, contact=contact
         )
+        try:
+            revisions.correct(s, settings, who, release, change)
+        except revisions.ReviewConflict as exc:
+            raise ApiError(409, "conflict", str(exc)) from exc
         return release_json(s, settings, release)
 
 
@@ -494,6 +515,8 @@ def approve_edition(
                 Edition.release_id == release.id, Edition.version == release.version, Edition.lang == lang
             )
         )
+        if edition is not None and edition.pending is not None:  # an issuer's, held by the chain
+            return edition_json(settings, editions.apply_held_edition(s, settings, release, edition), release)
         if edition is None or edition.status != "draft":
             raise ApiError(409, "conflict", f"no {lang} draft to approve", "lang")
         edition.status = "published"
@@ -547,9 +570,21 @@ class ApproveIn(BaseModel):
 
 @router.get("/review")
 def review_queue(request: Request, who: Editor, settings: SettingsDep) -> dict[str, Any]:
-    """Held releases, oldest first, with each rule's reason."""
+    """Held releases, and releases with a held correction or held editions, oldest first, with each
+    rule's reason and (under `pending`) what changed against the approved text."""
     with unit_of_work(request) as s:
-        held = s.scalars(select(Release).where(Release.status == "held").order_by(Release.created_at)).all()
+        waiting = select(Edition.release_id).where(
+            Edition.pending.is_not(None), Edition.version == Release.version
+        )
+        held = s.scalars(
+            select(Release)
+            .where(
+                (Release.status == "held")
+                | Release.pending_version.is_not(None)
+                | (Release.status.in_(("approved", "published")) & Release.id.in_(waiting))
+            )
+            .order_by(Release.created_at)
+        ).all()
         return {"items": [release_json(s, settings, r) for r in held]}
 
 
@@ -560,7 +595,7 @@ def approve_release(
     with unit_of_work(request) as s:
         release = _load(s, release_id, who)
         try:
-            decide.approve(s, release, who, body.note if body else "")
+            decide.approve(s, release, who, body.note if body else "", settings=settings)
         except decide.DecisionError as exc:
             raise ApiError(409, "conflict", str(exc)) from exc
         return release_json(s, settings, release)

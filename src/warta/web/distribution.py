@@ -76,7 +76,10 @@ def patch_recipient(
     request: Request, recipient_id: str, body: rcp.RecipientPatch, who: Editor, settings: SettingsDep
 ) -> dict[str, Any]:
     with unit_of_work(request) as s:
-        return rcp.recipient_json(rcp.update_recipient(s, settings, _recipient(s, recipient_id), body))
+        try:
+            return rcp.recipient_json(rcp.update_recipient(s, settings, _recipient(s, recipient_id), body))
+        except rcp.UnsubscribedError as exc:
+            raise ApiError(409, "conflict", str(exc), exc.field) from exc
 
 
 @router.delete("/recipients/{recipient_id}", status_code=204)
@@ -203,14 +206,18 @@ def list_deliveries(
 
 @router.post("/deliveries/{delivery_id}/resend")
 def resend(request: Request, delivery_id: str, who: Who) -> dict[str, Any]:
-    """Try a failed (or cancelled) delivery again, now."""
+    """Try a failed (or cancelled) delivery again, now; never an edition of a withdrawn release, nor
+    a copy of a version a correction superseded."""
     with unit_of_work(request) as s:
         d = s.get(Delivery, delivery_id)
         if d is None:
             raise ApiError(404, "not_found", f"no delivery {delivery_id}")
-        _own_release(s, d.release_id, who)
+        release = _own_release(s, d.release_id, who)
         if d.state not in ("failed", "cancelled"):
             raise ApiError(409, "conflict", f"a {d.state} delivery is not resent")
+        refused = rcp.resend_refusal(d, release)
+        if refused:
+            raise ApiError(409, "conflict", refused)
         recipient = s.get(Recipient, d.recipient_id)
         if recipient is not None and d.channel == "webhook" and recipient.webhook_disabled:
             recipient.webhook_disabled = None  # the operator vouches for the endpoint again
