@@ -58,10 +58,10 @@ def test_tokenize_cjk_bigrams_agree_with_search_index() -> None:
     assert tokenize("東京2026年") == ["東京", "2026", "年"]
 
 
-def test_tokenize_keeps_hangul_syllables_and_thai_words() -> None:
+def test_tokenize_keeps_hangul_syllables_and_thai_syllables() -> None:
     assert tokenize("매출") == ["매출"]  # not decomposed into jamo
-    # Thai is segmented into dictionary words, vowel and tone marks staying inside them
-    assert tokenize("สวัสดีครับ ประเทศไทย") == ["สวัสดี", "ครับ", "ประเทศ", "ไทย"]
+    # Thai is cut into syllables, vowel and tone marks staying inside them
+    assert tokenize("สวัสดีครับ ประเทศไทย") == ["สวัส", "ดี", "ครับ", "ประ", "เทศ", "ไทย"]
     assert tokenize("บริษัทประกาศผลกำไร") == tokenize("บริษัท ประกาศ ผลกำไร")
     assert tokenize("مَرْحَبًا") == tokenize("مرحبا") == ["مرحبا"]  # Arabic vowel marks are optional
 

@@ -1,27 +1,22 @@
-"""Word segmentation for scripts written without spaces between words.
+"""Segmentation of Thai, which is written without spaces between words.
 
-Thai is segmented with PyThaiNLP's dictionary-based `newmm` (offline, the dictionary ships with
-the package). Search and alert matching both go through here, so a Thai query finds the words
-the index holds.
+Thai runs are cut into syllables with PyThaiNLP (its dictionary-based maximal matching over the
+syllable list that ships with the package, offline). Syllables rather than dictionary words: the
+word list holds compounds (มีประสิทธิภาพ, "efficient", beside ประสิทธิภาพ, "efficiency"), so the
+word segmenter cuts the same word differently in running text and in a query on its own, and a word
+inside a compound would find nothing. Syllables come out the same either way, and a word is matched
+as the phrase of its syllables, as Chinese and Japanese words are matched by their bigrams.
 """
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
-
-THAI_RUN = re.compile(r"[\u0e00-\u0e7f]+")
+from sys import intern
 
 
 @lru_cache(maxsize=65536)
-def thai_words(run: str) -> tuple[str, ...]:
-    from pythainlp.tokenize import word_tokenize
+def thai_syllables(run: str) -> tuple[str, ...]:
+    """The syllables of a run of Thai letters and marks, in order."""
+    from pythainlp.tokenize import syllable_tokenize
 
-    return tuple(w for w in word_tokenize(run, engine="newmm", keep_whitespace=False) if w.strip())
-
-
-def segment_thai(text: str) -> str:
-    """`text` with every Thai run split into space-separated words."""
-    if not THAI_RUN.search(text):
-        return text
-    return THAI_RUN.sub(lambda m: " " + " ".join(thai_words(m.group(0))) + " ", text)
+    return tuple(intern(s) for s in syllable_tokenize(run, engine="dict", keep_whitespace=False) if s.strip())

@@ -7,9 +7,9 @@ parentheses. Juxtaposed terms are ANDed, AND binds tighter than OR and NOT binds
     (Cyberjaya OR Johor) AND investment
     東京 NOT 大阪
 
-Text is tokenised by :func:`tokenize`, the same rule as the full-text search (``warta.store.search``):
-case folded, Latin/Greek/Cyrillic/Vietnamese diacritics and Arabic vowel marks removed, ``\\w`` words,
-and runs of Chinese, Japanese and Korean characters split into overlapping bigrams so that 東京 matches
+Text is tokenised by :func:`warta.languages.tokens.tokenize`, the tokenizer of the full-text search
+too: case folded, Latin and Greek diacritics and Arabic harakat removed, Thai segmented into words, and
+runs of Chinese, Japanese and Korean characters split into overlapping bigrams so that 東京 matches
 inside 東京都. A bare word that tokenises to several tokens (``e-commerce``, ``東京タワー``) is a phrase.
 
 Matching does not evaluate every alert. :class:`AlertIndex` files each alert under *anchors*: keys of one
@@ -31,13 +31,11 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-import unicodedata
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from sys import intern
 
-from warta.languages.segment import segment_thai
+from warta.languages.tokens import CJK_RANGES, normalize, tokenize
 
 __all__ = [
     "MAX_QUERY_CHARS",
@@ -66,48 +64,6 @@ MAX_DEPTH = 32
 # An alert is filed under at most this many filter combinations; dimensions that would exceed it are
 # left out of the bucket key and checked when the alert is verified.
 MAX_FILTER_KEYS = 8
-
-# ---------------------------------------------------------------------------------------------------
-# Tokenisation
-
-# The same CJK ranges as warta.store.search.
-_CJK = (
-    "\u1100-\u11ff\u3040-\u309f\u30a0-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-)
-# Thai vowel and tone marks are combining characters, which \w leaves out; they belong inside words.
-_THAI_MARKS = "\u0e31\u0e34-\u0e3a\u0e47-\u0e4e"
-_TOKEN = re.compile(f"([{_CJK}]+)|((?:[^\\W_{_CJK}]|[{_THAI_MARKS}])+)")
-_STRIP = re.compile(
-    "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f\u064b-\u065f\u0670\u0640]+"
-)
-_FOLD = str.maketrans({"đ": "d", "ð": "d", "ł": "l", "ø": "o", "ħ": "h", "ŧ": "t", "ı": "i"})
-
-
-def normalize(text: str) -> str:
-    """Case folded, compatibility-decomposed, diacritics removed, recomposed (Hangul, kana) text."""
-    if text.isascii():
-        return text.lower()
-    text = unicodedata.normalize("NFKD", text).casefold()
-    text = _STRIP.sub("", text).translate(_FOLD)
-    return unicodedata.normalize("NFC", text)
-
-
-def tokenize(text: str) -> list[str]:
-    """The tokens of `text` in order: words, and CJK runs as overlapping bigrams (a lone character stays).
-
-    Queries and documents both go through this one function; Thai is segmented into words first,
-    as the search index does.
-    """
-    out: list[str] = []
-    for cjk, word in _TOKEN.findall(normalize(segment_thai(text))):
-        if word:
-            out.append(intern(word))
-        elif len(cjk) == 1:
-            out.append(intern(cjk))
-        else:
-            out.extend(intern(cjk[i : i + 2]) for i in range(len(cjk) - 1))
-    return out
-
 
 # ---------------------------------------------------------------------------------------------------
 # Query expressions
@@ -396,7 +352,7 @@ def default_weight(token: str) -> float:
     return min(0.9, 4.0 / 2.0 ** len(token))
 
 
-_CJK_CHAR = re.compile(f"[{_CJK}]")
+_CJK_CHAR = re.compile(f"[{CJK_RANGES}]")
 
 
 def _key(tokens: Iterable[str], weight: Weight) -> tuple[Key, float]:

@@ -1,110 +1,120 @@
 """Full-text search over editions.
 
-Text is turned into index terms here, before it reaches the database, so SQLite (FTS5) and
-PostgreSQL index the same terms: space-separated scripts go through as they are, Thai is
-segmented into words (PyThaiNLP newmm), runs of Chinese, Japanese and Korean characters become
-overlapping bigrams (so a two-character query such as 東京 matches inside a longer word). The terms
-are then folded the way FTS5's `unicode61 remove_diacritics 2` tokenizer folds them (split on
-anything that is not a letter, digit or private-use character; lower case; accents taken off Latin
-letters), so PostgreSQL's `simple` configuration sees exactly the words SQLite sees.
+Text is cut into words by :func:`warta.languages.tokens.tokenize`, the tokenizer saved alerts use
+too, before it reaches the database: the index stores the tokens separated by spaces, and a query
+is cut by the same rule, so a word of a release is the same term in the index, in a search and in
+an alert, whichever the language. The database's own tokenizer then only has to split on the
+spaces:
+
+- PostgreSQL's parser (the `simple` configuration of migration 0004) takes each token whole.
+- SQLite's FTS5 `unicode61` tokenizer counts only letters, digits and private-use characters as
+  parts of a word, and would cut Thai words at their vowel and tone marks (and Japanese at voicing
+  marks left apart). On SQLite each combining mark is therefore stored, and searched, as a
+  character of the supplementary private-use planes (U+F0000 + its code point), which FTS5 keeps
+  inside the word and leaves unchanged.
+
+A query is its whitespace-separated words, all required; a word the tokenizer cuts into several
+tokens (``e-commerce``, ``東京タワー``, Thai written without spaces) must occur as a phrase.
 """
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from warta.intake.sanitize import html_to_text
-from warta.languages.segment import segment_thai
+from warta.languages.tokens import tokenize
 from warta.model import Edition
 
-_CJK = (
-    "\u1100-\u11ff\u3040-\u309f\u30a0-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-)
-_CJK_RUN = re.compile(f"[{_CJK}]+")
-_WORD = re.compile(r"\w+", re.UNICODE)
-_ASCII_SEPARATORS = re.compile(r"[^a-z0-9]+")
-_LATIN = ("\u00c0", "\u024f"), ("\u1e00", "\u1eff")
 # ts_rank weights in the order D, C, B, A: body (C) 1, summary (B) 2, headline (A) 4, as bm25 on SQLite.
 _PG_WEIGHTS = "{0.1, 0.25, 0.5, 1.0}"
+_PRIVATE_PLANES = 0xF0000
 
 
-def _bigrams(run: str) -> str:
-    if len(run) == 1:
-        return run
-    return " ".join(run[i : i + 2] for i in range(len(run) - 1))
-
-
-@lru_cache(maxsize=16384)
-def _fold_char(ch: str) -> str:
-    if any(lo <= ch <= hi for lo, hi in _LATIN):
-        bare = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
-        if len(bare) == 1:
-            ch = bare
-    ch = ch.lower()
-    if all(unicodedata.category(c)[0] in "LN" or unicodedata.category(c) == "Co" for c in ch):
-        return ch
-    return " "
-
-
-def fold(value: str) -> str:
-    """Space-separated lower-case words, Latin accents removed: what FTS5 unicode61 would make of it."""
-    if value.isascii():
-        return " ".join(_ASCII_SEPARATORS.sub(" ", value.lower()).split())
-    value = unicodedata.normalize("NFC", value)
-    return " ".join("".join(_fold_char(ch) for ch in value).split())
+@lru_cache(maxsize=1)
+def _fts5_table() -> dict[int, int]:
+    """Combining marks (the only characters of tokens that FTS5 would split on) to private-use ones;
+    tokens hold no marks beyond the first two planes."""
+    return {cp: _PRIVATE_PLANES + cp for cp in range(0x20000) if unicodedata.category(chr(cp))[0] == "M"}
 
 
 def index_terms(value: str) -> str:
-    """The text as the index sees it: Thai segmented into words, CJK runs split into overlapping bigrams."""
-    return fold(_CJK_RUN.sub(lambda m: f" {_bigrams(m.group(0))} ", segment_thai(value)))
+    """The text as the index stores it: its tokens, separated by spaces."""
+    return " ".join(tokenize(value))
+
+
+def _for_fts5(terms: str) -> str:
+    return terms if terms.isascii() else terms.translate(_fts5_table())
 
 
 def query_phrases(query: str) -> list[list[str]]:
     """The query as index terms, one list per word; every word must occur, its terms in a row."""
     phrases = []
-    for word in _WORD.findall(segment_thai(query)):
-        terms = index_terms(word).split()
+    for word in query.split():
+        terms = tokenize(word)
         if terms:
             phrases.append(terms)
     return phrases
 
 
 def match_expression(query: str) -> str | None:
-    """A safe FTS5 MATCH expression: every word of the query must occur (CJK words as bigram phrases)."""
-    phrases = ['"' + " ".join(t.replace('"', '""') for t in terms) + '"' for terms in query_phrases(query)]
+    """A safe FTS5 MATCH expression: every word of the query must occur, its tokens as a phrase."""
+    phrases = ['"' + _for_fts5(" ".join(terms)).replace('"', '""') + '"' for terms in query_phrases(query)]
     return " AND ".join(phrases) if phrases else None
 
 
 def index_edition(session: Session, edition: Edition) -> None:
     session.execute(text("DELETE FROM edition_search WHERE edition_id = :id"), {"id": edition.id})
+    _write_row(
+        session.connection(),
+        edition.id,
+        edition.release_id,
+        edition.lang,
+        edition.headline,
+        edition.summary,
+        html_to_text(edition.body_html),
+    )
+
+
+def _write_row(conn: Connection, edition_id: str, release_id: str, lang: str, *fields: str) -> None:
+    """Insert an edition's row of the index (headline, summary and body as plain text)."""
+    postgresql = conn.dialect.name == "postgresql"
     insert = (
         "INSERT INTO edition_search (edition_id, release_id, lang, headline, summary, body) "
         "VALUES (:id, :rid, :lang, :h, :s, :b)"
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if postgresql:
         # a concurrent re-index of the same edition replaces the row instead of failing on the key
         insert += (
             " ON CONFLICT (edition_id) DO UPDATE SET release_id = excluded.release_id, "
             "lang = excluded.lang, headline = excluded.headline, summary = excluded.summary, "
             "body = excluded.body"
         )
-    session.execute(
+    headline, summary, body = (index_terms(f) if postgresql else _for_fts5(index_terms(f)) for f in fields)
+    conn.execute(
         text(insert),
-        {
-            "id": edition.id,
-            "rid": edition.release_id,
-            "lang": edition.lang,
-            "h": index_terms(edition.headline),
-            "s": index_terms(edition.summary),
-            "b": index_terms(html_to_text(edition.body_html)),
-        },
+        {"id": edition_id, "rid": release_id, "lang": lang, "h": headline, "s": summary, "b": body},
     )
+
+
+def reindex(conn: Connection) -> int:
+    """Rebuild every row of the index from its edition, after a change of the tokenizer's rules;
+    returns how many rows were written."""
+    rows = conn.execute(
+        text(
+            "SELECT e.id, e.release_id, e.lang, e.headline, e.summary, e.body_html FROM editions AS e "
+            "WHERE e.id IN (SELECT edition_id FROM edition_search)"
+        )
+    ).all()
+    for edition_id, release_id, lang, headline, summary, body_html in rows:
+        conn.execute(text("DELETE FROM edition_search WHERE edition_id = :id"), {"id": edition_id})
+        _write_row(conn, edition_id, release_id, lang, headline, summary or "", html_to_text(body_html))
+    return len(rows)
 
 
 def drop_release(session: Session, release_id: str) -> None:
