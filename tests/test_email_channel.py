@@ -874,10 +874,17 @@ def test_dkim(tmp_path: Path, smtp: SmtpServer) -> None:
         "message-id",
         "list-unsubscribe",
         "list-unsubscribe-post",
+        "list-id",
+        "mime-version",
+        "content-type",
     } <= names
     assert "d=warta.test" in signature and "s=sel1" in signature
     tampered = raw.replace(b"List-Unsubscribe: <", b"List-Unsubscribe: <https://evil.example/?", 1)
     assert not dkim.verify(tampered, dnsfunc=dnsfunc)
+    # the list, the MIME version and the structure cannot be changed either
+    for header in (b"List-Id: ", b"MIME-Version: 1.0", b"Content-Type: multipart/alternative"):
+        assert header in raw
+        assert not dkim.verify(raw.replace(header, header + b"x", 1), dnsfunc=dnsfunc), header
     direct = build_message(job, message_id="direct@warta.test", unsubscribe="https://wire.example/u")
     assert direct.startswith(b"DKIM-Signature:") and dkim.verify(direct, dnsfunc=dnsfunc)
     unsigned = make_settings(tmp_path, smtp.port)

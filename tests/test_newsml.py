@@ -76,6 +76,9 @@ def make_bundle(
     embargo: datetime | None = None,
     status: str = "published",
     version: int = 1,
+    media: list[dict[str, str]] | None = None,
+    note: str | None = None,
+    corrected_after_publication: bool = False,
 ) -> Bundle:
     created = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
     released = datetime(2026, 11, 27, 1, 30, tzinfo=UTC)
@@ -103,6 +106,7 @@ def make_bundle(
         version=version,
         created_at=created,
         updated_at=created,
+        published_at=released,
     )
     release_version = ReleaseVersion(
         release_id=release.id,
@@ -112,8 +116,9 @@ def make_bundle(
         body_html=EDITIONS["ms"]["body_html"],
         about=EDITIONS["ms"]["about"],
         contact={"name": "Nur Aina", "email": "media@contoh.example", "phone": "+60 3 1234 5678"},
-        media=[],
-        created_at=created,
+        media=media or [],
+        note=note,
+        created_at=released + timedelta(hours=1) if corrected_after_publication else created,
     )
     editions = []
     for i, (code, fields) in enumerate(EDITIONS.items()):

@@ -427,7 +427,11 @@ def test_delivers_signed_ninjs(sender: Sender) -> None:
     assert hit.headers["user-agent"] == "Warta-Webhooks/1"
     assert hit.headers["webhook-id"] == "dlv_0001"
     assert abs(int(hit.headers["webhook-timestamp"]) - time.time()) < 30
-    item = Webhook(sender.secret).verify(hit.body, hit.headers)
+    doc = Webhook(sender.secret).verify(hit.body, hit.headers)
+    # a Standard Webhooks envelope: the event's type and time, the ninjs as its data
+    assert doc["type"] == "release.published" == hit.headers["x-warta-event"]
+    assert doc["timestamp"] == "2026-11-27T01:30:00Z"  # the publication
+    item = doc["data"]
     assert item == sender.bundle.ninjs
     assert item["headlines"][0]["value"] == "Syarikat Contoh Berhad melabur RM250 juta dalam pusat data hijau"
     assert b"\\u" not in hit.body and b", " not in hit.body[:50]  # compact UTF-8
@@ -632,12 +636,17 @@ def test_withdrawal_payloads(sender: Sender) -> None:
             return rx.seen
 
     ninjs, newsml, again = run(go())
-    item = json.loads(ninjs.body)
-    assert item["pubStatus"] == "canceled" and item["edNote"] == "Ditarik balik atas permintaan penerbit."
+    doc = json.loads(ninjs.body)
+    assert doc["type"] == "release.withdrawn" == ninjs.headers["x-warta-event"]
+    item = doc["data"]
+    assert item["pubStatus"] == "canceled"
+    assert item["edNote"] == "Withdrawn by the issuer: Ditarik balik atas permintaan penerbit."
     assert item["uri"] == sender.bundle.ninjs["uri"]
+    assert item["version"] == "2"  # a new version, which receivers keying on uri + version take
+    assert newsml.headers["x-warta-event"] == "release.withdrawn"
     assert newsml_errors(newsml.body) == []
     assert b'<pubStatus qcode="stat:canceled" />' in newsml.body
-    assert json.loads(again.body)["pubStatus"] == "usable"  # the shared ninjs is left as it was
+    assert json.loads(again.body)["data"]["pubStatus"] == "usable"  # the shared ninjs is left as it was
     assert sender.bundle.ninjs["pubStatus"] == "usable"
     assert any(k.startswith("webhook:ninjs:withdrawal") for k in sender.bundle.cache)
 

@@ -40,6 +40,7 @@ from warta.delivery.base import (
     send_safely,
     unchecked,
 )
+from warta.delivery.channels.email import thread_roots
 from warta.delivery.journal import CommitJournal, Journaled, journal_dir, read_back
 from warta.delivery.sender import SentFromProcesses, make_channel
 from warta.editions.queries import release_editions
@@ -510,6 +511,7 @@ class Engine:
                 elif row.kind == "withdrawal":
                     job.extra["note"] = bundle.release.reject_reason or ""
                 jobs.append(job)
+            thread_roots(s, jobs)  # corrections and withdrawals answer the first email
         if changes:
             with self.store.writing(), self.store.session() as s:
                 ledger.settle(s, changes)

@@ -6,9 +6,11 @@ sector line, "About", media contact and disclaimer read the same everywhere.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from html import escape
 
 from babel.core import get_global
 
@@ -19,6 +21,16 @@ from warta.i18n.catalog import text_direction, translate
 from warta.i18n.dates import dateline_date, long_datetime
 from warta.intake.sanitize import html_to_text
 from warta.model import Edition, Organisation, Release, ReleaseVersion
+
+_FIRST_PARAGRAPH = re.compile(r"\s*<p(?:\s[^>]*)?>")
+# contact fields written left to right whatever the page's direction (numbers, addresses, URLs)
+LTR_CONTACT_FIELDS = frozenset({"email", "phone", "website"})
+
+
+def ltr(value: str) -> str:
+    """``value`` (plain text) as an isolated left-to-right run, so that a right-to-left page does not
+    reorder it: without it an Arabic page shows "+971 4 123 4567" as "4567 123 4 971+"."""
+    return f'<bdi dir="ltr">{escape(value)}</bdi>'
 
 
 @cache
@@ -47,6 +59,54 @@ class WireText:
     correction_note: str | None
     outdated_note: str | None
     published: str
+    correction_reason: str = ""  # the issuer's or editor's note on what the correction changed
+
+    @property
+    def correction_line(self) -> str | None:
+        """The correction note with its reason, as one line."""
+        if not self.correction_note:
+            return None
+        if not self.correction_reason:
+            return self.correction_note
+        return f"{self.correction_note} — {self.correction_reason}"
+
+    def lead_html(self) -> str:
+        """The body with the dateline run into its first paragraph, as a wire prints it.
+
+        The dateline and the first word are separated by a space inside the same paragraph, so no
+        stylesheet or whitespace handling can join them."""
+        lead = f'<strong class="dateline">{escape(self.dateline)}</strong> '
+        first = _FIRST_PARAGRAPH.match(self.body_html)
+        if first:
+            return self.body_html[: first.end()] + lead + self.body_html[first.end() :]
+        return f"<p>{lead.rstrip()}</p>\n{self.body_html}"
+
+    def contact_html(self) -> str:
+        """The media contact, one line each; addresses and numbers kept left to right in any script."""
+        lines = []
+        for key, value in self.contact.items():
+            if not value:
+                continue
+            lines.append(ltr(value) if key in LTR_CONTACT_FIELDS else escape(value))
+        return "<br>".join(lines)
+
+    def full_html(self, embargoed: bool = False) -> str:
+        """The whole wire text as one HTML fragment: what feeds and ninjs carry, like the page.
+        ``embargoed``: an early copy, headed by its embargo note."""
+        parts = []
+        if embargoed and self.embargo_note:
+            parts.append(f'<p class="embargo">{escape(self.embargo_note)}</p>')
+        if self.correction_line:
+            parts.append(f'<p class="correction">{escape(self.correction_line)}</p>')
+        parts.append(self.lead_html())
+        if self.sector_line:
+            parts.append(f'<p class="sectors">{escape(self.sector_line)}</p>')
+        if self.about_html:
+            parts.append(f"<h2>{escape(self.about_heading)}</h2>{self.about_html}")
+        if any(self.contact.values()):
+            parts.append(f"<h2>{escape(self.contact_heading)}</h2><p>{self.contact_html()}</p>")
+        parts.append(f'<p class="disclaimer">{escape(self.disclaimer)}</p>')
+        return "\n".join(parts)
 
     def plain_text(self) -> str:
         """The edition as a wire prints it in plain text."""
@@ -63,8 +123,8 @@ class WireText:
             parts += [self.about_heading, html_to_text(self.about_html), ""]
         if self.contact:
             parts += [self.contact_heading, *self.contact.values(), ""]
-        if self.correction_note:
-            parts += [self.correction_note, ""]
+        if self.correction_line:
+            parts += [self.correction_line, ""]
         parts.append(self.disclaimer)
         return "\n".join(parts).strip() + "\n"
 
@@ -121,4 +181,5 @@ def wire_text(
         if edition.status == "outdated"
         else None,
         published=translate(lang, "Published %(time)s", time=long_datetime(released_at, lang, zone)),
+        correction_reason=(version.note or "").strip() if edition.version > 1 else "",
     )

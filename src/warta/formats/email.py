@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from warta.config import Settings
 from warta.delivery.base import Bundle, Job
 from warta.editions.render import WireText
+from warta.formats.events import corrects_earlier_copies, withdrawn_by
 from warta.formats.ninjs import edition_url
 from warta.i18n.catalog import DEFAULT_LANGUAGE, normalise_lang, text_direction, translate
 from warta.i18n.dates import long_datetime
@@ -48,15 +49,22 @@ __all__ = [
     "message_id_for",
 ]
 
-# Headers covered by the DKIM signature.
+# Headers covered by the DKIM signature (those a message has): what a reader sees and what decides
+# how the message is read, so that no relay can change the list, the threading or the MIME structure.
 DKIM_HEADERS: tuple[str, ...] = (
     "From",
     "To",
     "Subject",
     "Date",
     "Message-ID",
+    "In-Reply-To",
+    "References",
+    "List-Id",
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Language",
 )
 
 _PLACEHOLDER = "\x00unsubscribe\x00"
@@ -305,10 +313,13 @@ def _contact_html(contact: dict[str, str]) -> str:
         if not value:
             continue
         text = escape(str(value))
+        # addresses, numbers and URLs read left to right, also in a right-to-left message
         if key == "email":
-            lines.append(f'<a href="mailto:{escape(str(value))}" style="{_LINK_STYLE}">{text}</a>')
+            lines.append(f'<a href="mailto:{text}" dir="ltr" style="{_LINK_STYLE}">{text}</a>')
         elif key == "website" and _is_web_url(str(value)):
-            lines.append(f'<a href="{escape(str(value))}" style="{_LINK_STYLE}">{text}</a>')
+            lines.append(f'<a href="{text}" dir="ltr" style="{_LINK_STYLE}">{text}</a>')
+        elif key in ("phone", "website"):
+            lines.append(f'<span dir="ltr">{text}</span>')
         else:
             lines.append(text)
     return "<br>\n".join(lines)
@@ -349,6 +360,8 @@ def _edition(job: Job) -> _Shared:
         zone = _zone_name(job.recipient.timezone or "UTC")
         note = translate(lang, "Embargoed until %(time)s", time=long_datetime(embargo, lang, zone))
     subject = f"[{note}] {text.headline}" if note else text.headline
+    if corrects_earlier_copies(bundle.release, bundle.version):
+        subject = f"[{translate(lang, 'Correction')}] {subject}"
     online = None if job.embargoed else edition_url(settings, bundle.release.id, bundle.edition.lang)
 
     # text/plain
@@ -373,8 +386,8 @@ def _edition(job: Job) -> _Shared:
         html.append(
             f'<h2 style="{_H2_STYLE}">{escape(text.contact_heading)}</h2>\n<p>{_contact_html(text.contact)}</p>\n'
         )
-    if text.correction_note:
-        html.append(f'<p style="{_META_STYLE}">{escape(text.correction_note)}</p>\n')
+    if text.correction_line:
+        html.append(f'<p style="{_META_STYLE}">{escape(text.correction_line)}</p>\n')
     html.append(f'<p style="{_SMALL_STYLE}">{escape(text.disclaimer)}</p>\n')
     html_more = (
         f'<a href="{escape(online)}" style="{_LINK_STYLE}">{escape(translate(lang, "Read more"))}</a><br>\n'
@@ -390,7 +403,7 @@ def _edition(job: Job) -> _Shared:
         _raw("X-Warta-Version", str(bundle.edition.version)),
     ]
     if job.embargoed and embargo is not None:
-        headers.append(_raw("X-Warta-Embargoed-Until", format_datetime(embargo.astimezone(UTC), usegmt=True)))
+        headers.append(_raw("X-Warta-Embargoed-Until", format_datetime(embargo.astimezone(UTC))))
     return _shared(
         settings,
         lang=lang,
@@ -409,7 +422,10 @@ def _withdrawal(job: Job) -> _Shared:
     lang = bundle.text.lang
     direction = bundle.text.dir
     label = translate(lang, "Withdrawn")
-    sentence = translate(lang, "This release has been withdrawn by its issuer.")
+    if withdrawn_by(bundle.release) == "wire":
+        sentence = translate(lang, "This release has been withdrawn by %(wire)s.", wire=settings.wire_name)
+    else:
+        sentence = translate(lang, "This release has been withdrawn by its issuer.")
     headline = bundle.text.headline
     note = str(job.extra.get("note") or "").strip()
 
@@ -556,12 +572,22 @@ def _cached(job: Job) -> _Shared:
 
 @functools.lru_cache(maxsize=2)
 def _date_at(second: int) -> bytes:
-    return _raw("Date", format_datetime(datetime.fromtimestamp(second, UTC), usegmt=True))
+    # a numeric zone ("+0000"): RFC 5322 keeps "GMT" only as obsolete syntax
+    return _raw("Date", format_datetime(datetime.fromtimestamp(second, UTC)))
 
 
 def _date_header() -> bytes:
     """The Date header for now, made once a second (an RFC 5322 date has no finer resolution)."""
     return _date_at(int(time.time()))
+
+
+def _thread(job: Job) -> bytes:
+    """In-Reply-To and References for a correction or withdrawal: the recipient's first message
+    about the release (its Message-ID, given by the engine as ``job.extra["in_reply_to"]``)."""
+    first = job.extra.get("in_reply_to") if job.extra else None
+    if not first:
+        return b""
+    return _raw("In-Reply-To", f"<{first}>") + _raw("References", f"<{first}>")
 
 
 def build_message(
@@ -588,6 +614,7 @@ def build_message(
             shared.subject_header,
             _date_header(),
             _raw("Message-ID", f"<{message_id}>"),
+            _thread(job),
             _raw("List-Unsubscribe", f"<{unsubscribe}>"),
             _raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             shared.headers,

@@ -1,11 +1,14 @@
-"""schema.org NewsArticle JSON-LD for a release page."""
+"""schema.org NewsArticle JSON-LD and OpenGraph / Twitter card meta for a release page."""
 
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any
 
-from warta.clock import stamp
+from babel.core import get_global
+
+from warta.clock import aware, stamp
 from warta.config import Settings
 from warta.editions.render import WireText
 from warta.formats.ninjs import edition_url
@@ -22,6 +25,10 @@ def news_article(
     others: list[Edition],
 ) -> dict[str, Any]:
     url = edition_url(settings, release.id, edition.lang)
+    published = aware(release.public_at)
+    modified = aware(edition.updated_at) or published
+    if published is not None and modified is not None:
+        modified = max(modified, published)  # an edition written before its release time
     doc: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "NewsArticle",
@@ -30,8 +37,8 @@ def news_article(
         "mainEntityOfPage": url,
         "headline": edition.headline[:110],
         "inLanguage": edition.lang,
-        "datePublished": stamp(release.public_at),
-        "dateModified": stamp(edition.updated_at),
+        "datePublished": stamp(published),
+        "dateModified": stamp(modified),
         "dateline": text.dateline,
         "articleSection": text.sector_names,
         "author": {
@@ -46,17 +53,70 @@ def news_article(
             "address": {"@type": "PostalAddress", "addressCountry": release.dateline_country},
         },
         "version": str(edition.version),
-        "workTranslation": [
-            {"@type": "NewsArticle", "url": edition_url(settings, release.id, o.lang), "inLanguage": o.lang}
-            for o in others
-            if o.lang != edition.lang
-        ],
     }
+    if edition.lang == release.language:
+        # the original lists its translations; each translation points back at the original
+        translations = [o for o in others if o.lang != edition.lang]
+        if translations:
+            doc["workTranslation"] = [_work(settings, release.id, o.lang) for o in translations]
+    else:
+        doc["translationOfWork"] = _work(settings, release.id, release.language)
     if edition.summary:
         doc["description"] = edition.summary
     if version.media:
         doc["image"] = [m["url"] for m in version.media]
     return doc
+
+
+def _work(settings: Settings, release_id: str, lang: str) -> dict[str, Any]:
+    return {"@type": "NewsArticle", "url": edition_url(settings, release_id, lang), "inLanguage": lang}
+
+
+@cache
+def og_locale(lang: str) -> str:
+    """An edition's language as OpenGraph writes a locale (``language_TERRITORY``): fr -> fr_FR."""
+    likely = get_global("likely_subtags").get(lang.replace("-", "_"), "")
+    parts = likely.split("_")
+    if len(parts) >= 2 and parts[-1].isalpha() and parts[-1].isupper():
+        return f"{parts[0]}_{parts[-1]}"
+    return {"zh-Hans": "zh_CN"}.get(lang, lang.replace("-", "_"))
+
+
+def open_graph(
+    settings: Settings,
+    release: Release,
+    version: ReleaseVersion,
+    edition: Edition,
+    others: list[Edition],
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The page's OpenGraph properties and Twitter card names, as (name, content) pairs in order."""
+    url = edition_url(settings, release.id, edition.lang)
+    description = edition.summary or ""
+    og = [
+        ("og:type", "article"),
+        ("og:title", edition.headline),
+        ("og:url", url),
+        ("og:site_name", settings.wire_name),
+        ("og:locale", og_locale(edition.lang)),
+    ]
+    og += [("og:locale:alternate", og_locale(o.lang)) for o in others if o.lang != edition.lang]
+    if description:
+        og.append(("og:description", description))
+    published = aware(release.public_at)
+    if published is not None:
+        og.append(("article:published_time", stamp(published)))
+    image = next((m for m in version.media if m.get("url")), None)
+    if image is not None:
+        og.append(("og:image", str(image["url"])))
+        if image.get("alt") or image.get("caption"):
+            og.append(("og:image:alt", str(image.get("alt") or image.get("caption"))))
+    twitter = [("twitter:card", "summary_large_image" if image is not None else "summary")]
+    twitter.append(("twitter:title", edition.headline))
+    if description:
+        twitter.append(("twitter:description", description))
+    if image is not None:
+        twitter.append(("twitter:image", str(image["url"])))
+    return og, twitter
 
 
 def script_tag(doc: dict[str, Any]) -> str:

@@ -2,8 +2,10 @@
 
 The item carries the same facts as the edition's ninjs: guid and version, publishing status,
 embargo, dateline, language, Media Topic subjects in the edition's language, headline, summary,
-issuer and wire; its content is one XHTML rendition of the edition in ``inlineXML``. A withdrawn
-release goes out as the same item with ``pubStatus`` ``stat:canceled``.
+issuer and wire, the pictures (as links, and in the XHTML); its content is one XHTML rendition of
+the edition in ``inlineXML``. A corrected version carries the ``sig:correction`` signal and the
+correction's note; a withdrawal is the next version of the same item, ``stat:canceled``, saying who
+withdrew it.
 
 The edition body is sanitised HTML, which need not be XML (``<br>``, ``&nbsp;``); it is parsed
 and rewritten as XHTML element by element, so the result is always well-formed.
@@ -19,7 +21,8 @@ from html.parser import HTMLParser
 from warta.clock import aware
 from warta.delivery.base import Bundle
 from warta.editions.sectors import is_media_topic
-from warta.formats.ninjs import edition_url
+from warta.formats.events import withdrawn_version
+from warta.formats.ninjs import correction_note, edition_url, withdrawal_note
 from warta.i18n.dates import iso
 
 __all__ = ["CONTENT_TYPE", "IPTC_CATALOG", "NAR_NS", "XHTML_NS", "edition_to_newsml"]
@@ -104,9 +107,13 @@ def _stamp(dt: datetime | None) -> str | None:
     return iso(value) if value else None
 
 
-def _ed_notes(bundle: Bundle) -> list[str]:
+def _ed_notes(bundle: Bundle, withdrawn: bool) -> list[str]:
     edition = bundle.edition
     notes = []
+    if withdrawn:
+        return [withdrawal_note(bundle.release, bundle.release.reject_reason or "")]
+    if edition.version > 1:
+        notes.append(correction_note(edition.version, bundle.text.correction_reason))
     if edition.origin == "machine":
         notes.append(f"Machine translation ({edition.engine}); quality tier: {edition.tier}.")
     if edition.status == "outdated":
@@ -138,9 +145,36 @@ def _content(parent: ET.Element, bundle: Bundle) -> None:
             if i:
                 _el(para, "br")
             _append_text(para, value)
-    if text.correction_note:
-        _el(body, "p", text.correction_note, **{"class": "correction"})
+    for media in _pictures(bundle):
+        figure = _el(body, "p", **{"class": "picture"})
+        _el(figure, "img", src=media["url"], alt=str(media.get("alt") or media.get("caption") or ""))
+        caption = " ".join(str(media.get(k) or "") for k in ("caption", "credit")).strip()
+        if caption:
+            _el(figure, "br")
+            _append_text(figure, caption)
+    if text.correction_line:
+        _el(body, "p", text.correction_line, **{"class": "correction"})
     _el(body, "p", text.disclaimer, **{"class": "disclaimer"})
+
+
+_IMAGE_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".svg": "image/svg+xml",
+    ".avif": "image/avif",
+}
+
+
+def _pictures(bundle: Bundle) -> list[dict[str, str]]:
+    return [m for m in bundle.version.media if m.get("url")]
+
+
+def _image_type(url: str) -> str | None:
+    path = url.split("?", 1)[0].split("#", 1)[0].lower()
+    return next((kind for ext, kind in _IMAGE_TYPES.items() if path.endswith(ext)), None)
 
 
 def edition_to_newsml(bundle: Bundle, withdrawn: bool = False) -> bytes:
@@ -159,7 +193,7 @@ def edition_to_newsml(bundle: Bundle, withdrawn: bool = False) -> bytes:
         {
             "xmlns": NAR_NS,
             "guid": _clean(edition_url(settings, release.id, lang)),
-            "version": str(max(1, int(edition.version))),
+            "version": str(withdrawn_version(release) if withdrawn else max(1, int(edition.version))),
             "standard": "NewsML-G2",
             "standardversion": STANDARD_VERSION,
             "conformance": "power",
@@ -177,7 +211,7 @@ def edition_to_newsml(bundle: Bundle, withdrawn: bool = False) -> bytes:
     _el(provider, "name", settings.wire_name)
     updated = _stamp(edition.updated_at) or _stamp(edition.created_at) or _stamp(release.created_at)
     assert updated is not None, "an edition has a creation time"
-    _el(meta, "versionCreated", updated)
+    _el(meta, "versionCreated", (_stamp(release.updated_at) if withdrawn else None) or updated)
     first = _stamp(release.created_at)
     if first:
         _el(meta, "firstCreated", first)
@@ -185,8 +219,10 @@ def edition_to_newsml(bundle: Bundle, withdrawn: bool = False) -> bytes:
     if embargo:
         _el(meta, "embargoed", iso(embargo))
     _el(meta, "pubStatus", qcode="stat:canceled" if withdrawn else "stat:usable")
-    for note in _ed_notes(bundle):
+    for note in _ed_notes(bundle, withdrawn):
         _el(meta, "edNote", note, xml__lang="en")
+    if edition.version > 1 and not withdrawn:
+        _el(meta, "signal", qcode="sig:correction")
     _el(
         meta,
         "link",
@@ -194,6 +230,13 @@ def edition_to_newsml(bundle: Bundle, withdrawn: bool = False) -> bytes:
         href=edition_url(settings, release.id, lang),
         contenttype="text/html",
     )
+    for media in _pictures(bundle):
+        kind = _image_type(media["url"])
+        attrs = {"contenttype": kind} if kind else {}
+        if media.get("caption"):
+            attrs["title"] = str(media["caption"])
+        link = _el(meta, "link", rel="irel:associatedWith", href=media["url"], **attrs)
+        _el(link, "itemClass", qcode="ninat:picture")
 
     content = _el(item, "contentMeta")
     created = _stamp(edition.created_at) or updated

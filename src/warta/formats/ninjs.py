@@ -8,6 +8,7 @@ from warta.clock import aware, stamp
 from warta.config import Settings
 from warta.editions.render import WireText
 from warta.editions.sectors import is_media_topic, topic_uri
+from warta.formats.events import withdrawn_by, withdrawn_version
 from warta.i18n.dates import iso
 from warta.model import Edition, Organisation, Release, ReleaseVersion
 
@@ -34,9 +35,6 @@ def edition_to_ninjs(
     text: WireText,
     others: list[Edition],
 ) -> dict[str, Any]:
-    body_html = f'<p class="dateline">{_escape(text.dateline)}</p>{edition.body_html}' + (
-        f"<h2>{_escape(text.about_heading)}</h2>{edition.about}" if edition.about else ""
-    )
     item: dict[str, Any] = {
         "uri": edition_url(settings, release.id, edition.lang),
         "standard": {"name": "ninjs", "version": NINJS_VERSION, "schema": NINJS_SCHEMA},
@@ -50,7 +48,7 @@ def edition_to_ninjs(
         "language": edition.lang,
         "headlines": [{"role": "main", "contentType": "text/plain", "value": edition.headline}],
         "bodies": [
-            {"role": "main", "contentType": "text/html", "value": body_html},
+            {"role": "main", "contentType": "text/html", "value": text.full_html()},
             {"role": "main", "contentType": "text/plain", "value": text.plain_text()},
         ],
         "located": release.dateline_city,
@@ -81,6 +79,8 @@ def edition_to_ninjs(
         notes.append(
             f"This translation predates correction {edition.version} of the original; an update is due."
         )
+    if edition.version > 1:
+        notes.insert(0, correction_note(edition.version, text.correction_reason))
     if notes:
         item["edNote"] = " ".join(notes)
     if version.contact:
@@ -117,7 +117,35 @@ def edition_to_ninjs(
         associations.append(picture)
     if associations:
         item["associations"] = associations
+    if release.status == "withdrawn":
+        return as_withdrawn(item, release, release.reject_reason or "")
     return item
+
+
+def correction_note(version: int, reason: str) -> str:
+    """The editorial note of a corrected version, with what the correction changed."""
+    return (
+        f"Correction (version {version}): {reason.strip()}"
+        if reason.strip()
+        else f"Correction (version {version})."
+    )
+
+
+def withdrawal_note(release: Release, reason: str) -> str:
+    who = "the wire" if withdrawn_by(release) == "wire" else "the issuer"
+    return f"Withdrawn by {who}: {reason.strip()}" if reason.strip() else f"Withdrawn by {who}."
+
+
+def as_withdrawn(item: dict[str, Any], release: Release, reason: str) -> dict[str, Any]:
+    """The item as its withdrawal notice: a new version, canceled, saying who withdrew it and why.
+    A new dict: the item it is made from is left as it was."""
+    return {
+        **item,
+        "version": str(withdrawn_version(release)),
+        "versionCreated": stamp(release.updated_at),
+        "pubStatus": "canceled",
+        "edNote": withdrawal_note(release, reason),
+    }
 
 
 def _subject(code: str, name: str) -> dict[str, Any]:
@@ -129,9 +157,3 @@ def _subject(code: str, name: str) -> dict[str, Any]:
 def _contact_info(contact: dict[str, str]) -> list[dict[str, Any]]:
     kinds = (("email", "email"), ("phone", "phone"), ("website", "web"))
     return [{"type": kind, "role": "work", "value": contact[key]} for key, kind in kinds if contact.get(key)]
-
-
-def _escape(value: str) -> str:
-    from html import escape
-
-    return escape(value, quote=False)

@@ -8,6 +8,7 @@ missing from a catalogue falls back to the English source text.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -103,11 +104,41 @@ def translate(lang: str, msgid: str, **params: object) -> str:
     text = _messages(code).get(msgid, msgid)
     if not params:
         return text
+    if code == "fr":
+        text = _elide_fr(text, params)
     try:
         return text % params
     except (KeyError, ValueError, TypeError):
         # A damaged translation must not break a page: print the English text instead.
         return msgid % params
+
+
+_FR_VOWELS = frozenset("aàâäeéèêëiîïoôöuùûüœæ")
+_FR_ELIDING = re.compile(r"\b(de|que|le|la) %\((\w+)\)s")
+
+
+def _starts_with_vowel_sound(value: object) -> bool:
+    """Whether a French word elides before ``value``: a vowel, or a "y" sounded as one ("Yves").
+
+    An initial "h" is left alone: whether it elides depends on the word ("l'hôtel", "le Havre")."""
+    word = str(value).lstrip("\"'«“ ").lower()
+    if not word:
+        return False
+    if word[0] == "y":
+        return len(word) > 1 and word[1] not in _FR_VOWELS
+    return word[0] in _FR_VOWELS
+
+
+def _elide_fr(text: str, params: dict[str, object]) -> str:
+    """French elision before a name put in a text: "À propos d'Atelier", not "de Atelier"."""
+
+    def elide(match: re.Match[str]) -> str:
+        word, name = match.group(1), match.group(2)
+        if not _starts_with_vowel_sound(params.get(name, "")):
+            return match.group(0)
+        return f"{word[0]}'%({name})s"
+
+    return _FR_ELIDING.sub(elide, text)
 
 
 def make_gettext(lang: str) -> Callable[..., str]:

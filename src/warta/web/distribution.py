@@ -11,9 +11,10 @@ from sqlalchemy import func, select, update
 from warta.bus import emit
 from warta.clock import aware, stamp, utcnow
 from warta.delivery.tokens import check_unsubscribe_token
+from warta.editions.render import wire_text
 from warta.formats import feeds
 from warta.intake.sanitize import sanitize_text
-from warta.model import Alert, Circuit, Delivery, Edition, Organisation, Recipient, Release
+from warta.model import Alert, Circuit, Delivery, Edition, Organisation, Recipient, Release, ReleaseVersion
 from warta.routing import recipients as rcp
 from warta.web.api import RejectIn
 from warta.web.deps import Editor, SettingsDep, Who, get_settings, unit_of_work
@@ -239,6 +240,9 @@ def withdraw(request: Request, release_id: str, body: RejectIn, who: Who) -> dic
         previous = release.status
         release.status = "withdrawn"
         release.reject_reason = sanitize_text(body.reason, "reason", 2000)
+        # the notices say who withdrew it: the issuer, or the wire's editors
+        by = "issuer" if who.org_id == release.org_id else "wire"
+        release.review = {**release.review, "withdrawal": {"by": by, "name": who.name}}
         release.updated_at = utcnow()
         emit(s, "release.withdrawn", f"withdrawn:{release.id}", {"release_id": release.id, "was": previous})
         return {"id": release.id, "status": release.status, "reason": release.reject_reason}
@@ -304,10 +308,15 @@ def private_feed(request: Request, token: str, ext: str) -> Response:
         if r is None or r.status in ("deleted", "unsubscribed"):
             raise ApiError(404, "not_found", "unknown feed")
         rows = s.execute(
-            select(Delivery, Edition, Release, Organisation)
+            select(Delivery, Edition, Release, Organisation, ReleaseVersion)
             .join(Edition, Edition.id == Delivery.edition_id)
             .join(Release, Release.id == Delivery.release_id)
             .join(Organisation, Organisation.id == Release.org_id)
+            .join(
+                ReleaseVersion,
+                (ReleaseVersion.release_id == Edition.release_id)
+                & (ReleaseVersion.version == Edition.version),
+            )
             .where(
                 Delivery.recipient_id == r.id,
                 Delivery.channel == "feed",
@@ -320,32 +329,31 @@ def private_feed(request: Request, token: str, ext: str) -> Response:
         ).all()
         entries = []
         now = utcnow()
-        for d, e, rel, org in rows:
+        for d, e, rel, org, version in rows:
             lift = aware(rel.embargo_until)
             embargoed = bool(lift and lift > now)
             if embargoed and not (r.embargo_trusted and d.embargoed):
                 continue
-            url = f"{settings.base_url}/releases/{rel.id}/{e.lang}"
-            title = f"[EMBARGOED until {stamp(lift)}] {e.headline}" if embargoed else e.headline
             delivered = aware(d.delivered_at) or now
+            text = wire_text(settings, rel, version, e, org)
             entries.append(
-                feeds.Entry(
-                    id=f"{url}#v{e.version}",
-                    url=url,
-                    title=title,
-                    summary=e.summary,
-                    content_html=e.body_html,
-                    lang=e.lang,
+                feeds.entry(
+                    settings,
+                    rel,
+                    version,
+                    e,
+                    org,
+                    text,
                     published=delivered,
                     updated=delivered,
-                    author=org.name,
-                    categories=list(rel.sectors),
+                    embargoed_until=lift if embargoed else None,
+                    versioned_id=True,
                 )
             )
     writer, media_type = writers[ext]
     doc = feeds.Feed(
         title=f"{settings.wire_name} — {r.name}",
-        url=str(request.url),
+        url=f"{settings.base_url}/feeds/private/{token}.{ext}",
         home=settings.base_url + "/",
         lang=None,
         updated=max((e.updated for e in entries), default=now),

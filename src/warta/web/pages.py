@@ -16,6 +16,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from warta.clock import aware, utcnow
+from warta.config import Settings
 from warta.editions.queries import (
     Filters,
     Item,
@@ -29,7 +30,7 @@ from warta.editions.queries import (
 from warta.editions.render import wire_text
 from warta.editions.sectors import WIRE_SECTIONS, all_topics, sector_label
 from warta.formats import feeds
-from warta.formats.jsonld import news_article, script_tag
+from warta.formats.jsonld import news_article, open_graph, script_tag
 from warta.formats.ninjs import edition_url
 from warta.i18n.catalog import LANGUAGE_NAMES, LANGUAGES, make_gettext, text_direction
 from warta.i18n.dates import long_datetime
@@ -174,6 +175,7 @@ def release_page(request: Request, release_id: str, lang: str) -> Response:
         if plain:
             return Response(text.plain_text(), media_type="text/plain; charset=utf-8")
         jsonld = news_article(settings, release, version, edition, org, text, editions)
+        og, twitter = open_graph(settings, release, version, edition, editions)
         others = [
             {
                 "lang": e.lang,
@@ -192,11 +194,13 @@ def release_page(request: Request, release_id: str, lang: str) -> Response:
             version=version,
             org=org,
             text=text,
-            body=Markup(edition.body_html),  # sanitised at intake
+            body=Markup(text.lead_html()),  # the body was sanitised at intake
             about=Markup(edition.about),
             others=others,
             jsonld=Markup(script_tag(jsonld)),
             canonical=edition_url(settings, release.id, edition.lang),
+            og=og,
+            twitter=twitter,
         )
 
 
@@ -245,10 +249,15 @@ def feed(
     writer, media_type = FEED_TYPES[name]
     with unit_of_work(request) as s:
         items = public_items(s, filters, limit=50)
-        entries = [_entry(settings.base_url, it) for it in items]
+        entries = [_entry(settings, it) for it in items]
     updated = max((e.updated for e in entries), default=datetime(2000, 1, 1, tzinfo=UTC))
+    url = feeds.feed_url(
+        settings,
+        f"/feeds/{name}",
+        {"lang": filters.lang, "sector": filters.sector, "country": filters.country, "org": filters.org},
+    )
     fingerprint = "|".join(f"{e.id}@{e.updated.isoformat()}" for e in entries)
-    etag = '"' + hashlib.sha256(f"{name}?{request.url.query}#{fingerprint}".encode()).hexdigest()[:32] + '"'
+    etag = '"' + hashlib.sha256(f"{url}#{fingerprint}".encode()).hexdigest()[:32] + '"'
     headers = {
         "ETag": etag,
         "Last-Modified": format_datetime(updated.astimezone(UTC), usegmt=True),
@@ -261,7 +270,7 @@ def feed(
     )
     doc = feeds.Feed(
         title=title,
-        url=str(request.url),
+        url=url,
         home=settings.base_url + "/",
         lang=filters.lang,
         updated=updated,
@@ -284,22 +293,20 @@ def _not_modified(request: Request, etag: str, updated: datetime) -> bool:
     return False
 
 
-def _entry(base_url: str, item: Item) -> feeds.Entry:
-    url = f"{base_url}/releases/{item.release.id}/{item.edition.lang}"
+def _entry(settings: Settings, item: Item) -> feeds.Entry:
     published = aware(item.release.public_at) or utcnow()
     # when it became visible counts as a change, even for an item dated in the past
     updated = max(
         published, aware(item.release.published_at) or published, aware(item.edition.updated_at) or published
     )
-    return feeds.Entry(
-        id=url,
-        url=url,
-        title=item.edition.headline,
-        summary=item.edition.summary,
-        content_html=item.edition.body_html,
-        lang=item.edition.lang,
+    text = wire_text(settings, item.release, item.version, item.edition, item.org)
+    return feeds.entry(
+        settings,
+        item.release,
+        item.version,
+        item.edition,
+        item.org,
+        text,
         published=published,
         updated=updated,
-        author=item.org.name,
-        categories=[sector_label(c, item.edition.lang) for c in item.release.sectors],
     )

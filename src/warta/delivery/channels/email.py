@@ -32,13 +32,16 @@ import asyncio
 import base64
 import contextlib
 import ipaddress
+import logging
 import socket
 import ssl
 from collections import deque
 from dataclasses import dataclass
 from email.utils import parseaddr
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import select
 
 from warta.config import Settings
 from warta.delivery.base import Channel, Job, RecipientView, Result, register
@@ -52,7 +55,65 @@ from warta.formats.email import (
     message_id_for,
 )
 
-__all__ = ["EmailChannel", "Relay", "SmtpReplyError"]
+__all__ = ["EmailChannel", "Relay", "SmtpReplyError", "thread_roots", "warn_plain_unsubscribe"]
+
+log = logging.getLogger(__name__)
+_WARNED: set[str] = set()
+
+
+def warn_plain_unsubscribe(settings: Settings) -> bool:
+    """Log a warning (once per base URL) when one-click unsubscribe links would be plain http:
+    large mailbox providers ignore an RFC 8058 one-click header whose URL is not https, and the
+    link travels in the clear. A base URL on this machine (a trial run) is not warned about.
+    Returns whether it warned."""
+    base = settings.base_url
+    if not base.lower().startswith("http://") or base in _WARNED:
+        return False
+    host = urlsplit(base).hostname or ""
+    if Relay(host, 0, False).is_local:
+        return False  # a wire on this machine only: its links reach no mailbox provider anyway
+    _WARNED.add(base)
+    log.warning(
+        "emails will carry a one-click List-Unsubscribe header with an http URL (%s/unsubscribe/…); "
+        "mailbox providers expect https: set WARTA_BASE_URL to the wire's https address",
+        base,
+    )
+    return True
+
+
+def thread_roots(session: Any, jobs: list[Job]) -> None:
+    """Give each email correction and withdrawal the Message-ID of the recipient's first message
+    about the release (``job.extra["in_reply_to"]``), so that mail readers thread them with it.
+
+    Only jobs that can follow an earlier message are looked up (a withdrawal, or an edition past
+    version 1), so a release's first fan-out costs no query."""
+    from warta.model import Delivery
+
+    wanted = [
+        job
+        for job in jobs
+        if job.channel == "email"
+        and (job.kind == "withdrawal" or (job.kind == "edition" and job.bundle.edition.version > 1))
+    ]
+    if not wanted:
+        return
+    rows = session.execute(
+        select(Delivery.release_id, Delivery.recipient_id, Delivery.id)
+        .where(
+            Delivery.channel == "email",
+            Delivery.kind == "edition",
+            Delivery.release_id.in_({job.bundle.release.id for job in wanted}),
+            Delivery.recipient_id.in_({job.recipient.id for job in wanted}),
+            Delivery.state.in_(("delivered", "committing", "sending")),
+        )
+        .order_by(Delivery.version.desc(), Delivery.created_at.desc())
+    ).all()
+    first = {(release, recipient): row_id for release, recipient, row_id in rows}  # the earliest wins
+    for job in wanted:
+        root = first.get((job.bundle.release.id, job.recipient.id))
+        if root is not None and root != job.delivery_id:
+            job.extra["in_reply_to"] = message_id_for(job.bundle.settings, root)
+
 
 _MAX_REPLY_LINES = 200
 _MAX_LINE = 64 * 1024  # bytes of one reply line
@@ -437,6 +498,7 @@ class EmailChannel(Channel):
         host = socket.gethostname()
         self.hostname = host if "." in host and host.isascii() else mail_domain(settings)
         self._pool: _Pool | None = None
+        warn_plain_unsubscribe(settings)
 
     def applies_to(self, recipient: RecipientView) -> bool:
         return bool(recipient.email)

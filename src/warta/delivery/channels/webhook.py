@@ -1,7 +1,10 @@
 """The webhook channel: each edition POSTed to the recipient's endpoint, signed per Standard Webhooks.
 
-The body is the edition's ninjs (compact JSON, UTF-8) or, when the recipient chose it, its
-NewsML-G2 item; a withdrawal sends the same document with the publishing status ``canceled``.
+The body is a Standard Webhooks envelope (compact JSON, UTF-8): ``type`` names the event
+(``release.published``, ``release.corrected`` or ``release.withdrawn``), ``timestamp`` when it
+happened, ``data`` the edition's ninjs. When the recipient chose NewsML-G2 the body is the item
+itself and the ``x-warta-event`` header (sent with every format) names the event. A withdrawal
+sends the edition as its next version with the publishing status ``canceled``.
 Every attempt of a delivery carries the same ``webhook-id`` (the ledger row), so a receiver can
 drop a copy it already has, and a fresh ``webhook-timestamp`` and signature.
 
@@ -40,8 +43,11 @@ from warta.delivery.base import Bundle, Channel, Job, RecipientView, Result, reg
 from warta.delivery.http1 import Origin
 from warta.delivery.ledger import LostClaim
 from warta.delivery.netguard import UnresolvedHost, UnsafeTarget, check_url, target
+from warta.formats.events import event_time, event_type
 from warta.formats.newsml import CONTENT_TYPE as NEWSML_TYPE
 from warta.formats.newsml import edition_to_newsml
+from warta.formats.ninjs import as_withdrawn
+from warta.i18n.dates import iso
 
 USER_AGENT = "Warta-Webhooks/1"
 JSON_TYPE = "application/json"
@@ -51,6 +57,16 @@ RETRY_STATUSES = frozenset({408, 429})
 
 def encode_ninjs(item: dict[str, Any]) -> bytes:
     return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def event_of(job: Job) -> str:
+    """The event a job's webhook announces: release.published, .corrected or .withdrawn."""
+    return event_type(job.bundle.release, job.bundle.version, job.kind)
+
+
+def envelope(event: str, timestamp: str | None, item: dict[str, Any]) -> dict[str, Any]:
+    """The Standard Webhooks payload structure: the event's type and time, the document as data."""
+    return {"type": event, "timestamp": timestamp, "data": item}
 
 
 def payload(job: Job) -> tuple[bytes, str]:
@@ -65,12 +81,10 @@ def payload(job: Job) -> tuple[bytes, str]:
         if fmt == "newsml":
             cached = (edition_to_newsml(bundle, withdrawn=withdrawal), NEWSML_TYPE)
         else:
-            item = bundle.ninjs
-            if withdrawal:
-                item = {**item, "pubStatus": "canceled"}
-                if note:
-                    item["edNote"] = note
-            cached = (encode_ninjs(item), JSON_TYPE)
+            item = as_withdrawn(bundle.ninjs, bundle.release, note) if withdrawal else bundle.ninjs
+            when = event_time(bundle.release, bundle.version, job.kind)
+            doc = envelope(event_of(job), iso(when) if when else None, item)
+            cached = (encode_ninjs(doc), JSON_TYPE)
         bundle.cache[key] = cached
     body, content_type = cached
     return body, content_type
@@ -233,6 +247,7 @@ class WebhookChannel(Channel):
                 *extra_headers,
                 ("content-type", content_type),
                 ("user-agent", USER_AGENT),
+                ("x-warta-event", event_of(job)),
                 *signing.headers(secret, job.delivery_id, body).items(),
             ]
         except ValueError as exc:
