@@ -45,10 +45,34 @@ from warta.intake.submission import (
 )
 from warta.model import Edition, Organisation, Release, ReleaseVersion
 from warta.review import decide, revisions
-from warta.web.deps import Admin, Editor, MaybeWho, SettingsDep, Who, get_settings, unit_of_work
+from warta.web.deps import (
+    Admin,
+    Editor,
+    MaybeWho,
+    NoStore,
+    SettingsDep,
+    Who,
+    get_settings,
+    unit_of_work,
+)
 from warta.web.errors import ApiError
+from warta.web.schemas import (
+    ERRORS,
+    EditionOut,
+    MeOut,
+    NinjsOut,
+    Offset,
+    OrganisationOut,
+    PublicList,
+    ReleaseList,
+    ReleaseOut,
+    TranslationList,
+    UserOut,
+    VersionNumber,
+    VersionOut,
+)
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERRORS)
 
 # --- shapes -----------------------------------------------------------------------------------
 
@@ -117,6 +141,8 @@ _EDITION_STATE_OF_RELEASE = {
 
 
 def edition_status(e: Edition, release: Release | None) -> str:
+    if e.pending is not None and e.status not in SHOWN_EDITION_STATES:
+        return "held"  # an issuer's edition for a language readers do not have yet, held by review
     if e.status == "published" and release is not None:
         return _EDITION_STATE_OF_RELEASE.get(release.status, e.status)
     return e.status
@@ -156,13 +182,15 @@ def _owned(session: Session, release_id: str, who: Principal) -> Release:
 
 # --- intake -----------------------------------------------------------------------------------
 
+# The submission's JSON schema goes to the document's components (with the models it refers to),
+# so its `$ref`s resolve; the route reads the body itself, to take multipart too.
+_SUBMIT_SCHEMA = ReleaseIn.model_json_schema(ref_template="#/components/schemas/{model}")
+SUBMIT_COMPONENTS: dict[str, Any] = {**_SUBMIT_SCHEMA.pop("$defs", {}), "ReleaseIn": _SUBMIT_SCHEMA}
 _SUBMIT_DOC = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {
-                "schema": ReleaseIn.model_json_schema(ref_template="#/components/schemas/{model}")
-            },
+            "application/json": {"schema": {"$ref": "#/components/schemas/ReleaseIn"}},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -217,7 +245,7 @@ async def _read_submission(request: Request) -> ReleaseIn:
         raise RequestValidationError(exc.errors()) from exc
 
 
-@router.post("/releases", status_code=201, openapi_extra=_SUBMIT_DOC)
+@router.post("/releases", status_code=201, openapi_extra=_SUBMIT_DOC, response_model=ReleaseOut)
 async def create_release(request: Request, who: Who) -> dict[str, Any]:
     """Submit a release (JSON, or multipart with a .docx/.md/.html file). It is reviewed at once."""
     settings = get_settings(request)
@@ -237,7 +265,7 @@ async def create_release(request: Request, who: Who) -> dict[str, Any]:
     return await run_in_threadpool(work)
 
 
-@router.get("/releases")
+@router.get("/releases", response_model=PublicList)
 def list_releases(
     request: Request,
     who: MaybeWho,
@@ -249,7 +277,7 @@ def list_releases(
     q: str | None = None,
     status: str | None = Query(None, description="for issuers and editors: held, approved, published, ..."),
     limit: int = Query(20, ge=1, le=100),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Released items for everyone; with a key and `status`, your own (issuer) or all (editor) releases."""
     with unit_of_work(request) as s:
@@ -296,7 +324,7 @@ def _filters(
         raise ApiError(400, "invalid_filter", str(exc), exc.field) from exc
 
 
-@router.get("/search")
+@router.get("/search", response_model=PublicList)
 def search_releases(
     request: Request, settings: SettingsDep, q: str, lang: str | None = None
 ) -> dict[str, Any]:
@@ -316,7 +344,7 @@ def search_releases(
     )
 
 
-@router.get("/releases/{release_id}")
+@router.get("/releases/{release_id}", response_model=ReleaseOut, response_model_exclude_unset=True)
 def get_release(request: Request, release_id: str, who: MaybeWho, settings: SettingsDep) -> dict[str, Any]:
     """Status, review outcome, editions and versions of a release."""
     with unit_of_work(request) as s:
@@ -329,7 +357,17 @@ def get_release(request: Request, release_id: str, who: MaybeWho, settings: Sett
         return out
 
 
-@router.get("/releases/{release_id}/editions/{lang}", response_model=None)
+@router.get(
+    "/releases/{release_id}/editions/{lang}",
+    response_model=None,
+    responses={
+        200: {
+            "model": NinjsOut,
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "ninjs 3.1, or with `format=text` the wire's plain text",
+        }
+    },
+)
 def get_edition(
     request: Request,
     release_id: str,
@@ -359,8 +397,8 @@ def get_edition(
         return edition_to_ninjs(settings, release, version, edition, org, text, others)
 
 
-@router.get("/releases/{release_id}/versions/{number}")
-def get_version(request: Request, release_id: str, number: int, who: MaybeWho) -> dict[str, Any]:
+@router.get("/releases/{release_id}/versions/{number}", response_model=VersionOut)
+def get_version(request: Request, release_id: str, number: VersionNumber, who: MaybeWho) -> dict[str, Any]:
     """An earlier (or the current) version of a release, as it was."""
     with unit_of_work(request) as s:
         release = _load(s, release_id, who)
@@ -403,7 +441,7 @@ def get_version(request: Request, release_id: str, number: int, who: MaybeWho) -
         }
 
 
-@router.put("/releases/{release_id}/editions/{lang}")
+@router.put("/releases/{release_id}/editions/{lang}", response_model=EditionOut)
 def put_edition(
     request: Request, release_id: str, lang: str, body: EditionIn, who: Who, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -439,7 +477,7 @@ def put_edition(
         return out
 
 
-@router.post("/releases/{release_id}/corrections", status_code=201)
+@router.post("/releases/{release_id}/corrections", status_code=201, response_model=ReleaseOut)
 def correct_release(
     request: Request, release_id: str, body: CorrectionIn, who: Who, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -474,7 +512,7 @@ def correct_release(
 # --- translations ---------------------------------------------------------------------------
 
 
-@router.get("/translations")
+@router.get("/translations", response_model=TranslationList)
 def translation_queue(
     request: Request,
     who: Editor,
@@ -503,7 +541,7 @@ def translation_queue(
         }
 
 
-@router.post("/releases/{release_id}/editions/{lang}/approve")
+@router.post("/releases/{release_id}/editions/{lang}/approve", response_model=EditionOut)
 def approve_edition(
     request: Request, release_id: str, lang: str, who: Editor, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -525,7 +563,7 @@ def approve_edition(
         return edition_json(settings, edition)
 
 
-@router.post("/releases/{release_id}/editions/{lang}/request", status_code=201)
+@router.post("/releases/{release_id}/editions/{lang}/request", status_code=201, response_model=EditionOut)
 def request_translation(
     request: Request, release_id: str, lang: str, who: Who, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -568,7 +606,7 @@ class ApproveIn(BaseModel):
     note: str = Field("", max_length=2000)
 
 
-@router.get("/review")
+@router.get("/review", response_model=ReleaseList)
 def review_queue(request: Request, who: Editor, settings: SettingsDep) -> dict[str, Any]:
     """Held releases, and releases with a held correction or held editions, oldest first, with each
     rule's reason and (under `pending`) what changed against the approved text."""
@@ -588,7 +626,7 @@ def review_queue(request: Request, who: Editor, settings: SettingsDep) -> dict[s
         return {"items": [release_json(s, settings, r) for r in held]}
 
 
-@router.post("/releases/{release_id}/approve")
+@router.post("/releases/{release_id}/approve", response_model=ReleaseOut)
 def approve_release(
     request: Request, release_id: str, who: Editor, settings: SettingsDep, body: ApproveIn | None = None
 ) -> dict[str, Any]:
@@ -601,7 +639,7 @@ def approve_release(
         return release_json(s, settings, release)
 
 
-@router.post("/releases/{release_id}/reject")
+@router.post("/releases/{release_id}/reject", response_model=ReleaseOut)
 def reject_release(
     request: Request, release_id: str, body: RejectIn, who: Editor, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -655,12 +693,12 @@ def org_json(org: Organisation) -> dict[str, Any]:
     }
 
 
-@router.get("/me")
+@router.get("/me", response_model=MeOut)
 def me(who: Who) -> dict[str, Any]:
     return {"user_id": who.user_id, "name": who.name, "role": who.role, "org_id": who.org_id}
 
 
-@router.post("/organisations", status_code=201)
+@router.post("/organisations", status_code=201, response_model=OrganisationOut)
 def create_organisation(
     request: Request, body: OrganisationIn, who: Admin, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -677,7 +715,7 @@ def create_organisation(
         return org_json(org)
 
 
-@router.patch("/organisations/{org_id}")
+@router.patch("/organisations/{org_id}", response_model=OrganisationOut)
 def patch_organisation(
     request: Request, org_id: str, body: OrganisationPatch, who: Who, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -701,7 +739,7 @@ def patch_organisation(
         return org_json(org)
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, response_model=UserOut, dependencies=[NoStore])
 def create_user(request: Request, body: UserIn, who: Admin) -> dict[str, Any]:
     """A user and an API key. The key is in this answer only; it is stored as a digest."""
     with unit_of_work(request) as s:
