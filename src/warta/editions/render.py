@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from html import escape
 
 from babel.core import get_global
@@ -31,6 +31,28 @@ def ltr(value: str) -> str:
     """``value`` (plain text) as an isolated left-to-right run, so that a right-to-left page does not
     reorder it: without it an Arabic page shows "+971 4 123 4567" as "4567 123 4 971+"."""
     return f'<bdi dir="ltr">{escape(value)}</bdi>'
+
+
+# How a list of names is joined: Arabic script has its own comma, and Chinese and Japanese list
+# names with the enumeration comma; a Latin comma reads as a stray mark there.
+_LIST_SEPARATORS = {"ar": "، ", "zh-Hans": "、", "zh-Hant": "、", "ja": "、"}
+
+
+def list_separator(lang: str) -> str:
+    return _LIST_SEPARATORS.get(lang, ", ")
+
+
+@lru_cache(maxsize=256)
+def text_language(html: str) -> str | None:
+    """Which of the wire's languages a fragment (an "About", say) is written in; None when unsure."""
+    # imported here: the detectors are heavy to import, and most processes that render never ask
+    from warta.languages.detect import detect
+
+    text = html_to_text(html)
+    if not text.strip():
+        return None
+    found = detect(text)
+    return found.lang if found.confidence >= 0.5 else None
 
 
 @cache
@@ -159,7 +181,9 @@ def wire_text(
         body_html=edition.body_html,
         dateline=dateline,
         sector_names=names,
-        sector_line=translate(lang, "Sector: %(sectors)s", sectors=", ".join(names)) if names else "",
+        sector_line=translate(lang, "Sector: %(sectors)s", sectors=list_separator(lang).join(names))
+        if names
+        else "",
         about_heading=translate(lang, "About %(org)s", org=org.name),
         about_html=edition.about,
         contact_heading=translate(lang, "Media contact"),

@@ -139,6 +139,44 @@ def sanitize_html(html: str) -> str:
     return cleaned.replace("<h1>", "<h2>").replace("</h1>", "</h2>")
 
 
+_HEADING = re.compile(r"<(/?)h([1-6])>")
+
+
+def for_page(html: str, top: int = 2) -> str:
+    """Sanitised ``html`` fitted into a page whose own heading above it is of level ``top - 1``.
+
+    The stored text keeps the issuer's levels; the page shifts them so that the fragment's highest
+    heading becomes ``h{top}`` and none skips a level on the way down (an ``h4`` straight after an
+    ``h2`` becomes an ``h3``), which screen readers rely on to outline the page. An image that came
+    without alt text gets an empty one (the review chain holds such submissions for an editor; one
+    let through is treated as decorative rather than read out as its file name).
+    """
+    levels = [int(m.group(2)) for m in _HEADING.finditer(html) if not m.group(1)]
+    if levels:
+        offset = top - min(levels)
+        previous = top - 1
+        opened: list[int] = []
+
+        def shift(m: re.Match[str]) -> str:
+            nonlocal previous
+            if m.group(1):  # a closing tag: the sanitiser's output never nests headings
+                return f"</h{opened.pop() if opened else m.group(2)}>"
+            level = min(int(m.group(2)) + offset, previous + 1, 6)
+            previous = level
+            opened.append(level)
+            return f"<h{level}>"
+
+        html = _HEADING.sub(shift, html)
+    return _IMG_TAG.sub(_with_alt, html)
+
+
+def _with_alt(m: re.Match[str]) -> str:
+    tag = m.group(0)
+    if " alt=" in tag:
+        return tag
+    return tag[:-2].rstrip() + ' alt="" />' if tag.endswith("/>") else tag[:-1] + ' alt="">'
+
+
 def sanitize_text(text: str, field: str, max_len: int) -> str:
     """Clean a plain-text field: no markup, no control characters, NFC, single spaces.
 

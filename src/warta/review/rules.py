@@ -123,3 +123,26 @@ class UnverifiedIssuer(Rule):
         if not draft.org_verified:
             return self.hold("issuer is not verified; an editor must approve")
         return self.accept()
+
+
+@register
+class ImageAltText(Rule):
+    """A picture without alt text is invisible to a reader who cannot see it: an editor asks for one."""
+
+    name = "image-alt"
+    _img = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+    _src = re.compile(r'\ssrc="([^"]*)"')
+    _alt = re.compile(r'\salt="([^"]*)"')
+
+    def check(self, draft: Draft) -> Verdict:
+        missing = []
+        for tag in self._img.findall(draft.body_html + draft.about):
+            alt = self._alt.search(tag)
+            if alt is None or not alt.group(1).strip():
+                src = self._src.search(tag)
+                missing.append(src.group(1) if src else "an image")
+        if missing:
+            return self.hold(
+                f"{len(missing)} image(s) without alt text, which describes a picture: " + ", ".join(missing)
+            )
+        return self.accept()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -22,22 +22,20 @@ from warta.editions.queries import (
     Item,
     current_version,
     is_public,
-    last_withdrawal,
     parse_filters,
     public_items,
     release_editions,
     release_is_public,
 )
-from warta.editions.render import wire_text
+from warta.editions.render import text_language, wire_text
 from warta.editions.sectors import WIRE_SECTIONS, all_topics, sector_label
 from warta.formats import feeds
 from warta.formats.jsonld import news_article, open_graph, script_tag
 from warta.formats.ninjs import edition_url
 from warta.i18n.catalog import LANGUAGE_NAMES, LANGUAGES, make_gettext, text_direction
 from warta.i18n.dates import long_datetime
-from warta.intake.sanitize import ContentError
+from warta.intake.sanitize import ContentError, for_page
 from warta.model import Organisation, Release
-from warta.web.conditional import not_modified
 from warta.web.deps import get_settings, unit_of_work
 
 router = APIRouter(include_in_schema=False)
@@ -90,8 +88,21 @@ def _card(item: Item, tz_lang: str) -> dict[str, Any]:
         "city": item.release.dateline_city,
         "sectors": [sector_label(c, item.edition.lang) for c in item.release.sectors],
         "when": long_datetime(aware(item.release.public_at) or utcnow(), tz_lang),
-        "when_iso": (aware(item.release.public_at) or utcnow()).isoformat(),
+        # HTML allows at most three digits of a second in a datetime attribute
+        "when_iso": (aware(item.release.public_at) or utcnow()).isoformat(timespec="seconds"),
     }
+
+
+def _other_language(html: str, page_lang: str) -> dict[str, str] | None:
+    """``lang`` and ``dir`` for a fragment written in another language than its page, else None.
+
+    An issuer's default "About" is written once, in one language, and shown on every edition: on
+    an Arabic page an English "About" must say so, or screen readers speak it with Arabic rules
+    and the bidirectional algorithm reorders its punctuation."""
+    lang = text_language(html)
+    if lang is None or lang == page_lang:
+        return None
+    return {"lang": lang, "dir": text_direction(lang)}
 
 
 def _sector_choices(lang: str) -> list[tuple[str, str]]:
@@ -196,8 +207,9 @@ def release_page(request: Request, release_id: str, lang: str) -> Response:
             version=version,
             org=org,
             text=text,
-            body=Markup(text.lead_html()),  # the body was sanitised at intake
-            about=Markup(edition.about),
+            body=Markup(for_page(text.lead_html())),  # the body was sanitised at intake
+            about=Markup(for_page(edition.about, top=3)),
+            about_lang=_other_language(edition.about, edition.lang),
             others=others,
             jsonld=Markup(script_tag(jsonld)),
             canonical=edition_url(settings, release.id, edition.lang),
@@ -219,7 +231,8 @@ def issuer_page(request: Request, slug: str, page: int = Query(1, ge=1, le=10_00
         "issuer.html",
         "en",
         org=org,
-        about=Markup(org.about),
+        about=Markup(for_page(org.about, top=3)),
+        about_lang=_other_language(org.about, "en"),
         cards=cards,
         prev_url=f"?page={page - 1}" if page > 1 else None,
         next_url=f"?page={page + 1}" if len(items) > PAGE_SIZE else None,
@@ -252,9 +265,7 @@ def feed(
     with unit_of_work(request) as s:
         items = public_items(s, filters, limit=50)
         entries = [_entry(settings, it) for it in items]
-        withdrawn = aware(last_withdrawal(s))
-    # a withdrawal takes an entry away: the feed changed then, though no entry is newer
-    updated = max([e.updated for e in entries] + ([withdrawn] if withdrawn else []), default=EPOCH)
+    updated = max((e.updated for e in entries), default=datetime(2000, 1, 1, tzinfo=UTC))
     url = feeds.feed_url(
         settings,
         f"/feeds/{name}",
@@ -267,7 +278,7 @@ def feed(
         "Last-Modified": format_datetime(updated.astimezone(UTC), usegmt=True),
         "Cache-Control": "public, max-age=30",
     }
-    if not_modified(request, etag, updated):
+    if _not_modified(request, etag, updated):
         return Response(status_code=304, headers=headers)
     title = f"{settings.wire_name}" + (
         f" — {LANGUAGE_NAMES.get(filters.lang, filters.lang)}" if filters.lang else ""
@@ -283,7 +294,18 @@ def feed(
     return Response(writer(doc), media_type=media_type, headers=headers)
 
 
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+def _not_modified(request: Request, etag: str, updated: datetime) -> bool:
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        return etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*"
+    ims = request.headers.get("if-modified-since")
+    if ims:
+        try:
+            since = parsedate_to_datetime(ims)
+        except (TypeError, ValueError):
+            return False
+        return updated.replace(microsecond=0) <= since
+    return False
 
 
 def _entry(settings: Settings, item: Item) -> feeds.Entry:
