@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -22,6 +22,7 @@ from warta.editions.queries import (
     Item,
     current_version,
     is_public,
+    last_withdrawal,
     parse_filters,
     public_items,
     release_editions,
@@ -36,6 +37,7 @@ from warta.i18n.catalog import LANGUAGE_NAMES, LANGUAGES, make_gettext, text_dir
 from warta.i18n.dates import long_datetime
 from warta.intake.sanitize import ContentError, for_page
 from warta.model import Organisation, Release
+from warta.web.conditional import not_modified
 from warta.web.deps import get_settings, unit_of_work
 
 router = APIRouter(include_in_schema=False)
@@ -265,7 +267,9 @@ def feed(
     with unit_of_work(request) as s:
         items = public_items(s, filters, limit=50)
         entries = [_entry(settings, it) for it in items]
-    updated = max((e.updated for e in entries), default=datetime(2000, 1, 1, tzinfo=UTC))
+        withdrawn = aware(last_withdrawal(s))
+    # a withdrawal takes an entry away: the feed changed then, though no entry is newer
+    updated = max([e.updated for e in entries] + ([withdrawn] if withdrawn else []), default=EPOCH)
     url = feeds.feed_url(
         settings,
         f"/feeds/{name}",
@@ -278,7 +282,7 @@ def feed(
         "Last-Modified": format_datetime(updated.astimezone(UTC), usegmt=True),
         "Cache-Control": "public, max-age=30",
     }
-    if _not_modified(request, etag, updated):
+    if not_modified(request, etag, updated):
         return Response(status_code=304, headers=headers)
     title = f"{settings.wire_name}" + (
         f" — {LANGUAGE_NAMES.get(filters.lang, filters.lang)}" if filters.lang else ""
@@ -294,18 +298,7 @@ def feed(
     return Response(writer(doc), media_type=media_type, headers=headers)
 
 
-def _not_modified(request: Request, etag: str, updated: datetime) -> bool:
-    inm = request.headers.get("if-none-match")
-    if inm is not None:
-        return etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*"
-    ims = request.headers.get("if-modified-since")
-    if ims:
-        try:
-            since = parsedate_to_datetime(ims)
-        except (TypeError, ValueError):
-            return False
-        return updated.replace(microsecond=0) <= since
-    return False
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _entry(settings: Settings, item: Item) -> feeds.Entry:
