@@ -68,6 +68,12 @@ class Settings:
     # issuer's clock running behind), and no more than this many days after it
     clock_skew: float = 300.0
     max_horizon_days: float = 730.0
+    # slow and idle clients: seconds a connection may take to send a request's headers, its body,
+    # and may sit idle between requests, before the server closes it
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 5.0
+    stream_per_token: int = 8  # live stream connections one stream token may hold at once
 
     @property
     def scaled(self) -> bool:
@@ -105,6 +111,10 @@ class Settings:
             live_max_age=float(_env("LIVE_MAX_AGE", "3600")),
             clock_skew=float(_env("CLOCK_SKEW", "300")),
             max_horizon_days=float(_env("MAX_HORIZON_DAYS", "730")),
+            header_timeout=float(_env("HEADER_TIMEOUT", "10")),
+            body_timeout=float(_env("BODY_TIMEOUT", "30")),
+            idle_timeout=float(_env("IDLE_TIMEOUT", "5")),
+            stream_per_token=_count("STREAM_PER_TOKEN", _env("STREAM_PER_TOKEN", "8"), 8, least=1),
         )
 
     def ensure_secret(self) -> str:

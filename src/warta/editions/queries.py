@@ -123,6 +123,19 @@ def public_items(session: Session, filters: Filters, limit: int = 20, offset: in
     return [Item(*row) for row in session.execute(stmt).all()]
 
 
+def last_withdrawal(session: Session) -> datetime | None:
+    """When a published release was last withdrawn: a list it left changed then, so a feed's or
+    page's Last-Modified is never earlier."""
+    from sqlalchemy import func
+
+    found: datetime | None = session.scalar(
+        select(func.max(Release.updated_at)).where(
+            Release.status == "withdrawn", Release.published_at.is_not(None)
+        )
+    )
+    return found
+
+
 def release_editions(session: Session, release: Release, shown_only: bool = False) -> list[Edition]:
     """The current version's editions; with `shown_only`, only those readers may see (no drafts,
     no placeholders for missing translations)."""

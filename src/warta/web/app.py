@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -18,6 +19,7 @@ from warta.store import Store
 from warta.web import errors
 from warta.web.gateway import LiveEdge, stream_recipient
 from warta.web.limits import BodyLimit
+from warta.web.middleware import HeadAsGet, SecurityHeaders, security_headers
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -51,7 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=warta.__version__,
         description="Submit, review and read press releases and their language editions.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from the vendored Swagger UI, with no script inline (warta.web.docs)
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
@@ -63,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stream_auth = lambda token: stream_recipient(store, token)
     errors.install(app)
 
-    from warta.web import api, distribution, feed_index, outbox, pages, reports, stream
+    from warta.web import api, distribution, docs, feed_index, outbox, pages, reports, stream
 
     app.include_router(api.router)
     app.include_router(distribution.router)
@@ -73,9 +76,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(outbox.router)
     app.include_router(feed_index.router)
     app.include_router(pages.router)
+    docs.install(app)
+    _with_components(app, api.SUBMIT_COMPONENTS)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.limits.request_bytes)
+    app.add_middleware(HeadAsGet)
+    headers = security_headers(settings)
+    app.add_middleware(SecurityHeaders, headers=headers)
     # outermost: a stream connection is answered before the middleware and routing chain, so each
-    # of the thousands held open keeps a short stack of coroutines, not the whole chain's
-    app.add_middleware(stream.StreamShortcut)
+    # of the thousands held open keeps a short stack of coroutines, not the whole chain's; it adds
+    # the security headers itself
+    app.add_middleware(stream.StreamShortcut, headers=headers)
     return app
+
+
+def _with_components(app: FastAPI, schemas: dict[str, Any]) -> None:
+    """Add schemas that routes refer to by `$ref` without FastAPI knowing (a body read by hand)."""
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            found = default().setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in schemas.items():
+                found.setdefault(name, schema)
+        return app.openapi_schema or default()
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from warta.config import Settings
@@ -33,6 +34,19 @@ def unit_of_work(request: Request) -> Iterator[Session]:
     request.app.state.relay.notify()
 
 
+# Declares the bearer API key in the OpenAPI document (`securitySchemes`); the header itself is
+# read below, so that a malformed one is a 401 in the usual error shape.
+api_key_scheme = HTTPBearer(
+    scheme_name="apiKey", bearerFormat="wk_…", description="an API key", auto_error=False
+)
+
+
+def no_store(response: Response) -> None:
+    """For answers that carry secrets (API keys, webhook secrets, feed and stream tokens): no
+    cache, shared or private, keeps a copy."""
+    response.headers["Cache-Control"] = "no-store"
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -41,7 +55,9 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-def optional_principal(request: Request) -> Principal | None:
+def optional_principal(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(api_key_scheme)] = None
+) -> Principal | None:
     token = _bearer(request)
     if token is None:
         if request.headers.get("authorization"):
@@ -77,3 +93,4 @@ MaybeWho = Annotated[Principal | None, Depends(optional_principal)]
 Who = Annotated[Principal, Depends(principal)]
 Editor = Annotated[Principal, Depends(editor)]
 Admin = Annotated[Principal, Depends(admin)]
+NoStore = Depends(no_store)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -11,16 +12,31 @@ from sqlalchemy import func, select, update
 from warta.bus import emit
 from warta.clock import aware, stamp, utcnow
 from warta.delivery.tokens import check_unsubscribe_token
+from warta.editions.queries import last_withdrawal
 from warta.editions.render import wire_text
 from warta.formats import feeds
 from warta.intake.sanitize import sanitize_text
 from warta.model import Alert, Circuit, Delivery, Edition, Organisation, Recipient, Release, ReleaseVersion
 from warta.routing import recipients as rcp
 from warta.web.api import RejectIn
-from warta.web.deps import Editor, SettingsDep, Who, get_settings, unit_of_work
+from warta.web.conditional import http_date, not_modified
+from warta.web.deps import Editor, NoStore, SettingsDep, Who, get_settings, unit_of_work
 from warta.web.errors import ApiError
+from warta.web.schemas import (
+    ERRORS,
+    AlertList,
+    AlertOut,
+    CircuitList,
+    CircuitOut,
+    DeliveryList,
+    DeliveryOut,
+    Offset,
+    RecipientList,
+    RecipientOut,
+    WithdrawalOut,
+)
 
-router = APIRouter(prefix="/api/v1", tags=["distribution"])
+router = APIRouter(prefix="/api/v1", tags=["distribution"], responses=ERRORS)
 public = APIRouter(include_in_schema=False)
 
 
@@ -34,7 +50,7 @@ def _recipient(session: Any, recipient_id: str) -> Recipient:
 # --- recipients --------------------------------------------------------------------------------
 
 
-@router.post("/recipients", status_code=201)
+@router.post("/recipients", status_code=201, response_model=RecipientOut, dependencies=[NoStore])
 def create_recipient(
     request: Request, body: rcp.RecipientIn, who: Editor, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -43,7 +59,7 @@ def create_recipient(
         return rcp.recipient_json(rcp.create_recipient(s, settings, body))
 
 
-@router.get("/recipients")
+@router.get("/recipients", response_model=RecipientList, dependencies=[NoStore])
 def list_recipients(
     request: Request,
     who: Editor,
@@ -51,7 +67,7 @@ def list_recipients(
     country: str | None = None,
     status: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     with unit_of_work(request) as s:
         stmt = select(Recipient).where(Recipient.status != "deleted")
@@ -66,13 +82,13 @@ def list_recipients(
         return {"total": total, "items": [rcp.recipient_json(r) for r in rows]}
 
 
-@router.get("/recipients/{recipient_id}")
+@router.get("/recipients/{recipient_id}", response_model=RecipientOut, dependencies=[NoStore])
 def get_recipient(request: Request, recipient_id: str, who: Editor) -> dict[str, Any]:
     with unit_of_work(request) as s:
         return rcp.recipient_json(_recipient(s, recipient_id))
 
 
-@router.patch("/recipients/{recipient_id}")
+@router.patch("/recipients/{recipient_id}", response_model=RecipientOut, dependencies=[NoStore])
 def patch_recipient(
     request: Request, recipient_id: str, body: rcp.RecipientPatch, who: Editor, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -98,14 +114,14 @@ def delete_recipient(request: Request, recipient_id: str, who: Editor) -> Respon
 # --- alerts ------------------------------------------------------------------------------------
 
 
-@router.post("/recipients/{recipient_id}/alerts", status_code=201)
+@router.post("/recipients/{recipient_id}/alerts", status_code=201, response_model=AlertOut)
 def create_alert(request: Request, recipient_id: str, body: rcp.AlertIn, who: Editor) -> dict[str, Any]:
     """Save a search for a recipient: real time, or gathered into an hourly or daily digest."""
     with unit_of_work(request) as s:
         return rcp.alert_json(rcp.create_alert(s, _recipient(s, recipient_id), body))
 
 
-@router.get("/recipients/{recipient_id}/alerts")
+@router.get("/recipients/{recipient_id}/alerts", response_model=AlertList)
 def list_alerts(request: Request, recipient_id: str, who: Editor) -> dict[str, Any]:
     with unit_of_work(request) as s:
         rows = s.scalars(select(Alert).where(Alert.recipient_id == recipient_id).order_by(Alert.created_at))
@@ -125,14 +141,14 @@ def delete_alert(request: Request, alert_id: str, who: Editor) -> Response:
 # --- circuits ----------------------------------------------------------------------------------
 
 
-@router.post("/circuits", status_code=201)
+@router.post("/circuits", status_code=201, response_model=CircuitOut)
 def create_circuit(request: Request, body: rcp.CircuitIn, who: Editor) -> dict[str, Any]:
     """A named audience, e.g. "Malaysia — national": countries x languages x sectors x kinds."""
     with unit_of_work(request) as s:
         return rcp.circuit_json(rcp.create_circuit(s, body))
 
 
-@router.get("/circuits")
+@router.get("/circuits", response_model=CircuitList)
 def list_circuits(request: Request, who: Who) -> dict[str, Any]:
     """Issuers list circuits to target them."""
     with unit_of_work(request) as s:
@@ -182,7 +198,7 @@ def _own_release(session: Any, release_id: str, who: Any) -> Release:
     return release
 
 
-@router.get("/releases/{release_id}/deliveries")
+@router.get("/releases/{release_id}/deliveries", response_model=DeliveryList)
 def list_deliveries(
     request: Request,
     release_id: str,
@@ -190,7 +206,7 @@ def list_deliveries(
     state: str | None = None,
     channel: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """The ledger rows of a release (the issuer's own, or any for editors)."""
     with unit_of_work(request) as s:
@@ -205,7 +221,7 @@ def list_deliveries(
         return {"total": total, "items": [delivery_json(d) for d in rows]}
 
 
-@router.post("/deliveries/{delivery_id}/resend")
+@router.post("/deliveries/{delivery_id}/resend", response_model=DeliveryOut)
 def resend(request: Request, delivery_id: str, who: Who) -> dict[str, Any]:
     """Try a failed (or cancelled) delivery again, now; never an edition of a withdrawn release, nor
     a copy of a version a correction superseded."""
@@ -228,7 +244,7 @@ def resend(request: Request, delivery_id: str, who: Who) -> dict[str, Any]:
     return out
 
 
-@router.post("/releases/{release_id}/withdraw")
+@router.post("/releases/{release_id}/withdraw", response_model=WithdrawalOut)
 def withdraw(request: Request, release_id: str, body: RejectIn, who: Who) -> dict[str, Any]:
     """Withdraw a release: it leaves the public surfaces and everyone who received it gets a notice."""
     with unit_of_work(request) as s:
@@ -329,6 +345,10 @@ def private_feed(request: Request, token: str, ext: str) -> Response:
         ).all()
         entries = []
         now = utcnow()
+        # entries appear when an embargo lifts and leave when a release is withdrawn: changes too
+        changes = [aware(last_withdrawal(s))] + [
+            lift for _, _, rel, *_ in rows if (lift := aware(rel.embargo_until)) and lift <= now
+        ]
         for d, e, rel, org, version in rows:
             lift = aware(rel.embargo_until)
             embargoed = bool(lift and lift > now)
@@ -351,12 +371,18 @@ def private_feed(request: Request, token: str, ext: str) -> Response:
                 )
             )
     writer, media_type = writers[ext]
+    updated = max([e.updated for e in entries] + [c for c in changes if c], default=now)
+    fingerprint = "|".join(f"{e.id}@{e.updated.isoformat()}" for e in entries)
+    etag = '"' + hashlib.sha256(f"{ext}#{fingerprint}".encode()).hexdigest()[:32] + '"'
+    headers = {"Cache-Control": "private, no-cache", "ETag": etag, "Last-Modified": http_date(updated)}
+    if not_modified(request, etag, updated):
+        return Response(status_code=304, headers=headers)
     doc = feeds.Feed(
         title=f"{settings.wire_name} — {r.name}",
         url=f"{settings.base_url}/feeds/private/{token}.{ext}",
         home=settings.base_url + "/",
         lang=None,
-        updated=max((e.updated for e in entries), default=now),
+        updated=updated,
         entries=entries,
     )
-    return Response(writer(doc), media_type=media_type, headers={"Cache-Control": "private, no-cache"})
+    return Response(writer(doc), media_type=media_type, headers=headers)

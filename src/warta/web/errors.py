@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from warta.intake.sanitize import ContentError
 
@@ -59,6 +60,11 @@ def install(app: FastAPI) -> None:
         message = f"{field}: {first['reason']}" if field else first["reason"]
         return JSONResponse(error_body(422, "invalid_field", message, field, details), status_code=422)
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_: Request, __: ClientDisconnect) -> JSONResponse:
+        # the client left before its body was read: nothing to do, and no one to tell
+        return JSONResponse(error_body(400, "client_disconnected", "the client went away"), status_code=400)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Any:
         if not request.url.path.startswith("/api/") and exc.status_code == 404:
@@ -71,6 +77,9 @@ def install(app: FastAPI) -> None:
             403: "forbidden",
             404: "not_found",
             405: "method_not_allowed",
+            413: "too_large",
+            415: "unsupported_media_type",
+            429: "too_many_requests",
         }.get(exc.status_code, "http_error")
         return JSONResponse(
             error_body(exc.status_code, code, str(exc.detail)),

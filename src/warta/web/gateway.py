@@ -109,6 +109,12 @@ def create_gateway_app(settings: Settings | None = None, subjects: Sequence[str]
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", **edge.health()})
 
+    from warta.web.middleware import HeadAsGet, SecurityHeaders, security_headers
+
     app.include_router(stream.router)
-    app.add_middleware(stream.StreamShortcut)  # as in `warta serve`: a short stack per connection
+    headers = security_headers(settings)
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(SecurityHeaders, headers=headers)
+    # as in `warta serve`: a short stack per connection
+    app.add_middleware(stream.StreamShortcut, headers=headers)
     return app

@@ -133,51 +133,87 @@
     });
   }
 
-  var token = new URLSearchParams(window.location.search).get("token");
-  if (!token) {
-    setStatus("closed", text.tNoToken);
-    return;
-  }
-  if (!("EventSource" in window)) {
-    setStatus("closed", text.tClosed);
-    return;
+  var loginEl = document.getElementById("desk-login");
+
+  function closed(label) {
+    setStatus("closed", label);
+    loginEl.hidden = false;
   }
 
-  var source = new EventSource(text.stream + "?token=" + encodeURIComponent(token));
-  source.addEventListener("open", function () {
-    setStatus("live", text.tLive);
-  });
-  source.addEventListener("error", function () {
-    if (source.readyState === EventSource.CLOSED) {
-      setStatus("closed", text.tClosed);
-    } else {
-      setStatus("reconnecting", text.tReconnecting);
+  // The stream token lives in an HttpOnly cookie sent only to the stream. A `?token=` link is
+  // traded for that cookie at once and dropped from the address bar, so it stays out of the
+  // history, the stream's URL and the server's logs.
+  function tokenInLink() {
+    var params = new URLSearchParams(window.location.search);
+    var found = params.get("token");
+    if (found) {
+      params.delete("token");
+      var rest = params.toString();
+      window.history.replaceState(null, "", window.location.pathname + (rest ? "?" + rest : ""));
     }
-  });
-  source.addEventListener("hello", function (event) {
-    var data = parse(event);
-    if (data && typeof data.recipient === "string") {
-      whoEl.textContent = fill(text.tHello, "name", data.recipient);
-      whoEl.hidden = false;
-    }
-    setStatus("live", text.tLive);
-  });
-  source.addEventListener("reset", function () {
-    showNotice(text.tReset);
-  });
-  source.addEventListener("release", function (event) {
-    var data = parse(event);
-    if (data) {
-      addRelease(data);
-    }
-  });
-  source.addEventListener("withdrawal", function (event) {
-    var data = parse(event);
-    if (data) {
-      markWithdrawn(data);
-    }
-  });
-  window.addEventListener("pagehide", function () {
-    source.close();
-  });
+    return found;
+  }
+
+  function keepToken(value) {
+    return fetch(text.session, {
+      method: "POST",
+      body: new URLSearchParams({ token: value }),
+      credentials: "same-origin",
+    });
+  }
+
+  if (!("EventSource" in window)) {
+    closed(text.tClosed);
+    return;
+  }
+  var linked = tokenInLink();
+  if (linked) {
+    keepToken(linked).then(connect, function () {
+      closed(text.tClosed);
+    });
+  } else if (text.hasToken === "yes") {
+    connect();
+  } else {
+    closed(text.tNoToken);
+  }
+
+  function connect() {
+    var source = new EventSource(text.stream);
+    source.addEventListener("open", function () {
+      setStatus("live", text.tLive);
+    });
+    source.addEventListener("error", function () {
+      if (source.readyState === EventSource.CLOSED) {
+        closed(text.tClosed);
+      } else {
+        setStatus("reconnecting", text.tReconnecting);
+      }
+    });
+    source.addEventListener("hello", function (event) {
+      var data = parse(event);
+      if (data && typeof data.recipient === "string") {
+        whoEl.textContent = fill(text.tHello, "name", data.recipient);
+        whoEl.hidden = false;
+      }
+      setStatus("live", text.tLive);
+    });
+    source.addEventListener("reset", function () {
+      showNotice(text.tReset);
+    });
+    source.addEventListener("release", function (event) {
+      var data = parse(event);
+      if (data) {
+        addRelease(data);
+      }
+    });
+    source.addEventListener("withdrawal", function (event) {
+      var data = parse(event);
+      if (data) {
+        markWithdrawn(data);
+      }
+    });
+    window.addEventListener("pagehide", function () {
+      source.close();
+    });
+  }
 })();
