@@ -165,43 +165,62 @@ class SseClient:
         self.last_id: str | None = None
         self.events: list[tuple[float, str, dict[str, Any]]] = []
         self.connected = threading.Event()
+        # why the stream ended when it was not stopped (the server went away, a refused token)
+        self.error: BaseException | None = None
         self._stop = False
+        self._client: httpx.Client | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> SseClient:
         self.thread.start()
-        assert self.connected.wait(10), "stream did not connect"
+        assert self.connected.wait(10), f"stream did not connect: {self.error!r}"
         return self
 
     def stop(self) -> None:
+        """Close the stream and wait for the reading thread to end."""
         self._stop = True
+        client = self._client
+        if client is not None:
+            client.close()  # the blocked read returns at once rather than at the next heartbeat
+        self.thread.join(10)
 
     def _run(self) -> None:
+        try:
+            self._read()
+        except Exception as exc:  # a stream that breaks ends the reader, not the test run
+            if not self._stop:
+                self.error = exc
+
+    def _read(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
         if self.resume_from:
             headers["Last-Event-ID"] = self.resume_from
-        with (
-            httpx.Client(timeout=httpx.Timeout(5, read=None)) as client,
-            client.stream("GET", self.url, headers=headers) as resp,
-        ):
-            resp.raise_for_status()
-            event, data = "message", []
-            for line in resp.iter_lines():
-                if self._stop:
-                    return
-                if line.startswith("id:"):
-                    self.last_id = line[3:].strip()
-                elif line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].strip())
-                elif line == "":
-                    if data:
-                        if event == "hello":
-                            self.connected.set()
-                        else:
-                            self.events.append((time.time(), event, json.loads("\n".join(data))))
-                    event, data = "message", []
+        with httpx.Client(timeout=httpx.Timeout(5, read=None)) as client:
+            self._client = client
+            if self._stop:
+                return
+            with client.stream("GET", self.url, headers=headers) as resp:
+                self._read_events(resp)
+
+    def _read_events(self, resp: httpx.Response) -> None:
+        resp.raise_for_status()
+        event, data = "message", []
+        for line in resp.iter_lines():
+            if self._stop:
+                return
+            if line.startswith("id:"):
+                self.last_id = line[3:].strip()
+            elif line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].strip())
+            elif line == "":
+                if data:
+                    if event == "hello":
+                        self.connected.set()
+                    else:
+                        self.events.append((time.time(), event, json.loads("\n".join(data))))
+                event, data = "message", []
 
     def of(self, name: str) -> list[dict[str, Any]]:
         return [d for _, e, d in self.events if e == name]
