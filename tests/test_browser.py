@@ -195,6 +195,8 @@ def test_edition_links_and_hreflang_alternates(server: Server, desk: Desk, watch
     with desk.issuer() as issuer:
         put = issuer.put(f"/api/v1/releases/{release_id}/editions/en", json=ENGLISH_EDITION)
     assert put.status_code == 200, put.text
+    with desk.editor() as editor:  # the unverified issuer's edition waits for an editor
+        put = editor.post(f"/api/v1/releases/{release_id}/editions/en/approve")
     assert put.json()["status"] == "published"
 
     page = watched.open(f"{server.url}/releases/{release_id}/ms")
@@ -256,6 +258,8 @@ def test_jsonld_describes_each_edition(server: Server, desk: Desk, watched: Watc
     with desk.issuer() as issuer:
         put = issuer.put(f"/api/v1/releases/{release_id}/editions/en", json=ENGLISH_EDITION)
     assert put.status_code == 200, put.text
+    with desk.editor() as editor:  # the unverified issuer's edition waits for an editor
+        assert editor.post(f"/api/v1/releases/{release_id}/editions/en/approve").status_code == 200
 
     for lang, headline in (("ms", payload["headline"]), ("en", ENGLISH_EDITION["headline"])):
         page = watched.open(f"{server.url}/releases/{release_id}/{lang}")
