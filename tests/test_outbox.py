@@ -127,9 +127,16 @@ def test_demo_catches_email_and_webhooks_and_shows_them_to_the_desk(demo: DemoWi
     assert "mail catcher on smtp://127.0.0.1:" in demo.out and f"{demo.url}/outbox" in demo.out
     assert "WARTA_SMTP_URL" in demo.out
     # the demo's own audience imports cleanly on a machine with no network: its outlet posts to the wire
-    imported = demo.cli("recipients", "import", str(demo.data_dir / "demo-recipients.csv"), "--json")
+    sample = demo.data_dir / "demo-recipients.csv"
+    imported = demo.cli("recipients", "import", str(sample), "--json")
     assert imported.returncode == 0, imported.stderr
-    assert '"rejected"' not in imported.stdout and '"errors": []' in imported.stdout, imported.stdout
+    assert '"errors": []' in imported.stdout and '"created": 6' in imported.stdout, imported.stdout
+    # the loopback allowance is the demo file's alone: the same outlet in another file is refused
+    outlet = [line for line in sample.read_text().splitlines() if line.startswith(("kind,", "outlet,"))]
+    elsewhere = demo.data_dir.parent / "my-recipients.csv"
+    elsewhere.write_text("\n".join(outlet) + "\n")
+    refused = demo.cli("recipients", "import", str(elsewhere), "--json")
+    assert refused.returncode == 1 and "webhook_url" in refused.stdout and '"created": 0' in refused.stdout
 
     headline = "Pelabuhan Selatan adds two electric cranes at Port Klang"
     publish_to_malaysia(demo, headline)
