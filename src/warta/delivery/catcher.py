@@ -86,7 +86,7 @@ class Outbox:
         """The latest messages first."""
         box = self.maildir
         box.clean()
-        newest = sorted(box.keys(), key=lambda k: _received(box, k), reverse=True)[:limit]
+        newest = sorted(box.keys(), key=_received, reverse=True)[:limit]
         out = []
         for key in newest:
             msg = _parse(box.get_bytes(key))
@@ -165,11 +165,14 @@ def _parse(raw: bytes) -> EmailMessage:
     return msg
 
 
-def _received(box: mailbox.Maildir, key: str) -> float:
-    try:
-        return box.get_message(key).get_date()
-    except (KeyError, OSError):
-        return 0.0
+_MAILDIR_NAME = re.compile(r"^(\d+)\.M(\d+)P(\d+)Q(\d+)")
+
+
+def _received(key: str) -> tuple[int, ...]:
+    """When a message was kept, from its Maildir name (seconds, microseconds, process, counter),
+    without opening the file."""
+    match = _MAILDIR_NAME.match(key)
+    return tuple(int(part) for part in match.groups()) if match else (0,)
 
 
 def _date(msg: EmailMessage) -> str:
