@@ -132,6 +132,11 @@ RELEASES: list[dict[str, Any]] = [
         "city": "Denpasar",
         "country": "ID",
         "sectors": ["medtop:06000000", "business"],
+        "contact": {
+            "name": "Dewi Lestari",
+            "email": "media@nusantara-surya.example",
+            "phone": "+62 21 5555 0100",
+        },
     },
     {
         "org": 2,
@@ -145,6 +150,7 @@ RELEASES: list[dict[str, Any]] = [
         "city": "Tokyo",
         "country": "JP",
         "sectors": ["technology", "medtop:13000000"],
+        "contact": {"name": "佐藤 遥", "email": "press@kumo-lingua.example", "phone": "+81 3 5555 0142"},
     },
     {
         "org": 2,
@@ -159,6 +165,7 @@ RELEASES: list[dict[str, Any]] = [
         "city": "Dubai",
         "country": "AE",
         "sectors": ["business", "medtop:13000000"],
+        "contact": {"name": "ليلى حداد", "email": "dubai@kumo-lingua.example", "phone": "+971 4 555 0142"},
     },
     {
         "org": 3,
@@ -186,6 +193,11 @@ RELEASES: list[dict[str, Any]] = [
         "city": "Jakarta",
         "country": "ID",
         "sectors": ["finance", "medtop:04000000"],
+        "contact": {
+            "name": "Dewi Lestari",
+            "email": "media@nusantara-surya.example",
+            "phone": "+62 21 5555 0100",
+        },
         "release_in": timedelta(minutes=3),
         "circuits": ["asia-pacific-all-sectors"],
     },
