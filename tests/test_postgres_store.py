@@ -161,7 +161,10 @@ def test_migrations_run_down_and_up_again(pg_url: str) -> None:  # noqa: F811
         assert store.dialect == "postgresql"
         store.migrate()
         with store.engine.connect() as conn:
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0007"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0008"
+            assert "pending_version" in {c["name"] for c in inspect(conn).get_columns("releases")}
+            assert {"state", "review"} <= {c["name"] for c in inspect(conn).get_columns("release_versions")}
+            assert "pending" in {c["name"] for c in inspect(conn).get_columns("editions")}
             assert "ix_deliveries_channel_due" in {i["name"] for i in inspect(conn).get_indexes("deliveries")}
             assert "ix_recipients_updated_at" in {i["name"] for i in inspect(conn).get_indexes("recipients")}
             columns = {c["name"] for c in inspect(conn).get_columns("edition_search")}
@@ -175,7 +178,7 @@ def test_migrations_run_down_and_up_again(pg_url: str) -> None:  # noqa: F811
         store.migrate()
         with store.engine.connect() as conn:
             assert "deliveries" in inspect(conn).get_table_names()
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0007"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0008"
     finally:
         store.close()
 
