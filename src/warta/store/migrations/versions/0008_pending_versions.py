@@ -25,9 +25,7 @@ def upgrade() -> None:
     with op.batch_alter_table("releases") as batch:
         batch.add_column(sa.Column("pending_version", sa.Integer(), nullable=True))
     with op.batch_alter_table("release_versions") as batch:
-        batch.add_column(
-            sa.Column("state", sa.String(length=16), nullable=False, server_default="approved")
-        )
+        batch.add_column(sa.Column("state", sa.String(length=16), nullable=False, server_default="approved"))
         batch.add_column(sa.Column("review", sa.JSON(), nullable=True))
     with op.batch_alter_table("editions") as batch:
         batch.add_column(sa.Column("pending", sa.JSON(), nullable=True))
