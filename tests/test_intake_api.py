@@ -101,11 +101,18 @@ def post_file(
     return post(desk, files={"file": (name, data), "release": (None, meta)})
 
 
+_WIRE_DATELINE = re.compile(r'<strong class="dateline">[^<]*</strong> ?')
+_WIRE_NOTES = re.compile(r'\n?<p class="(?:embargo|correction|sectors|disclaimer)">[^<]*</p>')
+_WIRE_CONTACT = re.compile(r'\n?<h2>[^<]*</h2><p>(?:[^<]|<br>|<bdi dir="ltr">[^<]*</bdi>)*</p>\s*$')
+
+
 def strip_dateline(html: str) -> str:
-    """The ninjs HTML body starts with the wire's own dateline paragraph; the rest is publisher content."""
-    match = re.match(r'<p class="dateline">[^<]*</p>', html)
-    assert match, html[:200]
-    return html[match.end() :]
+    """The ninjs HTML body is the whole wire text: the wire's dateline (run into the first
+    paragraph), sector line, media contact and disclaimer around the publisher's content. What is
+    left once those are taken out is the publisher's: the body and the "About"."""
+    html, found = _WIRE_DATELINE.subn("", html, count=1)
+    assert found, html[:200]
+    return _WIRE_CONTACT.sub("", _WIRE_NOTES.sub("", html))
 
 
 def ninjs_html(item: dict[str, Any]) -> str:
@@ -181,7 +188,7 @@ def check_release_page(page: str, headline: str) -> None:
     assert docs[0]["@type"] == "NewsArticle"
     assert docs[0]["headline"] == headline[:110]
     # Publisher HTML: the body (after the wire's dateline) and the "About" section, to the allowlist.
-    body = _region(page, r'<div class="body"><p class="dateline"><strong>[^<]*</strong></p>(.*?)</div>')
+    body = _WIRE_DATELINE.sub("", _region(page, r'<div class="body">(.*?)</div>'), count=1)
     assert body.startswith("<p>Perenggan pembuka siaran ")
     assert_inert(body)
     assert_inert(_region(page, r'<section class="about"><h2>[^<]*</h2>(.*?)</section>'))
@@ -209,14 +216,15 @@ def check_feeds(client: httpx.Client, country: str, ids: set[str]) -> None:
         for tag in ("title", "description"):
             element = item.find(tag)
             assert element is not None and len(element) == 0, "feed text must be text, not XML markup"
-            assert_inert(element.text or "")
+            text = element.text or ""
+            assert_inert(strip_dateline(text) if tag == "description" else text)
 
     entries = ET.fromstring(atom_raw.content).findall(f"{ATOM}entry")
     assert len(entries) == len(ids)
     for entry in entries:
         content = entry.find(f"{ATOM}content")
         assert content is not None and content.get("type") == "html" and len(content) == 0
-        assert_inert(content.text or "")
+        assert_inert(strip_dateline(content.text or ""))
         for tag in ("title", "summary"):
             element = entry.find(f"{ATOM}{tag}")
             assert element is not None and element.get("type", "text") == "text" and len(element) == 0
