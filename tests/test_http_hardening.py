@@ -5,6 +5,7 @@ that never shows a capability token."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import time
@@ -378,3 +379,71 @@ def test_redaction_of_request_targets(target: str, shown: str) -> None:
     from warta.web.server import redact
 
     assert redact(target) == shown
+
+
+# --- slow and idle clients -----------------------------------------------------------------------
+
+
+def test_slow_and_idle_clients_are_closed_in_time_while_others_are_served(server_factory: Any) -> None:
+    """Hundreds of connections that send nothing, trickle their headers (slowloris) or their body
+    are all closed by the server within the configured time, and a normal client meanwhile gets
+    its answers."""
+    limit = 2.0
+    server = server_factory(
+        WARTA_HEADER_TIMEOUT=str(limit), WARTA_BODY_TIMEOUT=str(limit), WARTA_IDLE_TIMEOUT=str(limit)
+    )
+    host, port = server.url.removeprefix("http://").split(":")
+    idle, slow_headers, slow_bodies, kept_alive = [], [], [], []
+    for _ in range(200):
+        idle.append(socket.create_connection((host, int(port))))
+    for _ in range(100):
+        conn = socket.create_connection((host, int(port)))
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        slow_headers.append(conn)
+    for _ in range(100):
+        conn = socket.create_connection((host, int(port)))
+        conn.sendall(
+            b"POST /api/v1/releases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n{"
+        )
+        slow_bodies.append(conn)
+    for _ in range(50):  # answered once, then idle on keep-alive
+        conn = socket.create_connection((host, int(port)))
+        conn.sendall(b"GET /static/favicon.svg HTTP/1.1\r\nHost: x\r\n\r\n")
+        kept_alive.append(conn)
+    everyone = idle + slow_headers + slow_bodies + kept_alive
+    started = time.monotonic()
+    for conn in everyone:
+        conn.setblocking(False)
+    open_ = set(range(len(everyone)))
+    closed_at: dict[int, float] = {}
+    served: list[float] = []
+    client = httpx.Client(base_url=server.url, timeout=5)
+    while open_ and time.monotonic() - started < limit * 3:
+        for i in list(open_):
+            conn = everyone[i]
+            try:
+                data = conn.recv(65536)
+            except BlockingIOError:
+                if i < 200 + 100 + 100 and i >= 200 and int((time.monotonic() - started) * 10) % 3 == 0:
+                    with contextlib.suppress(OSError):
+                        conn.send(b"X" if i < 300 else b" ")  # one more byte: still trickling
+                continue
+            except OSError:
+                data = b""
+            if data == b"" or b"408" in data:
+                open_.discard(i)
+                closed_at[i] = time.monotonic() - started
+        t0 = time.monotonic()
+        assert client.get("/api/v1/releases").status_code == 200
+        served.append(time.monotonic() - t0)
+        time.sleep(0.05)
+    for conn in everyone:
+        conn.close()
+    assert not open_, f"{len(open_)} of {len(everyone)} connections still open after {limit * 3} s"
+    latest = max(closed_at.values())
+    assert latest < limit + 1.5, f"the last slow connection closed after {latest:.2f} s (limit {limit} s)"
+    assert max(served) < 1.0, f"a normal request took {max(served):.2f} s meanwhile"
+    print(
+        f"{len(everyone)} slow/idle connections closed by {latest:.2f} s; {len(served)} normal requests, slowest {max(served) * 1000:.0f} ms"
+    )

@@ -1,8 +1,8 @@
 """`/docs`: the API's OpenAPI document in Swagger UI, served by Warta itself.
 
-The Swagger UI files come from the `swagger-ui-bundle` package (Swagger UI 4.15.5, Apache-2.0,
-its licence in the package) and are served under `/docs/assets/`, so the page works on a host with
-no internet. The page starts Swagger UI from `/static/docs.js`, not an inline script, so it keeps
+The Swagger UI files come from the `swagger-ui-bundle-v2` package (Swagger UI 5.31.0, which reads
+OpenAPI 3.1; Apache-2.0, its licence in the package) and are served under `/docs/assets/`, so the
+page works on a host with no internet. The page starts Swagger UI from `/static/docs.js`, not an inline script, so it keeps
 the Content-Security-Policy every page has.
 """
 

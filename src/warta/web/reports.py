@@ -25,8 +25,9 @@ from warta.reports.charts import CHARTS, duration, report_chart
 from warta.web.deps import SettingsDep, Who, get_settings, unit_of_work
 from warta.web.errors import ApiError
 from warta.web.pages import not_found_page, render
+from warta.web.schemas import ERRORS
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=ERRORS)
 LINK_DAYS = 7
 _PRIVATE = {"Cache-Control": "private, no-store", "X-Robots-Tag": "noindex, nofollow"}
 

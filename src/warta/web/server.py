@@ -41,11 +41,12 @@ def http_protocol(header_timeout: float = 10.0, body_timeout: float = 30.0) -> A
 
     class Protocol(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
+        _waiting_for = ""  # "headers" or "body" while a deadline runs
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             # a connection that sends nothing at all is waiting for its first request's headers
-            self._arm(header_timeout)
+            self._arm(header_timeout, "headers")
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
@@ -54,12 +55,12 @@ def http_protocol(header_timeout: float = 10.0, body_timeout: float = 30.0) -> A
         def on_message_begin(self) -> None:
             super().on_message_begin()
             if self._deadline is None:
-                self._arm(header_timeout)
+                self._arm(header_timeout, "headers")
 
         def on_headers_complete(self) -> None:
             extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
             extensions[TRANSPORT] = self.transport
-            self._arm(body_timeout)
+            self._arm(body_timeout, "body")
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
@@ -68,25 +69,30 @@ def http_protocol(header_timeout: float = 10.0, body_timeout: float = 30.0) -> A
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            # the next request on this connection has its own deadline; meanwhile uvicorn's
-            # keep-alive timer closes it if it stays idle
-            self._disarm()
+            # The next request on this connection has its own deadline; meanwhile uvicorn's
+            # keep-alive timer closes it if it stays idle. A body still coming after the answer
+            # (a 401 sent before it was read) keeps its deadline: each byte of it would otherwise
+            # put off the keep-alive timer for ever.
+            if self._waiting_for != "body":
+                self._disarm()
 
-        def _arm(self, seconds: float) -> None:
+        def _arm(self, seconds: float, what: str) -> None:
             self._disarm()
             if seconds > 0:
                 self._deadline = self.loop.call_later(seconds, self._too_slow)
+                self._waiting_for = what
 
         def _disarm(self) -> None:
             if self._deadline is not None:
                 self._deadline.cancel()
                 self._deadline = None
+            self._waiting_for = ""
 
         def _too_slow(self) -> None:
-            self._deadline = None
+            waiting_for, self._deadline, self._waiting_for = self._waiting_for, None, ""
             if self.transport.is_closing():
                 return
-            if self.cycle is None or self.cycle.response_complete:
+            if waiting_for == "headers":  # no request under way: say why before closing
                 self.transport.write(REQUEST_TIMEOUT)
             self.transport.close()
 

@@ -156,6 +156,7 @@ async def open_stream(
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "events"},
         401: {"model": ErrorOut, "description": "no stream token, or an unknown or inactive one"},
         429: {"model": ErrorOut, "description": "the token holds as many connections as it may"},
+        422: {"model": ErrorOut, "description": "a query parameter that is not valid"},
         503: {"model": ErrorOut, "description": "the live stream is not running here"},
     },
 )
