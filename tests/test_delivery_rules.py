@@ -113,7 +113,7 @@ def test_embargo_reaches_trusted_recipients_early_and_marked_and_nobody_else_bef
     assert early_mail.at >= release_at.timestamp()
     hit = hooks.snapshot()[0]
     assert hit.path == "/true"
-    assert json.loads(hit.body)["embargoedUntil"].startswith(lift.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert json.loads(hit.body)["data"]["embargoedUntil"].startswith(lift.strftime("%Y-%m-%dT%H:%M:%S"))
     event = desks["true"].of("release")[0]
     assert event["embargoed"] is True and event["embargoed_until"].startswith(
         lift.strftime("%Y-%m-%dT%H:%M:%S")
@@ -126,7 +126,10 @@ def test_embargo_reaches_trusted_recipients_early_and_marked_and_nobody_else_bef
         ).json()["items"]
         return items
 
-    assert [i["title"].startswith("[EMBARGOED") for i in feed("j-true")] == [True]
+    # the early copy says so in its title and, as data, when the embargo lifts
+    early = feed("j-true")
+    assert [i["title"].startswith("[Embargoed until ") for i in early] == [True]
+    assert [i["_warta"]["embargoed_until"][:19] for i in early] == [lift.strftime("%Y-%m-%dT%H:%M:%S")]
     assert feed("j-false") == []
     assert httpx.get(f"{server.url}/releases/{rid}/en").status_code == 404
 
@@ -269,9 +272,15 @@ def test_a_correction_and_a_withdrawal_reach_everyone_who_got_the_release(
     mails = sink.snapshot()
     for i in range(10):
         mine = [m for m in mails if m.rcpt == [f"j{i}@x.example"]]
-        assert [str(m.message["Subject"]) for m in mine] == [HEADLINES["en"], fixed]
+        # the correction says so, and mail readers thread it with the first message
+        assert [str(m.message["Subject"]) for m in mine] == [HEADLINES["en"], f"[Correction] {fixed}"]
         assert mine[0].message_id != mine[1].message_id
-    assert [json.loads(h.body)["version"] for h in hooks.snapshot()] == ["1", "2"]
+        assert mine[1].message["In-Reply-To"] == mine[0].message_id == mine[1].message["References"]
+    bodies = [json.loads(h.body) for h in hooks.snapshot()]
+    assert [(b["type"], b["data"]["version"]) for b in bodies] == [
+        ("release.published", "1"),
+        ("release.corrected", "2"),
+    ]
 
     resp = wire.issuer.post(f"/api/v1/releases/{rid}/withdraw", json={"reason": "Issued in error"})
     assert resp.status_code == 200 and resp.json()["status"] == "withdrawn"
@@ -281,7 +290,12 @@ def test_a_correction_and_a_withdrawal_reach_everyone_who_got_the_release(
     notices = sink.snapshot()[20:]
     assert sorted(m.rcpt[0] for m in notices) == sorted(f"j{i}@x.example" for i in range(10))
     assert all(m.message["X-Warta-Kind"] == "withdrawal" for m in notices)
-    assert json.loads(hooks.snapshot()[2].body)["pubStatus"] == "canceled"
+    first = {m.rcpt[0]: m.message_id for m in mails if m.message["X-Warta-Version"] == "1"}
+    assert all(m.message["In-Reply-To"] == first[m.rcpt[0]] for m in notices)
+    withdrawal = json.loads(hooks.snapshot()[2].body)
+    # a new version, so that a receiver keying on uri and version does not drop it as a copy
+    assert withdrawal["type"] == "release.withdrawn"
+    assert (withdrawal["data"]["pubStatus"], withdrawal["data"]["version"]) == ("canceled", "3")
     page = httpx.get(f"{server.url}/releases/{rid}/en")
     assert page.status_code == 410 and "withdrawn" in page.text
     assert rid not in httpx.get(f"{server.url}/feeds/atom.xml").text
