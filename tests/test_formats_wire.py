@@ -347,3 +347,21 @@ def test_feed_entries_carry_the_whole_wire_text_and_categories(tmp_path: Path) -
         ("04000000", "http://cv.iptc.org/newscodes/mediatopic/", text.sector_names[1]),
         ("13000000", "http://cv.iptc.org/newscodes/mediatopic/", text.sector_names[2]),
     ]
+
+
+def test_json_ld_is_never_modified_before_it_was_published_and_links_translations_rightly(
+    tmp_path: Path,
+) -> None:
+    from warta.formats.jsonld import news_article
+
+    settings = make_settings(tmp_path)
+    for lang in ("ms", "ar"):
+        b = make_bundle(settings, lang)  # editions written at 01:10, released at 01:30
+        doc = news_article(settings, b.release, b.version, b.edition, b.organisation, b.text, b.editions)
+        assert doc["datePublished"] == "2026-11-27T01:30:00Z" == doc["dateModified"]
+        if lang == "ms":  # the original
+            assert "translationOfWork" not in doc
+            assert {w["inLanguage"] for w in doc["workTranslation"]} == {"ar", "zh-Hans"}
+        else:
+            assert "workTranslation" not in doc
+            assert doc["translationOfWork"]["url"] == "https://wire.example/releases/rel_0001/ms"
