@@ -295,7 +295,6 @@ def test_the_dateline_runs_into_the_first_paragraph_with_a_space(tmp_path: Path)
     bundle = make_bundle(make_settings(tmp_path), "ms")
     html = bundle.text.lead_html()
     assert html.startswith(f'<p><strong class="dateline">{bundle.text.dateline}</strong> Syarikat')
-    assert feedparser  # feeds are checked with feedparser in test_feeds_wire
 
 
 def test_french_elides_before_a_vowel() -> None:
