@@ -71,21 +71,6 @@ from warta.web.schemas import (
     VersionNumber,
     VersionOut,
 )
-from warta.web.schemas import (
-    ERRORS,
-    EditionOut,
-    MeOut,
-    NinjsOut,
-    Offset,
-    OrganisationOut,
-    PublicList,
-    ReleaseList,
-    ReleaseOut,
-    TranslationList,
-    UserOut,
-    VersionNumber,
-    VersionOut,
-)
 
 router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERRORS)
 

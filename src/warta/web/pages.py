@@ -38,7 +38,6 @@ from warta.i18n.dates import long_datetime
 from warta.intake.sanitize import ContentError, for_page
 from warta.model import Organisation, Release
 from warta.web.conditional import not_modified
-from warta.web.conditional import not_modified
 from warta.web.deps import get_settings, unit_of_work
 
 router = APIRouter(include_in_schema=False)
