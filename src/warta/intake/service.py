@@ -66,6 +66,7 @@ def submit(
             org_verified=org.verified,
             org_auto_approve=org.auto_approve,
             banned_terms=settings.banned_terms,
+            media=tuple(data.media),
         )
     )
     status = STATUS_FOR[outcome.decision]

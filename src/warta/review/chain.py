@@ -23,6 +23,8 @@ class Draft:
     org_verified: bool
     org_auto_approve: bool
     banned_terms: tuple[str, ...] = ()
+    # the release's pictures (url, caption, alt, credit), carried beside the body in ninjs and NewsML-G2
+    media: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ def _draft(
     body_html: str,
     about: str,
     contact: dict[str, Any],
+    media: list[dict[str, str]] | None = None,
 ) -> Draft:
     return Draft(
         headline=headline,
@@ -67,6 +68,7 @@ def _draft(
         org_verified=org.verified,
         org_auto_approve=org.auto_approve,
         banned_terms=settings.banned_terms,
+        media=tuple(media or ()),
     )
 
 
@@ -83,6 +85,7 @@ def review_version(
             body_html=version.body_html,
             about=version.about,
             contact=version.contact,
+            media=version.media,
         )
     )
 

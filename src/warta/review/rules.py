@@ -141,6 +141,7 @@ class ImageAltText(Rule):
             if alt is None or not alt.group(1).strip():
                 src = self._src.search(tag)
                 missing.append(src.group(1) if src else "an image")
+        missing += [item["url"] for item in draft.media if not item.get("alt", "").strip()]
         if missing:
             return self.hold(
                 f"{len(missing)} image(s) without alt text, which describes a picture: " + ", ".join(missing)
