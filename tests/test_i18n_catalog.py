@@ -142,3 +142,18 @@ def test_long_datetime_and_iso() -> None:
     assert "18:30" in long_datetime(NOV_27, "ja", tz="Asia/Tokyo")
     assert iso(NOV_27) == "2026-11-27T09:30:00Z"
     assert iso(datetime(2026, 11, 27, 9, 30)) == "2026-11-27T09:30:00Z"
+
+
+def test_every_text_a_template_translates_is_in_the_catalogues() -> None:
+    """A text a page marks for translation but the template catalogue lacks would show in English
+    on every page of every language."""
+    templates = Path(__file__).resolve().parents[1] / "src" / "warta" / "web" / "templates"
+    marked = re.compile(r"""\b_\(\s*(['"])(.+?)\1""")
+    known = set(template_ids())
+    missing = [
+        (page.name, m.group(2))
+        for page in sorted(templates.glob("*.html"))
+        for m in marked.finditer(page.read_text(encoding="utf-8"))
+        if m.group(2) not in known
+    ]
+    assert missing == []
