@@ -1,4 +1,5 @@
-"""Regenerate the measured tables of docs/benchmarks.md from bench/results/*.json."""
+"""Regenerate the measured tables of docs/benchmarks.md (and, through bench/sizing.py, the sizing table
+of docs/operations.md) from bench/results/*.json."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from bench import sizing
 from bench.harness import OUT, RESULTS
 
 DOC = OUT / "benchmarks.md" if OUT else Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -742,3 +744,4 @@ def write() -> None:
     head, _, rest = text.partition(BEGIN)
     _, _, tail = rest.partition(END)
     DOC.write_text(f"{head}{BEGIN}\n{chr(10).join(parts)}{END}{tail}")
+    sizing.write()
