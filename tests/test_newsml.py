@@ -11,10 +11,10 @@ import pytest
 from lxml import etree
 
 from warta.config import Settings
-from warta.delivery.base import Bundle
 from warta.editions.render import wire_text
+from warta.editions.rendered import RenderedEdition
 from warta.formats.newsml import NAR_NS, XHTML_NS, edition_to_newsml
-from warta.formats.ninjs import edition_to_ninjs
+from warta.formats.ninjs import edition_item
 from warta.model import Edition, Organisation, Release, ReleaseVersion
 
 NEWSML_DIR = Path(__file__).parent / "data" / "standards" / "newsml-g2"
@@ -79,7 +79,7 @@ def make_bundle(
     media: list[dict[str, str]] | None = None,
     note: str | None = None,
     corrected_after_publication: bool = False,
-) -> Bundle:
+) -> RenderedEdition:
     created = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
     released = datetime(2026, 11, 27, 1, 30, tzinfo=UTC)
     org = Organisation(
@@ -145,8 +145,7 @@ def make_bundle(
         )
     edition = next(e for e in editions if e.lang == lang)
     text = wire_text(settings, release, release_version, edition, org)
-    ninjs = edition_to_ninjs(settings, release, release_version, edition, org, text, editions)
-    return Bundle(settings, release, release_version, edition, org, text, editions, ninjs)
+    return RenderedEdition(settings, release, release_version, edition, org, text, editions)
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -197,7 +196,7 @@ def test_editions_validate_against_the_newsml_g2_schema(tmp_path: Path, lang: st
 
     item = parse(data)
     assert item.tag == f"{{{NAR_NS}}}newsItem"
-    assert item.get("guid") == bundle.ninjs["uri"] == f"https://wire.example/releases/rel_0001/{lang}"
+    assert item.get("guid") == edition_item(bundle)["uri"] == f"https://wire.example/releases/rel_0001/{lang}"
     assert item.get("version") == "1"
     assert (item.get("standard"), item.get("standardversion"), item.get("conformance")) == (
         "NewsML-G2",
@@ -209,8 +208,8 @@ def test_editions_validate_against_the_newsml_g2_schema(tmp_path: Path, lang: st
     meta = item.find("n:itemMeta", NS)
     assert meta.find("n:itemClass", NS).get("qcode") == "ninat:text"
     assert meta.find("n:pubStatus", NS).get("qcode") == "stat:usable"
-    assert meta.find("n:versionCreated", NS).text == bundle.ninjs["versionCreated"]
-    assert meta.find("n:firstCreated", NS).text == bundle.ninjs["firstCreated"]
+    assert meta.find("n:versionCreated", NS).text == edition_item(bundle)["versionCreated"]
+    assert meta.find("n:firstCreated", NS).text == edition_item(bundle)["firstCreated"]
     assert meta.find("n:embargoed", NS) is None
 
     content = item.find("n:contentMeta", NS)
@@ -274,7 +273,7 @@ def test_embargoed_edition(tmp_path: Path) -> None:
     assert (
         item.find("n:itemMeta/n:embargoed", NS).text
         == "2026-11-28T09:00:00Z"
-        == bundle.ninjs["embargoedUntil"]
+        == edition_item(bundle)["embargoedUntil"]
     )
     first = item.find("n:contentSet/n:inlineXML/h:html/h:body/h:p", NS)
     assert first.get("class") == "embargo"
@@ -296,7 +295,7 @@ def test_correction_version_is_the_item_version(tmp_path: Path) -> None:
     bundle = make_bundle(make_settings(tmp_path), "ms", version=3)
     data = edition_to_newsml(bundle)
     assert newsml_errors(data) == []
-    assert parse(data).get("version") == "3" == bundle.ninjs["version"]
+    assert parse(data).get("version") == "3" == edition_item(bundle)["version"]
 
 
 def test_a_broken_document_fails_validation(tmp_path: Path) -> None:

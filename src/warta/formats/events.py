@@ -8,10 +8,12 @@ written after the release was published corrects what receivers already hold; on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from warta.clock import aware
+from warta.editions.rendered import RenderedEdition
 from warta.model import Release, ReleaseVersion
 
 EventType = Literal["release.published", "release.corrected", "release.withdrawn"]
@@ -52,3 +54,39 @@ def withdrawn_by(release: Release) -> Literal["issuer", "wire"]:
     """Who withdrew the release: its issuer, or the wire's editors."""
     record = (release.review or {}).get("withdrawal") or {}
     return "wire" if record.get("by") == "wire" else "issuer"
+
+
+@dataclass(frozen=True)
+class Event:
+    """What a rendering announces: its type and time, the note that goes with it (a withdrawal's
+    or a correction's), who withdrew the release, and whether it is an embargoed early copy."""
+
+    type: EventType
+    at: datetime | None
+    note: str = ""
+    withdrawn_by: Literal["issuer", "wire"] | None = None
+    early: bool = False
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.type == "release.withdrawn"
+
+    @property
+    def corrected(self) -> bool:
+        return self.type == "release.corrected"
+
+
+def event_for(
+    rendered: RenderedEdition, kind: str = "edition", note: str | None = None, early: bool = False
+) -> Event:
+    """The event a delivery of this ``kind`` (edition or withdrawal) of ``rendered`` announces.
+
+    A withdrawal's note is ``note`` (the withdrawal's own words) or else the release's; a
+    correction's is the reason its version gives."""
+    release, version = rendered.release, rendered.version
+    kind_of = event_type(release, version, kind)
+    if kind_of == "release.withdrawn":
+        said = release.reject_reason if note is None else note
+        return Event(kind_of, event_time(release, version, kind), said or "", withdrawn_by(release), early)
+    said = rendered.text.correction_reason if kind_of == "release.corrected" else ""
+    return Event(kind_of, event_time(release, version, kind), said or "", None, early)

@@ -9,17 +9,25 @@ embargo is data, not only words: an extension element (Atom and RSS, namespace `
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
+from html import escape
+from typing import ClassVar
 from urllib.parse import urlencode
 
+from warta.clock import aware
 from warta.config import Settings
 from warta.editions.render import WireText
+from warta.editions.rendered import RenderedEdition
 from warta.editions.sectors import is_media_topic
-from warta.formats.ninjs import edition_url
+from warta.formats.events import Event, withdrawn_version
+from warta.formats.ninjs import edition_url, withdrawal_note
+from warta.formats.registry import Format, register
+from warta.i18n.catalog import translate
 from warta.i18n.dates import iso
 from warta.model import Edition, Organisation, Release, ReleaseVersion
 
@@ -27,6 +35,7 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 WARTA_NS = "urn:warta:feed:1"
 MEDIA_TOPIC_SCHEME = "http://cv.iptc.org/newscodes/mediatopic/"
+_XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
 
 
 @dataclass(frozen=True)
@@ -146,7 +155,7 @@ def rss(feed: Feed) -> bytes:
             ET.SubElement(item, "category", {"domain": c.scheme}).text = c.term
         if e.embargoed_until is not None:
             ET.SubElement(item, "warta:embargoed", {"until": iso(e.embargoed_until)})
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8")
+    return _XML_DECLARATION + ET.tostring(root, encoding="utf-8")
 
 
 def atom(feed: Feed) -> bytes:
@@ -159,22 +168,32 @@ def atom(feed: Feed) -> bytes:
     ET.SubElement(root, "link", {"rel": "self", "href": feed.url, "type": "application/atom+xml"})
     ET.SubElement(root, "link", {"rel": "alternate", "href": feed.home, "type": "text/html"})
     for e in feed.entries:
-        entry_el = ET.SubElement(root, "entry", {"xml:lang": e.lang})
-        ET.SubElement(entry_el, "id").text = e.id
-        ET.SubElement(entry_el, "title").text = e.title
-        ET.SubElement(entry_el, "link", {"rel": "alternate", "href": e.url, "hreflang": e.lang})
-        ET.SubElement(entry_el, "published").text = iso(e.published)
-        ET.SubElement(entry_el, "updated").text = iso(e.updated)
-        author = ET.SubElement(entry_el, "author")
-        ET.SubElement(author, "name").text = e.author
-        if e.summary:
-            ET.SubElement(entry_el, "summary").text = e.summary
-        ET.SubElement(entry_el, "content", {"type": "html"}).text = e.content_html
-        for c in e.categories:
-            ET.SubElement(entry_el, "category", {"term": c.term, "scheme": c.scheme, "label": c.label})
-        if e.embargoed_until is not None:
-            ET.SubElement(entry_el, "warta:embargoed", {"until": iso(e.embargoed_until)})
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8")
+        _atom_entry(ET.SubElement(root, "entry", {"xml:lang": e.lang}), e)
+    return _XML_DECLARATION + ET.tostring(root, encoding="utf-8")
+
+
+def atom_entry(e: Entry) -> bytes:
+    """One entry as an Atom Entry Document (RFC 4287 section 2)."""
+    root = ET.Element("entry", {"xmlns": ATOM_NS, "xmlns:warta": WARTA_NS, "xml:lang": e.lang})
+    _atom_entry(root, e)
+    return _XML_DECLARATION + ET.tostring(root, encoding="utf-8")
+
+
+def _atom_entry(entry_el: ET.Element, e: Entry) -> None:
+    ET.SubElement(entry_el, "id").text = e.id
+    ET.SubElement(entry_el, "title").text = e.title
+    ET.SubElement(entry_el, "link", {"rel": "alternate", "href": e.url, "hreflang": e.lang})
+    ET.SubElement(entry_el, "published").text = iso(e.published)
+    ET.SubElement(entry_el, "updated").text = iso(e.updated)
+    author = ET.SubElement(entry_el, "author")
+    ET.SubElement(author, "name").text = e.author
+    if e.summary:
+        ET.SubElement(entry_el, "summary").text = e.summary
+    ET.SubElement(entry_el, "content", {"type": "html"}).text = e.content_html
+    for c in e.categories:
+        ET.SubElement(entry_el, "category", {"term": c.term, "scheme": c.scheme, "label": c.label})
+    if e.embargoed_until is not None:
+        ET.SubElement(entry_el, "warta:embargoed", {"until": iso(e.embargoed_until)})
 
 
 def _json_item(e: Entry) -> dict[str, object]:
@@ -215,3 +234,115 @@ def json_feed(feed: Feed) -> bytes:
     if feed.lang:
         doc["language"] = feed.lang
     return json.dumps(doc, ensure_ascii=False).encode()
+
+
+# --- the registered feed formats ------------------------------------------------------------------
+
+
+def event_entry(rendered: RenderedEdition, event: Event) -> Entry:
+    """The entry a feed reader gets for one event: an early copy carries its lift; a correction is
+    updated when it was written; a withdrawal is the next version, saying who withdrew it."""
+    release, text = rendered.release, rendered.text
+    published = aware(release.public_at) or aware(release.published_at) or aware(rendered.edition.created_at)
+    assert published is not None, "an edition has a creation time"
+    updated = max(published, event.at or published)
+    early = rendered.embargo_until if event.early else None
+    e = entry(
+        rendered.settings,
+        release,
+        rendered.version,
+        rendered.edition,
+        rendered.organisation,
+        text,
+        published=published,
+        updated=updated,
+        embargoed_until=early,
+        versioned_id=True,
+    )
+    if not event.withdrawn:
+        return e
+    label = translate(text.lang, "Withdrawn")
+    url = edition_url(rendered.settings, release.id, rendered.edition.lang)
+    version = withdrawn_version(release)
+    return dataclasses.replace(
+        e,
+        id=f"{url}#v{version}",
+        title=f"[{label}] {e.title}",
+        summary="",
+        content_html=f"<p>{escape(withdrawal_note(release, event.note))}</p>",
+        version=version,
+        images=[],
+    )
+
+
+class FeedFormat(Format):
+    """A feed format: one entry alone for an event (`render`), or a feed of many (`document`)."""
+
+    feed_media_type: ClassVar[str]
+
+    def entry(
+        self,
+        rendered: RenderedEdition,
+        *,
+        published: datetime,
+        updated: datetime,
+        embargoed_until: datetime | None = None,
+        versioned_id: bool = False,
+    ) -> Entry:
+        return entry(
+            rendered.settings,
+            rendered.release,
+            rendered.version,
+            rendered.edition,
+            rendered.organisation,
+            rendered.text,
+            published=published,
+            updated=updated,
+            embargoed_until=embargoed_until,
+            versioned_id=versioned_id,
+        )
+
+    def document(self, feed: Feed) -> bytes:
+        raise NotImplementedError
+
+
+@register
+class AtomFormat(FeedFormat):
+    name = "atom"
+    media_type = "application/atom+xml;type=entry"
+    feed_media_type = "application/atom+xml; charset=utf-8"
+
+    def render(self, rendered: RenderedEdition, event: Event) -> bytes:
+        return atom_entry(event_entry(rendered, event))
+
+    def document(self, feed: Feed) -> bytes:
+        return atom(feed)
+
+
+@register
+class JsonFeedFormat(FeedFormat):
+    name = "jsonfeed"
+    media_type = "application/json"  # one JSON Feed item; a whole feed is application/feed+json
+    feed_media_type = "application/feed+json; charset=utf-8"
+
+    def render(self, rendered: RenderedEdition, event: Event) -> bytes:
+        return json.dumps(_json_item(event_entry(rendered, event)), ensure_ascii=False).encode()
+
+    def document(self, feed: Feed) -> bytes:
+        return json_feed(feed)
+
+
+@register
+class RssFormat(FeedFormat):
+    name = "rss"
+    media_type = "application/rss+xml"  # RSS has no item document: one item is a feed of one
+    feed_media_type = "application/rss+xml; charset=utf-8"
+
+    def render(self, rendered: RenderedEdition, event: Event) -> bytes:
+        e = event_entry(rendered, event)
+        settings = rendered.settings
+        one = Feed(settings.wire_name, e.url, settings.base_url + "/", e.lang, e.updated, [e])
+        return rss(one)
+
+    def document(self, feed: Feed) -> bytes:
+        return rss(feed)

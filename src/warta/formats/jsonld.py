@@ -11,7 +11,10 @@ from babel.core import get_global
 from warta.clock import aware, stamp
 from warta.config import Settings
 from warta.editions.render import WireText
-from warta.formats.ninjs import edition_url
+from warta.editions.rendered import RenderedEdition
+from warta.formats.events import Event
+from warta.formats.ninjs import correction_note, edition_url, withdrawal_note
+from warta.formats.registry import Format, register
 from warta.model import Edition, Organisation, Release, ReleaseVersion
 
 
@@ -127,3 +130,43 @@ def script_tag(doc: dict[str, Any]) -> str:
         .replace(">", "\\u003e")
         .replace("&", "\\u0026")
     )
+
+
+@register
+class JsonLd(Format):
+    """schema.org ``NewsArticle`` for an edition's page, with its OpenGraph and Twitter card meta."""
+
+    name = "jsonld"
+    media_type = "application/ld+json"
+
+    def document(self, rendered: RenderedEdition) -> dict[str, Any]:
+        return news_article(
+            rendered.settings,
+            rendered.release,
+            rendered.version,
+            rendered.edition,
+            rendered.organisation,
+            rendered.text,
+            rendered.editions,
+        )
+
+    def page_meta(
+        self, rendered: RenderedEdition
+    ) -> tuple[str, list[tuple[str, str]], list[tuple[str, str]]]:
+        """What an edition's page carries in its head: the JSON-LD script's body, OpenGraph
+        properties and Twitter card names."""
+        og, twitter = open_graph(
+            rendered.settings, rendered.release, rendered.version, rendered.edition, rendered.editions
+        )
+        return script_tag(self.document(rendered)), og, twitter
+
+    def render(self, rendered: RenderedEdition, event: Event) -> bytes:
+        """The article for one event: a correction carries its note (``correction``), a withdrawal
+        says so (``creativeWorkStatus``) and who withdrew it."""
+        doc = self.document(rendered)
+        if event.withdrawn:
+            doc["creativeWorkStatus"] = "Withdrawn"
+            doc["correction"] = withdrawal_note(rendered.release, event.note)
+        elif event.corrected:
+            doc["correction"] = correction_note(rendered.edition.version, event.note)
+        return json.dumps(doc, ensure_ascii=False).encode()

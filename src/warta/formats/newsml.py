@@ -19,10 +19,11 @@ from datetime import datetime
 from html.parser import HTMLParser
 
 from warta.clock import aware
-from warta.delivery.base import Bundle
+from warta.editions.rendered import RenderedEdition
 from warta.editions.sectors import is_media_topic
-from warta.formats.events import withdrawn_version
+from warta.formats.events import Event, withdrawn_version
 from warta.formats.ninjs import correction_note, edition_url, withdrawal_note
+from warta.formats.registry import Format, register
 from warta.i18n.dates import iso
 
 __all__ = ["CONTENT_TYPE", "IPTC_CATALOG", "NAR_NS", "XHTML_NS", "edition_to_newsml"]
@@ -107,11 +108,12 @@ def _stamp(dt: datetime | None) -> str | None:
     return iso(value) if value else None
 
 
-def _ed_notes(bundle: Bundle, withdrawn: bool) -> list[str]:
+def _ed_notes(bundle: RenderedEdition, withdrawn: bool, note: str | None) -> list[str]:
     edition = bundle.edition
     notes = []
     if withdrawn:
-        return [withdrawal_note(bundle.release, bundle.release.reject_reason or "")]
+        reason = bundle.release.reject_reason if note is None else note
+        return [withdrawal_note(bundle.release, reason or "")]
     if edition.version > 1:
         notes.append(correction_note(edition.version, bundle.text.correction_reason))
     if edition.origin == "machine":
@@ -123,7 +125,7 @@ def _ed_notes(bundle: Bundle, withdrawn: bool) -> list[str]:
     return notes
 
 
-def _content(parent: ET.Element, bundle: Bundle) -> None:
+def _content(parent: ET.Element, bundle: RenderedEdition) -> None:
     """The XHTML rendition: dateline paragraph, body, about, media contact, disclaimer."""
     text, lang = bundle.text, bundle.edition.lang
     html = _el(parent, "html", xmlns=XHTML_NS, lang=lang, xml__lang=lang, dir=text.dir)
@@ -168,7 +170,7 @@ _IMAGE_TYPES = {
 }
 
 
-def _pictures(bundle: Bundle) -> list[dict[str, str]]:
+def _pictures(bundle: RenderedEdition) -> list[dict[str, str]]:
     return [m for m in bundle.version.media if m.get("url")]
 
 
@@ -177,8 +179,9 @@ def _image_type(url: str) -> str | None:
     return next((kind for ext, kind in _IMAGE_TYPES.items() if path.endswith(ext)), None)
 
 
-def edition_to_newsml(bundle: Bundle, withdrawn: bool = False) -> bytes:
-    """The edition as a NewsML-G2 ``newsItem``, UTF-8 with an XML declaration."""
+def edition_to_newsml(bundle: RenderedEdition, withdrawn: bool = False, note: str | None = None) -> bytes:
+    """The edition as a NewsML-G2 ``newsItem``, UTF-8 with an XML declaration; a withdrawal's
+    editorial note says who withdrew it and ``note`` (else the release's own reason)."""
     settings, release, edition, org, text = (
         bundle.settings,
         bundle.release,
@@ -219,8 +222,8 @@ def edition_to_newsml(bundle: Bundle, withdrawn: bool = False) -> bytes:
     if embargo:
         _el(meta, "embargoed", iso(embargo))
     _el(meta, "pubStatus", qcode="stat:canceled" if withdrawn else "stat:usable")
-    for note in _ed_notes(bundle, withdrawn):
-        _el(meta, "edNote", note, xml__lang="en")
+    for ed_note in _ed_notes(bundle, withdrawn, note):
+        _el(meta, "edNote", ed_note, xml__lang="en")
     if edition.version > 1 and not withdrawn:
         _el(meta, "signal", qcode="sig:correction")
     _el(
@@ -273,3 +276,17 @@ def edition_to_newsml(bundle: Bundle, withdrawn: bool = False) -> bytes:
     inline = _el(content_set, "inlineXML", contenttype="application/xhtml+xml", xml__lang=lang)
     _content(inline, bundle)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(item, encoding="utf-8")
+
+
+@register
+class NewsMLG2(Format):
+    """A NewsML-G2 2.35 ``newsItem`` (Power conformance); a withdrawal is its next version, canceled."""
+
+    name = "newsml"
+    media_type = CONTENT_TYPE
+    for_webhooks = True
+
+    def render(self, rendered: RenderedEdition, event: Event) -> bytes:
+        return edition_to_newsml(
+            rendered, withdrawn=event.withdrawn, note=event.note if event.withdrawn else None
+        )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from warta.clock import aware, stamp
 from warta.config import Settings
 from warta.editions.render import WireText
+from warta.editions.rendered import RenderedEdition
 from warta.editions.sectors import is_media_topic, topic_uri
-from warta.formats.events import withdrawn_by, withdrawn_version
+from warta.formats.events import Event, withdrawn_by, withdrawn_version
+from warta.formats.registry import Format, register
 from warta.i18n.dates import iso
 from warta.model import Edition, Organisation, Release, ReleaseVersion
 
@@ -157,3 +160,41 @@ def _subject(code: str, name: str) -> dict[str, Any]:
 def _contact_info(contact: dict[str, str]) -> list[dict[str, Any]]:
     kinds = (("email", "email"), ("phone", "phone"), ("website", "web"))
     return [{"type": kind, "role": "work", "value": contact[key]} for key, kind in kinds if contact.get(key)]
+
+
+def edition_item(rendered: RenderedEdition) -> dict[str, Any]:
+    """The edition's ninjs item, made once per rendering and kept in its cache."""
+    item: dict[str, Any] | None = rendered.cache.get("ninjs")
+    if item is None:
+        item = edition_to_ninjs(
+            rendered.settings,
+            rendered.release,
+            rendered.version,
+            rendered.edition,
+            rendered.organisation,
+            rendered.text,
+            rendered.editions,
+        )
+        rendered.cache["ninjs"] = item
+    return item
+
+
+def encode(doc: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, as webhooks send it."""
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@register
+class Ninjs(Format):
+    """IPTC ninjs 3.1; a withdrawal is the item's next version, canceled, with who and why."""
+
+    name = "ninjs"
+    media_type = "application/json"
+    for_webhooks = True
+
+    def item(self, rendered: RenderedEdition, event: Event) -> dict[str, Any]:
+        item = edition_item(rendered)
+        return as_withdrawn(item, rendered.release, event.note) if event.withdrawn else item
+
+    def render(self, rendered: RenderedEdition, event: Event) -> bytes:
+        return encode(self.item(rendered, event))
