@@ -1253,6 +1253,7 @@ def _email_round(wire: Wire, sink: anchors.SmtpSink, circuit: str, n: int, pid: 
     others_s = sum(t - threads_before.get(tid, 0.0) for tid, t in threads.items() if tid != pid)
     return {
         **_stats([t - approved for t in times]),
+        "release": rid,
         "per_s": spread["per_s_first_to_last"],
         "arrived": len(times),
         "published_after_approve_ms": round((published - approved) * 1000, 1),
@@ -1284,6 +1285,23 @@ EMAIL_ROUND_MEDIANS = (
     "first_after_approve_s",
     "last_after_approve_s",
 )
+
+
+REPORT_READS = 10
+
+
+def _delivery_report(wire: Wire, rid: str) -> dict[str, Any]:
+    """The issuer's delivery report (`GET /api/v1/releases/{id}/report`) of a release sent to the whole
+    email audience, read REPORT_READS times one after another."""
+    samples: list[float] = []
+    total = 0
+    for _ in range(_env_int("WARTA_BENCH_REPORT_READS", REPORT_READS)):
+        started = time.perf_counter()
+        resp = wire.held.get(f"/api/v1/releases/{rid}/report")
+        samples.append(time.perf_counter() - started)
+        assert resp.status_code == 200, resp.text
+        total = resp.json()["total"]
+    return {**_stats(samples), "rows": total}
 
 
 def _email_over_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -1348,6 +1366,9 @@ def email(n: int) -> dict[str, Any]:
                     _log(
                         f"email round: {rounds[-1]['per_s']}/s, {rounds[-1]['server_cpu_us_per_email']} µs/email"
                     )
+            releases = [r.pop("release") for r in rounds]
+            results["delivery_report"] = _delivery_report(wire, releases[-1])
+            _log(f"delivery report: {results['delivery_report']}")
             # the ceiling's message: one more release, to the probe alone, caught whole by aiosmtpd
             with child("sink", str(port)) as catcher:
                 wire.release(probe)

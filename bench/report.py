@@ -42,6 +42,8 @@ LABELS = {
     # distribution: a real server
     "email": "Email: approve → each message accepted by the SMTP sink, {recipients:,} journalists; "
     "per second: first to last message",
+    "delivery_report": "Delivery report of the last email release ({rows:,} ledger rows): the issuer's "
+    "`GET /api/v1/releases/‹id›/report`, one client, one read after another",
     "email_smtplib_baseline": "Email ceiling: smtplib from {threads} threads, the same message to the same sink",
     "webhooks_own_hosts_all_healthy": "Webhooks: publish → receipt, {outlets:,} outlets each on its own host, "
     "all healthy",

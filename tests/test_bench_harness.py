@@ -53,6 +53,8 @@ def test_bench_runs_on_a_tiny_audience(tmp_path: Path) -> None:
     assert results["stream_60"]["p99_vs_nchan"] > 0
     assert len(results["stream_60"]["p99_rounds_ms"]) == len(results["nchan_60"]["p99_rounds_ms"]) == 2
     assert results["email"]["server_cpu_us_per_email"] > 0
+    # the issuer's report of the last email release counts its rows (the 60 journalists, by email)
+    assert results["delivery_report"]["n"] == 10 and results["delivery_report"]["rows"] >= 60
     assert results["email"]["rounds"] == 2 and len(results["email"]["per_s_rounds"]) == 2
     # the sink's CPU is read in clock ticks (10 ms): on 60 emails it may round to nothing
     assert isinstance(results["email"]["sink_cpu_us_per_email"], float)

@@ -10,9 +10,7 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -299,19 +297,10 @@ def test_pipelines_stay_warm(apertium: ApertiumEngine) -> None:
     apertium.translate(["Warm up."], "en", "es")
     pids = apertium.pipeline_pids("en", "es")
     assert len(pids) > 5
-    started = time.perf_counter()
     for i in range(50):
         apertium.translate([f"The port handled {i} ships today.", "Shares <b>rose</b>."], "en", "es")
-    warm = time.perf_counter() - started
+    # the same processes did all 50 batches (the speed of warm against cold: bench/languages.py)
     assert apertium.pipeline_pids("en", "es") == pids
-    started = time.perf_counter()
-    subprocess.run(
-        ["apertium", "-u", "-f", "html", "eng-spa"], input=b"Shares rose.", capture_output=True, check=True
-    )
-    cold = time.perf_counter() - started
-    print(
-        f"\n50 warm batches: {warm * 1000:.0f} ms ({warm * 20:.1f} ms each); one cold `apertium` call: {cold * 1000:.0f} ms"
-    )
 
 
 def test_a_killed_pipeline_is_restarted(apertium: ApertiumEngine) -> None:

@@ -195,21 +195,19 @@ def test_every_message_survives_a_server_restart(server: NatsServer) -> None:
     asyncio.run(main())
 
 
-def test_publish_many_is_faster_than_one_at_a_time(server: NatsServer) -> None:
+def test_publish_many_stores_as_many_as_one_at_a_time(server: NatsServer) -> None:
+    """Pipelined publishing loses nothing against awaiting each publish; how much faster it is, the
+    nats benchmark measures (`bench/nats.py`)."""
+
     async def main() -> None:
         b = bus(server)
         await b.start()
         try:
-            t0 = time.perf_counter()
             for i in range(2000):
                 await b.publish(msg(i, topic="bench.awaited"))
-            awaited = time.perf_counter() - t0
-            t0 = time.perf_counter()
             await b.publish_many([msg(i, topic="bench.pipelined") for i in range(2000)])
-            pipelined = time.perf_counter() - t0
             assert await stream_messages(b, "bench.awaited") == 2000
             assert await stream_messages(b, "bench.pipelined") == 2000
-            print(f"2000 awaited publishes: {awaited:.3f}s; publish_many: {pipelined:.3f}s")
         finally:
             await b.stop()
 

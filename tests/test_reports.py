@@ -86,12 +86,10 @@ def test_report_adds_up_and_is_only_for_the_issuer(
         wait_until(lambda: wire.settled(rid), 90, "every ledger row to settle")
         ledger = wire.ledger(rid)
 
-        started = time.perf_counter()
+        # how long a report takes is measured by the distribution benchmark (`delivery_report`)
         resp = wire.issuer.get(f"/api/v1/releases/{rid}/report")
-        elapsed = time.perf_counter() - started
         assert resp.status_code == 200, resp.text
         report = resp.json()
-        assert elapsed < 2, f"the report took {elapsed:.2f} s"
 
         # the totals add up, every way they are cut
         assert report["total"] == len(ledger) == 200

@@ -234,9 +234,9 @@ def test_heartbeat_timer_and_writer_wakeups() -> None:
         got.append(await asyncio.wait_for(waiting, 1))
         return got
 
-    started = time.monotonic()
+    # each step has a deadline of its own (1 s, twenty heartbeat periods): the writer is woken by the
+    # heartbeat timer, by a publish and by the close, never left waiting for the next period
     heartbeat, frames, closed = asyncio.run(scenario())
-    assert time.monotonic() - started < 1
     assert heartbeat == HEARTBEAT
     assert frames is not None and [e["data"]["n"] for e in events(frames)] == [1, 2]
     assert closed is None
@@ -377,15 +377,15 @@ def test_shared_writes_keep_each_desktops_order(block: int, monkeypatch: pytest.
     asyncio.run(main())
 
 
-def test_fan_out_cost_per_target() -> None:
+def test_fan_out_reaches_every_target() -> None:
+    """One publish to 5,000 connections writes the event to each of them, once. What that costs per
+    connection is measured by the hub benchmark (`bench/hub.py`), against a bare `os.write` loop."""
     h = hub()
     conns: list[Connection] = [h.connect(f"r{i}") for i in range(5000)]
     ids = [c.recipient_id for c in conns]
-    started = time.perf_counter()
     written, targeted = h.publish("release", {"headline": "x" * 300}, ids)
-    elapsed = time.perf_counter() - started
     assert (written, targeted) == (5000, 5000)
-    assert elapsed / 5000 < 20e-6  # generous: a few µs in practice
+    assert all(c.take().count(b"event: release\n") == 1 for c in conns)
 
 
 # -- the channel ----------------------------------------------------------------------------------
@@ -673,10 +673,9 @@ async def fan_out_and_resume(served: Served) -> None:
                 await served.wait_connected(rid)
             assert served.attached() == [served.direct] * 3
 
-            started = time.monotonic()
+            # pushed at once: the readers wait 2 s, the next heartbeat is 30 s away
             assert served.publish("release", {"headline": "Kenaikan harga"}, ["r1", "r2"]) == (2, 2)
             first, second = await one.next(), await two.next()
-            assert time.monotonic() - started < 0.5
             assert first == second and first["event"] == "release"
             assert first["data"] == {"headline": "Kenaikan harga"}
             served.publish("release", {"headline": "only three"}, ["r3"])
