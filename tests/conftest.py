@@ -235,3 +235,20 @@ def release_payload(**overrides: Any) -> dict[str, Any]:
     }
     payload.update(overrides)
     return payload
+
+
+def with_editions(
+    client: httpx.Client, release: dict[str, Any], langs: list[str] | None = None, timeout: float = 60.0
+) -> dict[str, Any]:
+    """The release as the API shows it once the editions stage has made an edition in each of
+    `langs` (default: its target languages): a submission is answered before the engines run."""
+    wanted = set(release["targets"]["languages"] if langs is None else langs) - {release["language"]}
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = client.get(f"/api/v1/releases/{release['id']}")
+        assert resp.status_code == 200, resp.text
+        out: dict[str, Any] = resp.json()
+        if wanted <= {e["lang"] for e in out["editions"]}:
+            return out
+        assert time.monotonic() < deadline, f"no {sorted(wanted)} editions of {release['id']} yet"
+        time.sleep(0.05)

@@ -14,7 +14,7 @@ import pytest
 
 from warta.languages import markup
 from warta.languages.engines.apertium import ApertiumEngine
-from warta.languages.engines.base import ENGINES, Engine, EngineError
+from warta.languages.engines.base import ENGINES, EngineError, Translator
 from warta.languages.engines.opencc_engine import OpenCCEngine
 from warta.languages.router import Route, TranslationRouter
 
@@ -24,7 +24,7 @@ GLOSSARY = ["Pelabuhan Selatan", "PSB", "Kuala Lumpur"]
 # --- fake engines -----------------------------------------------------------------------------------
 
 
-class FakeEngine(Engine):
+class FakeEngine(Translator):
     """Translates by tagging each segment with ``[source>target]``; records every call."""
 
     name: ClassVar[str] = "fake"
@@ -55,7 +55,7 @@ def fake(name: str, tier: str, *links: str, html: bool = False) -> FakeEngine:
     return engine
 
 
-class Upper(Engine):
+class Upper(Translator):
     """A plain-text engine that upper-cases text."""
 
     name = "upper"

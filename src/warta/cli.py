@@ -122,7 +122,7 @@ def worker(
         typer.Option(
             "--stage",
             "-s",
-            help="stage to run: scheduler, routing, delivery, digests, or all; repeat for several",
+            help="stage to run: editions, scheduler, routing, delivery, digests, or all; repeat for several",
         ),
     ],
     log_level: Annotated[str, typer.Option(help="log level")] = "info",

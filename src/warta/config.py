@@ -59,6 +59,9 @@ class Settings:
     routing_fallback_to_original: bool = True
     # languages whose machine drafts publish without an editor ("all" for every language)
     publish_machine: tuple[str, ...] = ()
+    # seconds past its release time a release waits for its machine editions before it goes out
+    # without those not made yet (they follow as additional editions when they are)
+    translation_wait: float = 120.0
     # scaled mode: a NATS JetStream URL ("" keeps the in-process bus and every stage in `warta serve`)
     bus_url: str = ""
     bus_namespace: str = "warta"  # the subject root and stream prefix, so deployments can share a server
@@ -105,6 +108,7 @@ class Settings:
             retry_base=float(_env("RETRY_BASE", "5")),
             routing_fallback_to_original=_env("ROUTING_FALLBACK", "original") == "original",
             publish_machine=_csv(_env("PUBLISH_MACHINE", "")),
+            translation_wait=float(_env("TRANSLATION_WAIT", "120")),
             bus_url=_env("BUS_URL", ""),
             bus_namespace=_env("BUS_NAMESPACE", "warta"),
             lease=float(_env("LEASE", "60")),

@@ -18,11 +18,12 @@ from warta.bus import MemoryBus, OutboxRelay
 from warta.bus.base import Bus
 from warta.config import Settings
 from warta.delivery.base import CHANNELS, Channel
+from warta.editions.stage import EditionsStage
 from warta.store import Store
 
 log = logging.getLogger(__name__)
 
-STAGES = ("scheduler", "routing", "delivery", "digests")
+STAGES = ("editions", "scheduler", "routing", "delivery", "digests")
 SCALED_IDLE_POLL = 2.0  # a delivery worker looks for due rows at least this often among many
 
 
@@ -82,6 +83,7 @@ class Runtime:
 
         from warta.delivery.digests import DigestScheduler
         from warta.delivery.engine import Engine
+        from warta.routing.followup import EditionFollowup
         from warta.routing.stage import Router
         from warta.schedule import Scheduler
 
@@ -95,8 +97,17 @@ class Runtime:
                 idle_poll=SCALED_IDLE_POLL if settings.scaled else 60.0,
             )
         channels = self._channels = self.channels()
+        self.editions = (
+            EditionsStage(store, settings, self.bus, on_events=self.relay.notify)
+            if "editions" in stages
+            else None
+        )
         self.scheduler = (
-            Scheduler(store, self.bus, on_published=self.relay.notify) if "scheduler" in stages else None
+            Scheduler(
+                store, self.bus, on_published=self.relay.notify, translation_wait=settings.translation_wait
+            )
+            if "scheduler" in stages
+            else None
         )
         self.router = (
             Router(
@@ -108,6 +119,12 @@ class Runtime:
                 fallback_to_original=settings.routing_fallback_to_original,
             )
             if "routing" in stages
+            else None
+        )
+        # editions published after their release went out reach the recipients who want them
+        self.followup = (
+            EditionFollowup(store, self.bus, self.router, on_rows=self.wake_delivery)
+            if self.router is not None
             else None
         )
         email: Any = channels.get("email")

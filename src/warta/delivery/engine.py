@@ -249,6 +249,10 @@ _RECIPIENTS = select(*VIEW_COLUMNS, _c.status, _c.webhook_disabled).where(
 )
 
 
+# ledger kinds the channels know by another name
+_JOB_KIND = {"translation": "edition"}
+
+
 class Engine:
     """Works the ledger. `shared=True` when other delivery workers work the same ledger: rows are
     claimed under a lease this engine renews, and only rows whose lease ran out are recovered."""
@@ -572,7 +576,9 @@ class Engine:
         job.__dict__.update(
             delivery_id=row.id,
             channel=row.channel,
-            kind=row.kind,
+            # an additional edition in a language that came after the release went out is, to a
+            # channel, an edition like any other
+            kind=_JOB_KIND.get(row.kind, row.kind),
             lane=row.destination,
             attempt=row.attempts,
             embargoed=row.embargoed,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from warta.bus import emit
 from warta.clock import stamp, utcnow
 from warta.config import Settings
+from warta.editions.targets import request_editions, translated
 from warta.model import Edition, Release, ReleaseVersion
 from warta.store import search
 
@@ -303,7 +304,7 @@ def add_version(
     session.flush()
     make_original_edition(session, settings, release, new, index=False)
     for prev in old_editions:
-        # machine editions are translated afresh below; only people's work is carried over
+        # machine editions are translated afresh by the editions stage; only people's work is carried over
         if prev.lang == release.language or prev.origin == "machine" or prev.status == "held":
             continue
         carried = Edition(
@@ -324,9 +325,7 @@ def add_version(
         sign(settings, carried)
         session.add(carried)
         session.flush()
-    from warta.editions.translations import make_machine_editions
-
-    make_machine_editions(session, settings, release, new, index=False)
+    request_editions(session, release, new.version)  # the editions stage makes the machine ones
     return new
 
 
@@ -342,7 +341,9 @@ def make_current(session: Session, release: Release, version: ReleaseVersion) ->
     for edition in current_editions(session, release):
         if edition.status not in ("needs_translation", "held"):
             search.index_edition(session, edition)
-    if release.status == "published":
+    # a published release's recipients get the correction once its machine editions are made:
+    # now, or when the editions stage finishes them (it sends the same event then)
+    if release.status == "published" and translated(session, release, version.version):
         emit(
             session,
             "release.corrected",

@@ -1,6 +1,7 @@
 """Intake: store a clean submission as a release, its first version and original edition, and review it.
 
-All of it happens in the caller's transaction, so a failure leaves no row behind.
+All of it happens in the caller's transaction, so a failure leaves no row behind; machine editions are
+made after it by the editions stage (`editions/stage.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from warta.bus import emit
 from warta.clock import utcnow
 from warta.config import Settings
 from warta.editions.service import make_original_edition
+from warta.editions.targets import request_editions
 from warta.intake.keys import Principal
 from warta.intake.sanitize import ContentError
 from warta.intake.submission import CleanRelease
@@ -112,10 +114,8 @@ def submit(
     session.add(version)
     session.flush()
     make_original_edition(session, settings, release, version)
-    if status != "rejected":
-        from warta.editions.translations import make_machine_editions
-
-        make_machine_editions(session, settings, release, version)
+    if status != "rejected":  # the editions stage makes the machine editions after this commits
+        request_editions(session, release, version.version)
     emit(session, "release.submitted", f"submitted:{release.id}", {"release_id": release.id})
     if status == "approved":
         emit(session, "release.approved", f"approved:{release.id}:1", {"release_id": release.id})

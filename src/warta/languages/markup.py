@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from warta.languages.engines.base import Engine, EngineError
+from warta.languages.engines.base import EngineError, Translator
 
 VOID_TAGS: frozenset[str] = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -249,7 +249,7 @@ class GlossaryGuard:
 # --- translation ------------------------------------------------------------------------------------
 
 
-def _call(engine: Engine, segments: list[str], source: str, target: str) -> list[str]:
+def _call(engine: Translator, segments: list[str], source: str, target: str) -> list[str]:
     if not segments:
         return []
     results = engine.translate(segments, source, target)
@@ -258,7 +258,9 @@ def _call(engine: Engine, segments: list[str], source: str, target: str) -> list
     return results
 
 
-def translate_html(html: str, engine: Engine, source: str, target: str, glossary: Sequence[str] = ()) -> str:
+def translate_html(
+    html: str, engine: Translator, source: str, target: str, glossary: Sequence[str] = ()
+) -> str:
     """Translate the text of an HTML document or fragment, keeping its markup; one engine call."""
     guard = GlossaryGuard(glossary, sample=html)
     nodes = parse_fragment(html)
@@ -333,7 +335,7 @@ def _collect_runs(
 
 
 def translate_texts(
-    texts: Sequence[str], engine: Engine, source: str, target: str, glossary: Sequence[str] = ()
+    texts: Sequence[str], engine: Translator, source: str, target: str, glossary: Sequence[str] = ()
 ) -> list[str]:
     """Translate plain-text fields (headline, summary…) in one engine call; blank fields stay as they are."""
     guard = GlossaryGuard(glossary, sample="\n".join(texts))
@@ -362,6 +364,8 @@ def _plain(nodes: list[Node]) -> str:
     )
 
 
-def translate_text(text: str, engine: Engine, source: str, target: str, glossary: Sequence[str] = ()) -> str:
+def translate_text(
+    text: str, engine: Translator, source: str, target: str, glossary: Sequence[str] = ()
+) -> str:
     """Translate one plain-text field."""
     return translate_texts([text], engine, source, target, glossary)[0]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from warta.languages import engines as engines_package
 from warta.languages import markup
-from warta.languages.engines.base import ENGINES, TIER_RANK, TIERS, Engine, EngineError
+from warta.languages.engines.base import ENGINES, TIER_RANK, TIERS, EngineError, Translator
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,8 @@ def load_engine_modules() -> None:
 class TranslationRouter:
     """Routes language pairs over a set of engine instances and runs the routes."""
 
-    def __init__(self, engines: Sequence[Engine]) -> None:
-        self._engines: dict[str, Engine] = {}
+    def __init__(self, engines: Sequence[Translator]) -> None:
+        self._engines: dict[str, Translator] = {}
         for engine in engines:
             if engine.name in self._engines:
                 raise ValueError(f"two engines named {engine.name!r}")
@@ -112,7 +112,7 @@ class TranslationRouter:
             chosen = sorted(ENGINES.values(), key=lambda cls_: TIER_RANK.get(cls_.tier, len(TIERS)))
         else:
             chosen = [ENGINES[name] for name in names if name in ENGINES]
-        instances: list[Engine] = []
+        instances: list[Translator] = []
         for engine_class in chosen:
             try:
                 engine = engine_class()
@@ -126,10 +126,10 @@ class TranslationRouter:
         return cls(instances)
 
     @property
-    def engines(self) -> dict[str, Engine]:
+    def engines(self) -> dict[str, Translator]:
         return dict(self._engines)
 
-    def engine(self, name: str) -> Engine:
+    def engine(self, name: str) -> Translator:
         return self._engines[name]
 
     # -- routing --
@@ -177,7 +177,7 @@ class TranslationRouter:
 
     # -- translating --
 
-    def _engine_for(self, name: str) -> Engine:
+    def _engine_for(self, name: str) -> Translator:
         engine = self._engines.get(name)
         if engine is None:
             raise EngineError(f"no engine named {name!r} in this router")

@@ -44,7 +44,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from warta.languages.engines.base import Engine, EngineError, register
+from warta.languages.engines.base import EngineError, Translator, register
 from warta.languages.markup import (
     INLINE_TAGS,
     NO_TRANSLATE_TAGS,
@@ -488,7 +488,7 @@ class Pipeline:
 
 
 @register
-class ApertiumEngine(Engine):
+class ApertiumEngine(Translator):
     name = "apertium"
     tier = "draft"
     handles_html = True

@@ -24,7 +24,7 @@ class EngineError(RuntimeError):
     """The engine could not translate (not installed, crashed, timed out, refused)."""
 
 
-class Engine:
+class Translator:
     name: ClassVar[str]
     tier: ClassVar[str] = "draft"
     handles_html: ClassVar[bool] = False
@@ -46,9 +46,9 @@ class Engine:
         """Release processes, models, connections."""
 
 
-ENGINES: dict[str, type[Engine]] = {}
+ENGINES: dict[str, type[Translator]] = {}
 
 
-def register(cls: type[Engine]) -> type[Engine]:
+def register(cls: type[Translator]) -> type[Translator]:
     ENGINES[cls.name] = cls
     return cls

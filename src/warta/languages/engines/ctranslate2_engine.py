@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from warta.i18n.catalog import LANGUAGES, normalise_lang
-from warta.languages.engines.base import Engine, EngineError, register
+from warta.languages.engines.base import EngineError, Translator, register
 
 NLLB_TOKENS: dict[str, str] = {
     "en": "eng_Latn",
@@ -259,7 +259,7 @@ class _Loaded:
 
 
 @register
-class CTranslate2Engine(Engine):
+class CTranslate2Engine(Translator):
     name: ClassVar[str] = "ctranslate2"
     tier: ClassVar[str] = "draft"
 

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import httpx
 
 from warta.i18n.catalog import normalise_lang
-from warta.languages.engines.base import Engine, EngineError, register
+from warta.languages.engines.base import EngineError, Translator, register
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def _env_number(name: str, default: float) -> float:
 
 
 @register
-class LibreTranslateEngine(Engine):
+class LibreTranslateEngine(Translator):
     name: ClassVar[str] = "libretranslate"
     tier: ClassVar[str] = "draft"
 

@@ -18,7 +18,7 @@ import os
 import threading
 from typing import Any
 
-from warta.languages.engines.base import Engine, EngineError, register
+from warta.languages.engines.base import EngineError, Translator, register
 
 VARIANTS: dict[str, tuple[str, str]] = {
     "tw": ("s2twp", "tw2sp"),
@@ -31,7 +31,7 @@ HANS, HANT = "zh-Hans", "zh-Hant"
 
 
 @register
-class OpenCCEngine(Engine):
+class OpenCCEngine(Translator):
     name = "opencc"
     tier = "publishable"
 
