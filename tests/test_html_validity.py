@@ -236,6 +236,8 @@ def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
             Page("desk", desk.group(1) if desk else "/desk"),
             Page("report", report.json()["url"].removeprefix(url)),
             Page("unsubscribe", "/unsubscribe/not-a-token", 404),
+            Page("outbox-sign-in", "/outbox"),
+            Page("outbox-sign-in-ar", "/outbox?lang=ar"),
         ]
         feed_queries = ["", "?lang=ar", "?lang=ja", "?lang=zh-Hans", "?lang=th", "?org=kumo-lingua-kk"]
         yield Wire(

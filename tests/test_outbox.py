@@ -204,3 +204,47 @@ def test_a_real_relay_means_no_catcher(tmp_path: Path) -> None:
     finally:
         wire.stop()
         sink.stop()
+
+
+def test_the_outbox_speaks_the_language_it_is_asked_for_without_javascript(demo: DemoWire) -> None:
+    # the sign-in form in Arabic: right to left, its labels and its refusals in Arabic
+    arabic = httpx.get(f"{demo.url}/outbox", params={"lang": "ar"}).text
+    assert '<html lang="ar" dir="rtl">' in arabic
+    assert "<h1>صندوق الصادر</h1>" in arabic and ">مفتاح API</label>" in arabic
+    assert '<input type="hidden" name="lang" value="ar">' in arabic
+    wrong = httpx.post(f"{demo.url}/outbox/sign-in", data={"key": "wk_nothing", "lang": "ar"})
+    assert wrong.status_code == 401 and "هذا المفتاح ليس مفتاح API صالحًا." in wrong.text
+    issuer = httpx.post(f"{demo.url}/outbox/sign-in", data={"key": demo.keys["issuer"], "lang": "ja"})
+    assert issuer.status_code == 403 and "送信トレイは配信サービスの編集者と管理者専用です。" in issuer.text
+    # an unknown language is English, not an error
+    assert '<html lang="en" dir="ltr">' in httpx.get(f"{demo.url}/outbox", params={"lang": "xx"}).text
+
+    assert demo.cli("recipients", "import", str(demo.data_dir / "demo-recipients.csv")).returncode == 0
+    headline = "Pelabuhan Selatan adds a third electric crane at Port Klang"
+    publish_to_malaysia(demo, headline)
+
+    # signing in through the plain form keeps the language chosen
+    desk = httpx.Client(base_url=demo.url, timeout=30)
+    signed = desk.post("/outbox/sign-in", data={"key": demo.keys["editor"], "lang": "ja"})
+    assert signed.status_code == 303 and signed.headers["location"] == "/outbox?lang=ja"
+    japanese = wait_for(desk, "/outbox?lang=ja", "siti@newsroom.example")  # the email, not only a webhook
+    assert '<html lang="ja" dir="ltr">' in japanese
+    assert "<h1>送信トレイ</h1>" in japanese and '<th scope="col">件名</th>' in japanese
+    assert '<th scope="col">宛先</th>' in japanese and ">サインアウト</button>" in japanese
+    link = re.search(r'href="(/outbox/mail/[^"?]+\?lang=ja)"[^>]*>' + re.escape(headline), japanese)
+    assert link, japanese
+    mail = desk.get(link.group(1)).text
+    assert '<h2 id="mail-headers">ヘッダー</h2>' in mail and '<h2 id="mail-text">テキストパート</h2>' in mail
+    assert ">この受信者の配信を停止</button>" in mail
+    assert '<pre class="mail-text" lang="en" dir="ltr">' in mail  # the email keeps its own language
+
+    # the list in Arabic, and the switch to every other language as plain links
+    listing = desk.get("/outbox", params={"lang": "ar"}).text
+    assert '<html lang="ar" dir="rtl">' in listing
+    assert '<th scope="col">الموضوع</th>' in listing and ">تسجيل الخروج</button>" in listing
+    assert 'href="/outbox?lang=ar" lang="ar" hreflang="ar" aria-current="page">العربية</a>' in listing
+    assert 'href="/outbox?lang=ja" lang="ja" hreflang="ja">日本語</a>' in listing
+    for page in (arabic, wrong.text, japanese, mail, listing):
+        assert "<script" not in page
+    out = desk.post("/outbox/sign-out", data={"lang": "ar"})
+    assert out.status_code == 303 and out.headers["location"] == "/outbox?lang=ar"

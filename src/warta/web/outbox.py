@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from warta.delivery.catcher import Outbox
-from warta.i18n.catalog import LANGUAGE_NAMES, text_direction
+from warta.i18n.catalog import DEFAULT_LANGUAGE, LANGUAGE_NAMES, text_direction
 from warta.intake.keys import Principal, authenticate
 from warta.web.deps import get_settings, unit_of_work
 from warta.web.pages import not_found_page, render
@@ -39,26 +39,41 @@ def _reader(request: Request) -> Principal | None:
     return who if who is not None and who.is_editor else None
 
 
-def _page(request: Request, name: str, status: int = 200, lang: str = "en", **ctx: object) -> HTMLResponse:
-    page = render(request, name, lang, status=status, **ctx)
+def _language(lang: str | None) -> str:
+    """The page's language: the one asked for with ``?lang=`` (or the forms' field), else English."""
+    return lang if lang is not None and lang in LANGUAGE_NAMES else DEFAULT_LANGUAGE
+
+
+def _at(path: str, lang: str) -> str:
+    """``path`` in ``lang``: links, forms and redirects keep the language the editor chose."""
+    return path if lang == DEFAULT_LANGUAGE else f"{path}?lang={lang}"
+
+
+def _page(request: Request, name: str, lang: str, status: int = 200, **ctx: object) -> HTMLResponse:
+    # the language switch reloads this page; a page answering a form goes back to the list
+    here = request.url.path if request.method in ("GET", "HEAD") else "/outbox"
+    page = render(request, name, lang, status=status, here=here, at=lambda path: _at(path, lang), **ctx)
     page.headers.update({**_PRIVATE, "Referrer-Policy": "no-referrer"})
     return page
 
 
-def _sign_in(request: Request, message: str = "", status: int = 200) -> HTMLResponse:
-    return _page(request, "outbox_sign_in.html", status=status, message=message)
+def _sign_in(request: Request, lang: str, refused: str = "", status: int = 200) -> HTMLResponse:
+    """The sign-in form; ``refused`` says why a key was turned down (``key`` or ``role``)."""
+    return _page(request, "outbox_sign_in.html", lang, status=status, refused=refused)
 
 
 @router.get("/outbox", response_class=HTMLResponse)
-def outbox_page(request: Request) -> Response:
+def outbox_page(request: Request, lang: str | None = None) -> Response:
+    ui = _language(lang)
     who = _reader(request)
     if who is None:
-        return _sign_in(request)
+        return _sign_in(request, ui)
     outbox = _outbox(request)
     settings = get_settings(request)
     return _page(
         request,
         "outbox.html",
+        ui,
         who=who,
         catching=outbox is not None,
         smtp_url=settings.smtp_url,
@@ -68,35 +83,41 @@ def outbox_page(request: Request) -> Response:
 
 
 @router.post("/outbox/sign-in", response_class=HTMLResponse)
-def sign_in(request: Request, key: Annotated[str, Form(max_length=200)] = "") -> Response:
+def sign_in(
+    request: Request,
+    key: Annotated[str, Form(max_length=200)] = "",
+    lang: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    ui = _language(lang)
     key = key.strip()
     with unit_of_work(request) as s:
         who = authenticate(s, key) if key else None
     if who is None:
-        return _sign_in(request, "That key is not a valid API key.", 401)
+        return _sign_in(request, ui, "key", 401)
     if not who.is_editor:
-        return _sign_in(request, "The outbox is for the wire's editors and admins.", 403)
-    page = RedirectResponse("/outbox", status_code=303)
+        return _sign_in(request, ui, "role", 403)
+    page = RedirectResponse(_at("/outbox", ui), status_code=303)
     secure = get_settings(request).base_url.startswith("https://")
     page.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/outbox", secure=secure)
     return page
 
 
 @router.post("/outbox/sign-out")
-def sign_out() -> Response:
-    page = RedirectResponse("/outbox", status_code=303)
+def sign_out(lang: Annotated[str, Form(max_length=20)] = "") -> Response:
+    page = RedirectResponse(_at("/outbox", _language(lang)), status_code=303)
     page.delete_cookie(COOKIE, path="/outbox")
     return page
 
 
 @router.get("/outbox/mail/{key}", response_class=HTMLResponse)
-def mail_page(request: Request, key: str) -> Response:
+def mail_page(request: Request, key: str, lang: str | None = None) -> Response:
+    ui = _language(lang)
     if _reader(request) is None:
-        return _sign_in(request, status=401)
+        return _sign_in(request, ui, status=401)
     outbox = _outbox(request)
     mail = outbox.message(key) if outbox else None
     if mail is None:
-        return not_found_page(request)
+        return render(request, "404.html", ui, status=404)
     lang = mail.lang if mail.lang in LANGUAGE_NAMES else "en"
     base = get_settings(request).base_url
     # a one-click button only for this wire's own links: the page posts nowhere else
@@ -104,6 +125,7 @@ def mail_page(request: Request, key: str) -> Response:
     return _page(
         request,
         "outbox_mail.html",
+        ui,
         mail=mail,
         mail_lang=lang,
         mail_dir=text_direction(lang),
