@@ -45,3 +45,12 @@ def test_count_settings(
         monkeypatch.setenv(name, bad)
         with pytest.raises(ValueError, match=name):
             Settings.from_env()
+
+
+def test_a_relay_password_is_never_shown() -> None:
+    """The relay's address is printed at start-up and shown on /outbox; its password is not."""
+    from warta.config import without_password
+
+    assert without_password("smtp://wire:s3cret@relay.example:587") == "smtp://wire:***@relay.example:587"
+    assert "s3cret" not in without_password("smtps://wire:s3cret@relay.example")
+    assert without_password("smtp://127.0.0.1:25") == "smtp://127.0.0.1:25"

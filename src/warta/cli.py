@@ -11,7 +11,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from warta.config import Settings
+from warta.config import Settings, without_password
 
 app = typer.Typer(help="Warta: a self-hosted, multilingual newswire.", no_args_is_help=True)
 admin_app = typer.Typer(help="Organisations and users, straight in the database.", no_args_is_help=True)
@@ -105,7 +105,7 @@ def _mail_catcher(settings: Settings) -> Any:
 def _print_mail(settings: Settings, catcher: Any) -> None:
     out = Console(soft_wrap=True)
     if catcher is None:
-        out.print(f"Email:         sent to the relay {settings.smtp_url} (WARTA_SMTP_URL)")
+        out.print(f"Email:         sent to the relay {without_password(settings.smtp_url)} (WARTA_SMTP_URL)")
     else:
         out.print(
             f"Email:         no relay set, so a mail catcher on {catcher.smtp_url} keeps every message; "

@@ -6,6 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 
 def _env(name: str, default: str) -> str:
@@ -29,6 +30,16 @@ class Limits:
     sectors: int = 12
     targets: int = 200
     media_items: int = 20
+
+
+def without_password(url: str) -> str:
+    """A service URL fit to show on a page or in a log: any password in it replaced."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from warta.config import without_password
 from warta.delivery.catcher import Outbox
 from warta.i18n.catalog import DEFAULT_LANGUAGE, LANGUAGE_NAMES, text_direction
 from warta.intake.keys import Principal, authenticate
@@ -76,7 +77,7 @@ def outbox_page(request: Request, lang: str | None = None) -> Response:
         ui,
         who=who,
         catching=outbox is not None,
-        smtp_url=settings.smtp_url,
+        smtp_url=without_password(settings.smtp_url),
         mails=outbox.messages() if outbox else [],
         webhooks=outbox.webhooks() if outbox else [],
     )
