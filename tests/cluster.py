@@ -21,8 +21,8 @@ from conftest import WARTA, Server, free_port
 # three workers: every stage runs at least twice except the scheduler and digests, and two of the
 # workers deliver; routing and delivery copies share their work through NATS and PostgreSQL
 WORKER_STAGES = (
-    ("scheduler", "routing", "digests", "delivery"),
-    ("routing", "delivery"),
+    ("editions", "scheduler", "routing", "digests", "delivery"),
+    ("editions", "routing", "delivery"),
     ("delivery",),
 )
 GATEWAYS = 2
