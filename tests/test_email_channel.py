@@ -7,7 +7,7 @@ import base64
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -24,12 +24,13 @@ from aiosmtpd.controller import Controller
 from conftest import free_port
 from htmlcheck import url_scheme
 from warta.config import Settings
-from warta.delivery.base import CHANNELS, Bundle, Job, RecipientView, Result
+from warta.delivery.base import CHANNELS, EndpointView, Job, RecipientView, Result
 from warta.delivery.channels.email import EmailChannel, Relay
 from warta.delivery.tokens import unsubscribe_url
 from warta.editions.render import wire_text
+from warta.editions.rendered import RenderedEdition
 from warta.formats.email import build_message, dkim_sign, envelope_address, message_id_for
-from warta.formats.ninjs import edition_to_ninjs, edition_url
+from warta.formats.ninjs import edition_url
 from warta.i18n import long_datetime, translate
 from warta.model import Edition, Organisation, Release, ReleaseVersion
 
@@ -161,7 +162,9 @@ def make_settings(tmp_path: Path, port: int, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def make_bundle(settings: Settings, lang: str = "ms", *, embargo_until: datetime | None = None) -> Bundle:
+def make_bundle(
+    settings: Settings, lang: str = "ms", *, embargo_until: datetime | None = None
+) -> RenderedEdition:
     org = Organisation(
         id=f"org_{lang}", name="Syarikat Contoh Berhad", slug="contoh", about="", verified=True
     )
@@ -214,8 +217,7 @@ def make_bundle(settings: Settings, lang: str = "ms", *, embargo_until: datetime
         updated_at=RELEASED,
     )
     text = wire_text(settings, release, version, edition, org)
-    ninjs = edition_to_ninjs(settings, release, version, edition, org, text, [edition])
-    return Bundle(settings, release, version, edition, org, text, [edition], ninjs)
+    return RenderedEdition(settings, release, version, edition, org, text, [edition])
 
 
 def recipient(
@@ -233,15 +235,10 @@ def recipient(
         country="MY",
         languages=("ms", "en"),
         sectors=(),
-        email=email or f"reader{n}@news.example",
-        webhook_url=None,
-        webhook_secret=None,
-        webhook_format="ninjs",
-        stream_token=None,
-        feed_token=f"feed{n}",
         embargo_trusted=True,
         locale=locale,
         timezone=tz,
+        endpoints=(EndpointView(f"end_{n:05d}", "email", email or f"reader{n}@news.example", None, None),),
     )
 
 
@@ -269,7 +266,7 @@ class Commits:
 
 
 def make_job(
-    bundle: Bundle,
+    bundle: RenderedEdition,
     commits: Commits,
     n: int,
     *,
@@ -279,6 +276,7 @@ def make_job(
     **who: Any,
 ) -> Job:
     delivery_id = f"dlv_{kind[:3]}{n:05d}"
+    to = recipient(n, **who)
     return Job(
         delivery_id=delivery_id,
         channel="email",
@@ -286,10 +284,11 @@ def make_job(
         lane="smtp:127.0.0.1",
         attempt=1,
         embargoed=embargoed,
-        recipient=recipient(n, **who),
+        recipient=to,
         bundle=bundle,
         commit_point=commits.point(message_id_for(bundle.settings, delivery_id)),
         extra=extra or {},
+        endpoint=to.endpoints[0],
     )
 
 
@@ -325,9 +324,11 @@ def test_channel_shape(tmp_path: Path) -> None:
     assert channel.lane_concurrency == 12
     assert channel.recover_committing == "delivered"
     assert channel.relay == Relay("relay.example", 465, True, "user", "p@ss")
-    assert channel.lane(recipient(1)) == "smtp:relay.example:465"
+    assert channel.lane(recipient(1).endpoints[0]) == "smtp:relay.example:465"
     assert channel.applies_to(recipient(1))
-    assert not channel.applies_to(RecipientView(**{**recipient(1).__dict__, "email": None}))
+    assert not channel.applies_to(replace(recipient(1), endpoints=()))
+    webhook_only = EndpointView("end_w", "webhook", "https://hooks.example/w", "ninjs", "whsec_x")
+    assert not channel.applies_to(replace(recipient(1), endpoints=(webhook_only,)))
     assert Relay.parse("smtp://127.0.0.1").lane == "smtp:127.0.0.1:25"
     with pytest.raises(ValueError):
         Relay.parse("http://relay.example")
@@ -349,9 +350,9 @@ def test_two_hundred_jobs_through_one_pool(tmp_path: Path, smtp: SmtpServer) -> 
         mid = message_id_for(settings, job.delivery_id)
         assert mid == f"{job.delivery_id}@warta.test"
         message = smtp.sink.messages[f"<{mid}>"]
-        assert message["To"].addresses[0].addr_spec == job.recipient.email
+        assert message["To"].addresses[0].addr_spec == job.endpoint.address
         assert message["To"].addresses[0].display_name == job.recipient.name
-        assert smtp.sink.envelopes[f"<{mid}>"] == ("wire@warta.test", [job.recipient.email])
+        assert smtp.sink.envelopes[f"<{mid}>"] == ("wire@warta.test", [job.endpoint.address])
         assert commits.calls[mid] == 1
     assert commits.too_late == []
     # everything shared was rendered once for all 200

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from warta.delivery.base import RecipientView
+from warta.delivery.base import EndpointView, RecipientView
 from warta.ids import new_id, new_ids
-from warta.routing.audience import VIEW_COLUMNS, view_of
+from warta.routing.audience import ENDPOINT_COLUMNS, VIEW_COLUMNS, endpoint_of, view_of
 
 DIGITS = "0123456789abcdefghjkmnpqrstvwxyz"
 
@@ -47,26 +47,29 @@ def test_none() -> None:
 
 
 def test_a_recipient_view_from_a_row_has_every_field() -> None:
-    """Views of recipients are made from database rows without the dataclass's own constructor:
-    the result must be the same object the constructor makes, field for field."""
-    row = ["rcp_1", "journalist", "Nur", "MY", '["ms", "en"]', '["technology"]', "nur@news.example"]
-    row += [
-        "https://hooks.example/1",
-        "gone",
-        "secret",
-        "ninjs",
-        "stream",
-        "feed",
+    """Views of recipients and endpoints are made from database rows without the dataclass's own
+    constructor: the result must be the same object the constructor makes, field for field."""
+    hook = endpoint_of(["end_1", "webhook", "https://hooks.example/1", "newsml", "whsec_1"])
+    assert len(ENDPOINT_COLUMNS) == 5
+    assert set(vars(hook)) == {f.name for f in dataclasses.fields(EndpointView)}
+    assert hook == EndpointView("end_1", "webhook", "https://hooks.example/1", "newsml", "whsec_1")
+    row = [
+        "rcp_1",
+        "journalist",
+        "Nur",
+        "MY",
+        '["ms", "en"]',
+        '["technology"]',
         True,
         "ms",
         "Asia/Kuala_Lumpur",
     ]
     assert len(row) == len(VIEW_COLUMNS)
-    made = view_of(row)
+    made = view_of(row, (hook,))
     fields = {f.name for f in dataclasses.fields(RecipientView)}
     assert set(vars(made)) == fields
     assert made == RecipientView(**{name: getattr(made, name) for name in fields})
     assert made.languages == ("ms", "en") and made.sectors == ("technology",)
-    assert made.webhook_url is None  # a disabled endpoint is not handed to channels
+    assert made.endpoints == (hook,) and made.embargo_trusted is True
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.name = "someone else"  # type: ignore[misc]

@@ -23,10 +23,11 @@ from fastapi import FastAPI
 
 from warta.config import Settings
 from warta.delivery import stream as stream_hub
-from warta.delivery.base import CHANNELS, Bundle, Job, RecipientView
+from warta.delivery.base import CHANNELS, EndpointView, Job, RecipientView
 from warta.delivery.channels.stream import StreamChannel
 from warta.delivery.stream import HEARTBEAT, Connection, StreamHub, chunk
 from warta.editions.render import wire_text
+from warta.editions.rendered import RenderedEdition
 from warta.model import Edition, Organisation, Release, ReleaseVersion
 from warta.web import stream as stream_web
 from warta.web.server import http_protocol
@@ -393,7 +394,7 @@ def test_fan_out_reaches_every_target() -> None:
 RELEASED = datetime(2026, 11, 27, 1, 30, tzinfo=UTC)
 
 
-def bundle(lang: str, embargo_until: datetime | None = None) -> Bundle:
+def bundle(lang: str, embargo_until: datetime | None = None) -> RenderedEdition:
     settings = replace(SETTINGS, base_url="https://wire.example")
     org = Organisation(id="org_1", name="Syarikat Contoh Berhad", slug="contoh", about="", verified=True)
     release = Release(
@@ -430,10 +431,10 @@ def bundle(lang: str, embargo_until: datetime | None = None) -> Bundle:
         updated_at=RELEASED,
     )
     text = wire_text(settings, release, version, edition, org)
-    return Bundle(settings, release, version, edition, org, text, [edition], {})
+    return RenderedEdition(settings, release, version, edition, org, text, [edition])
 
 
-def job(b: Bundle, rid: str, kind: str = "edition", embargoed: bool = False) -> Job:
+def job(b: RenderedEdition, rid: str, kind: str = "edition", embargoed: bool = False) -> Job:
     async def commit_point() -> None:
         raise AssertionError("the stream has no commit point")
 
@@ -454,9 +455,9 @@ def test_channel_publishes_each_edition_once_to_all_its_recipients() -> None:
     assert CHANNELS["stream"] is StreamChannel
     channel = StreamChannel(SETTINGS)
     assert channel.applies_to(recipient("r1", "x"))
-    assert not channel.applies_to(replace(recipient("r1", "x"), stream_token=None))
+    assert not channel.applies_to(replace(recipient("r1", "x"), endpoints=()))
     assert not channel.applies_to(replace(recipient("r1", "x"), kind="outlet"))
-    assert channel.lane(recipient("r1", "x")) == "stream"
+    assert channel.lane(recipient("r1", "x").endpoints[0]) == "stream"
     hub = channel.hub
     conns = {rid: hub.connect(rid) for rid in ("r1", "r2", "r3", "r4")}
     ms, en = bundle("ms"), bundle("en")
@@ -510,15 +511,10 @@ def recipient(rid: str, name: str) -> RecipientView:
         country="MY",
         languages=("en",),
         sectors=(),
-        email=None,
-        webhook_url=None,
-        webhook_secret=None,
-        webhook_format="ninjs",
-        stream_token=f"tok-{rid}",
-        feed_token=f"feed-{rid}",
         embargo_trusted=False,
         locale="en",
         timezone="UTC",
+        endpoints=(EndpointView(f"end-{rid}", "stream", None, None, f"tok-{rid}"),),
     )
 
 

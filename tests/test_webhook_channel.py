@@ -21,13 +21,16 @@ from typing import Any, TypeVar
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from receivers import HANG, Request, ScriptedServer
 from test_newsml import make_bundle, make_settings, newsml_errors
 from warta.config import Settings
 from warta.delivery import signing
-from warta.delivery.base import CHANNELS, Bundle, Job, RecipientView, Result
+from warta.delivery.base import CHANNELS, EndpointView, Job, RecipientView, Result
 from warta.delivery.channels.webhook import WebhookChannel, request_target, retry_after
 from warta.delivery.http1 import Origin
 from warta.delivery.netguard import UnresolvedHost, UnsafeTarget, check_url, check_url_sync
+from warta.editions.rendered import RenderedEdition
+from warta.formats.ninjs import edition_item
 
 VECTORS = json.loads(
     (Path(__file__).parent / "data" / "standards" / "standard-webhooks" / "test-vectors.json").read_text(
@@ -258,65 +261,41 @@ Script = Callable[[Seen, int], Awaitable[Answer]]
 
 @dataclass
 class Receiver:
-    """A minimal HTTP/1.1 server (keep-alive, Content-Length bodies) answering from a script."""
+    """An outlet's endpoint on the shared scripted server, answering from a script of its own."""
 
     script: Script
     seen: list[Seen] = field(default_factory=list)
-    port: int = 0
-    _server: asyncio.Server | None = None
-    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    server: ScriptedServer | None = None
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> Receiver:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.server = await ScriptedServer(self._answer).__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        assert self.server is not None
+        await self.server.__aexit__(*exc)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            while True:
-                line = await reader.readline()
-                if not line.strip():
-                    break
-                method, path, _ = line.decode("latin-1").split(" ", 2)
-                headers: dict[str, str] = {}
-                while (raw := await reader.readline()) not in (b"\r\n", b"\n", b""):
-                    name, _, value = raw.decode("latin-1").partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                seen = Seen(method, path, headers, body)
-                self.seen.append(seen)
-                answer = await self.script(seen, len(self.seen))
-                if answer is None:
-                    await asyncio.Event().wait()
-                    return
-                status, extra, payload = answer
-                stall = extra.pop("X-Stall", None)  # promise more body than is sent, then hang
-                length = len(payload) + (1000 if stall else 0)
-                head = f"HTTP/1.1 {status} Status\r\nContent-Length: {length}\r\n"
-                head += "".join(f"{k}: {v}\r\n" for k, v in extra.items())
-                writer.write(head.encode("latin-1") + b"\r\n" + payload)
-                await writer.drain()
-                if stall:
-                    await asyncio.Event().wait()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._tasks.discard(task)
-            writer.close()
+    async def _answer(self, request: Request, server: ScriptedServer) -> tuple[bytes, bool | str]:
+        seen = Seen(request.method, request.path, request.headers, request.body)
+        self.seen.append(seen)
+        answer = await self.script(seen, len(self.seen))
+        if answer is None:
+            return b"", HANG
+        status, extra, payload = answer
+        stall = extra.pop("X-Stall", None)  # promise more body than is sent, then hang
+        length = len(payload) + (1000 if stall else 0)
+        head = f"HTTP/1.1 {status} Status\r\nContent-Length: {length}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in extra.items())
+        return head.encode("latin-1") + b"\r\n" + payload, HANG if stall else False
 
 
 def answer(status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> Script:
@@ -334,22 +313,17 @@ def recipient(url: str, secret: str, fmt: str = "ninjs") -> RecipientView:
         country="MY",
         languages=("ms",),
         sectors=(),
-        email=None,
-        webhook_url=url,
-        webhook_secret=secret,
-        webhook_format=fmt,
-        stream_token=None,
-        feed_token="t" * 32,
         embargo_trusted=False,
         locale="ms",
         timezone="Asia/Kuala_Lumpur",
+        endpoints=(EndpointView("end_1", "webhook", url, fmt, secret),),
     )
 
 
 @dataclass
 class Sender:
     settings: Settings
-    bundle: Bundle
+    bundle: RenderedEdition
     secret: str = field(default_factory=signing.new_secret)
     commits: list[str] = field(default_factory=list)
 
@@ -366,13 +340,14 @@ class Sender:
             delivery_id="dlv_0001",
             channel="webhook",
             kind=kind,
-            lane=channel.lane(view),
+            lane=channel.lane(view.endpoints[0]),
             attempt=attempt,
             embargoed=False,
             recipient=view,
             bundle=self.bundle,
             commit_point=commit_point,
             extra=extra,
+            endpoint=view.endpoints[0],
         )
 
     async def send(self, *jobs: Job) -> list[Result]:
@@ -405,8 +380,9 @@ def test_channel_is_registered_with_its_policy() -> None:
     assert channel.applies_to(view)
     assert not channel.applies_to(recipient("", "whsec_x"))
     # a lane per endpoint; connections pooled per host (scheme, address, port and name)
-    assert channel.lane(view) == "webhook:https://Hooks.Example.com/warta"
-    assert channel.lane(recipient("https://hooks.example.com/other", "s")) != channel.lane(view)
+    assert channel.lane(view.endpoints[0]) == "webhook:https://Hooks.Example.com/warta"
+    other = recipient("https://hooks.example.com/other", "s").endpoints[0]
+    assert channel.lane(other) != channel.lane(view.endpoints[0])
     first = request_target("https://Hooks.Example.com/warta", ["203.0.113.5"])
     second = request_target("https://hooks.example.com/x?a=b c", ["203.0.113.5"])
     assert first[0] == second[0] == Origin("https", "203.0.113.5", 443, "hooks.example.com")
@@ -432,7 +408,7 @@ def test_delivers_signed_ninjs(sender: Sender) -> None:
     assert doc["type"] == "release.published" == hit.headers["x-warta-event"]
     assert doc["timestamp"] == "2026-11-27T01:30:00Z"  # the publication
     item = doc["data"]
-    assert item == sender.bundle.ninjs
+    assert item == edition_item(sender.bundle)
     assert item["headlines"][0]["value"] == "Syarikat Contoh Berhad melabur RM250 juta dalam pusat data hijau"
     assert b"\\u" not in hit.body and b", " not in hit.body[:50]  # compact UTF-8
     signing.verify(sender.secret, hit.headers, hit.body)
@@ -642,13 +618,13 @@ def test_withdrawal_payloads(sender: Sender) -> None:
     item = doc["data"]
     assert item["pubStatus"] == "canceled"
     assert item["edNote"] == "Withdrawn by the issuer: Ditarik balik atas permintaan penerbit."
-    assert item["uri"] == sender.bundle.ninjs["uri"]
+    assert item["uri"] == edition_item(sender.bundle)["uri"]
     assert item["version"] == "2"  # a new version, which receivers keying on uri + version take
     assert newsml.headers["x-warta-event"] == "release.withdrawn"
     assert newsml_errors(newsml.body) == []
     assert b'<pubStatus qcode="stat:canceled" />' in newsml.body
     assert json.loads(again.body)["data"]["pubStatus"] == "usable"  # the shared ninjs is left as it was
-    assert sender.bundle.ninjs["pubStatus"] == "usable"
+    assert edition_item(sender.bundle)["pubStatus"] == "usable"
     assert any(k.startswith("webhook:ninjs:withdrawal") for k in sender.bundle.cache)
 
 

@@ -16,21 +16,32 @@ channel whose `committing` rows are sent again like `sending` ones) it is not re
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from warta.config import Settings
-from warta.editions.render import WireText
-from warta.model import Edition, Organisation, Release, ReleaseVersion
+from warta.editions.rendered import RenderedEdition
+
+
+@dataclass(frozen=True)
+class EndpointView:
+    """One place a recipient takes deliveries on a channel: its address (an email address, a URL),
+    format (a webhook's ninjs or newsml) and secret (a webhook's signing secret, a token)."""
+
+    id: str
+    channel: str
+    address: str | None
+    format: str | None
+    secret: str | None
 
 
 @dataclass(frozen=True)
 class RecipientView:
-    """The parts of a recipient a channel needs, detached from the database session."""
+    """The parts of a recipient a channel needs, detached from the database session.
+
+    `endpoints` are its active endpoints as routing's audience reads them; a claimed job names its
+    own endpoint (`Job.endpoint`), and a claim's views carry none."""
 
     id: str
     kind: str
@@ -38,47 +49,10 @@ class RecipientView:
     country: str
     languages: tuple[str, ...]
     sectors: tuple[str, ...]
-    email: str | None
-    webhook_url: str | None
-    webhook_secret: str | None
-    webhook_format: str
-    stream_token: str | None
-    feed_token: str
     embargo_trusted: bool
     locale: str
     timezone: str
-
-
-@dataclass
-class Bundle:
-    """One edition with everything rendered once and shared by all its jobs.
-
-    `cache` is for channels to keep their own pre-rendered forms (encoded payloads, email
-    parts per locale) so that 86,000 jobs do not render the same edition 86,000 times.
-    """
-
-    settings: Settings
-    release: Release
-    version: ReleaseVersion
-    edition: Edition
-    organisation: Organisation
-    text: WireText
-    editions: list[Edition]
-    ninjs: dict[str, Any]
-    cache: dict[str, Any] = field(default_factory=dict)
-
-    @functools.cached_property
-    def key(self) -> tuple[str, str]:
-        """What makes this rendering current: the edition's digest and its release's state (the
-        key of the engine's cache, and what a sending process keeps its own copies by)."""
-        return (self.edition.id, f"{self.edition.digest}|{self.release.status}|{self.release.updated_at}")
-
-    @functools.cached_property
-    def embargo_until(self) -> datetime | None:
-        """The release's embargo (a bundle is rebuilt when its release changes)."""
-        from warta.clock import aware
-
-        return aware(self.release.embargo_until)
+    endpoints: tuple[EndpointView, ...] = ()
 
 
 async def send_safely(channel: Channel, jobs: list[Job]) -> list[Result]:
@@ -95,6 +69,9 @@ async def unchecked() -> None:
     """The commit point of a job no other worker can take over, or one with no ledger row yet."""
 
 
+NO_ENDPOINT = EndpointView("", "", None, None, None)  # a job with no address (routing's live jobs)
+
+
 @dataclass
 class Job:
     delivery_id: str
@@ -104,9 +81,10 @@ class Job:
     attempt: int  # 1 for the first try
     embargoed: bool  # an early copy for an embargo-trusted recipient: mark it as such
     recipient: RecipientView
-    bundle: Bundle
+    bundle: RenderedEdition  # the edition rendered once for all its jobs
     commit_point: Callable[[], Awaitable[None]]
     extra: dict[str, Any] = field(default_factory=dict)  # digest items, withdrawal note
+    endpoint: EndpointView = NO_ENDPOINT  # where this delivery goes (an address, a URL, a token)
 
 
 Outcome = Literal["delivered", "retry", "failed", "disable"]
@@ -141,18 +119,23 @@ class Channel:
     # delivered when it is due at once, instead of leaving it to the engine
     settled_by_routing: ClassVar[bool] = False
     # sends from child processes when the settings ask for them (`warta.delivery.sender`): the jobs,
-    # recipients and results travel between processes, the bundle is rebuilt there
+    # recipients and results travel between processes, the rendered edition is made anew there
     own_process: ClassVar[bool] = False
     # of this channel's jobs in flight, those waiting on a slow destination that no longer count
     # against `max_queued` (a channel that parks slow requests keeps it up to date)
     parked: int = 0
 
-    def applies_to(self, recipient: RecipientView) -> bool:
-        """Whether this recipient has this channel."""
-        raise NotImplementedError
+    def accepts(self, recipient: RecipientView, endpoint: EndpointView) -> bool:
+        """Whether this channel delivers to this endpoint of this recipient (routing makes a
+        row for each endpoint a channel accepts)."""
+        return True
 
-    def lane(self, recipient: RecipientView) -> str:
-        """The destination whose concurrency and circuit breaker this delivery shares."""
+    def applies_to(self, recipient: RecipientView) -> bool:
+        """Whether this recipient has an endpoint this channel accepts."""
+        return any(e.channel == self.name and self.accepts(recipient, e) for e in recipient.endpoints)
+
+    def lane(self, endpoint: EndpointView) -> str:
+        """The destination whose concurrency and circuit breaker a delivery to this endpoint shares."""
         raise NotImplementedError
 
     def breaker_key(self, job: Job) -> str | None:

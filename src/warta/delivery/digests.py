@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from warta.clock import aware, utcnow
 from warta.delivery.ledger import NewRow, add_rows
-from warta.model import Alert, Delivery, DigestItem, Edition, Recipient
+from warta.model import Alert, Delivery, DigestItem, Edition, Endpoint, Recipient
 from warta.store import Store
 
 log = logging.getLogger(__name__)
@@ -51,11 +51,22 @@ def make_digests(session: Session, lane: str, now: datetime | None = None) -> in
         .join(Alert, Alert.id == DigestItem.alert_id)
         .join(Recipient, Recipient.id == DigestItem.recipient_id)
         .where(DigestItem.digest_delivery_id.is_(None), DigestItem.not_before <= now)
-        .where(Recipient.status == "active", Recipient.email.is_not(None))
+        .where(Recipient.status == "active")
     ).all()
+    # a digest goes to the recipient's first active email endpoint (its items name one delivery)
+    mailbox: dict[str, str] = {}
+    for recipient_id, endpoint_id in session.execute(
+        select(Endpoint.recipient_id, Endpoint.id)
+        .where(Endpoint.recipient_id.in_({r.id for _, _, r in pending}))
+        .where(Endpoint.channel == "email", Endpoint.state == "active")
+        .order_by(Endpoint.created_at.desc(), Endpoint.id.desc())
+    ):
+        mailbox[recipient_id] = endpoint_id  # the earliest is written last
     due: dict[tuple[str, datetime], list[tuple[DigestItem, Alert]]] = {}
     zones: dict[str, str] = {}
     for item, alert, recipient in pending:
+        if recipient.id not in mailbox:
+            continue
         slot = last_slot(alert.mode, now, recipient.timezone)
         last = aware(alert.last_digest_at)
         created = aware(item.created_at) or now
@@ -78,6 +89,7 @@ def make_digests(session: Session, lane: str, now: datetime | None = None) -> in
             version=period,
             lang=anchor.lang,
             recipient_id=recipient_id,
+            endpoint_id=mailbox[recipient_id],
             channel="email",
             kind="digest",
             destination=lane,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from warta.clock import utcnow
 from warta.ids import new_ids
-from warta.model import Delivery
+from warta.model import Delivery, Endpoint, Recipient
 
 DELIVERIES = cast(Table, Delivery.__table__)
 MAX_ATTEMPTS = 16
@@ -40,6 +40,7 @@ class NewRow:
     version: int
     lang: str
     recipient_id: str
+    endpoint_id: str
     channel: str
     kind: str
     destination: str
@@ -50,7 +51,7 @@ class NewRow:
 
 
 def add_rows(session: Session, rows: Iterable[NewRow]) -> int:
-    """Insert ledger rows, skipping any whose (release, version, recipient, channel, kind) exists.
+    """Insert ledger rows, skipping any whose (release, version, recipient, endpoint, kind) exists.
 
     Returns how many rows were offered; the unique key makes offering a row twice harmless."""
     return insert_values(session, row_values(rows))
@@ -70,6 +71,7 @@ def row_values(rows: Iterable[NewRow]) -> list[dict[str, Any]]:
             "version": r.version,
             "lang": r.lang,
             "recipient_id": r.recipient_id,
+            "endpoint_id": r.endpoint_id,
             "channel": r.channel,
             "kind": r.kind,
             "destination": r.destination,
@@ -95,6 +97,7 @@ _NEW_COLUMNS = (
     "version",
     "lang",
     "recipient_id",
+    "endpoint_id",
     "channel",
     "kind",
     "destination",
@@ -167,6 +170,7 @@ class Claimed(NamedTuple):
     release_id: str
     edition_id: str
     recipient_id: str
+    endpoint_id: str
     channel: str
     kind: str
     destination: str
@@ -231,8 +235,8 @@ def claim(
         return [Claimed(*row) for row in rows]
     when = _result_processor(conn.dialect, "not_before")
     return [
-        Claimed(i, rel, ed, rcp, ch, kind, dest, attempts, bool(embargoed), when(nb) if when else nb)
-        for i, rel, ed, rcp, ch, kind, dest, attempts, embargoed, nb in rows
+        Claimed(i, rel, ed, rcp, end, ch, kind, dest, attempts, bool(embargoed), when(nb) if when else nb)
+        for i, rel, ed, rcp, end, ch, kind, dest, attempts, embargoed, nb in rows
     ]
 
 
@@ -516,3 +520,15 @@ def recover(
             res = session.execute(stmt.values(state="pending", next_attempt_at=now))
         counts[f"committing->{policy} ({channel})"] = getattr(res, "rowcount", 0) or 0
     return counts
+
+
+def disable_endpoint(conn: Connection, endpoint_id: str, reason: str) -> None:
+    """Stop using an endpoint that said it is gone (a webhook's 410); the recipient's other
+    endpoints go on. Its recipient counts as changed, so routing's audience drops the endpoint."""
+    conn.execute(
+        update(Endpoint)
+        .where(Endpoint.id == endpoint_id, Endpoint.state == "active")
+        .values(state="disabled", disabled_reason=reason, updated_at=utcnow())
+    )
+    owner = select(Endpoint.recipient_id).where(Endpoint.id == endpoint_id).scalar_subquery()
+    conn.execute(update(Recipient).where(Recipient.id == owner).values(updated_at=utcnow()))

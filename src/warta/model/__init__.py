@@ -1,6 +1,6 @@
 """The nouns of the wire: organisations, people and keys, releases, versions, editions, the outbox."""
 
-from warta.model.distribution import Alert, Circuit, Delivery, DigestItem, Recipient
+from warta.model.distribution import Alert, Circuit, Delivery, DigestItem, Endpoint, Recipient
 from warta.model.tables import (
     ApiKey,
     Base,
@@ -18,6 +18,7 @@ __all__ = [
     "Base",
     "Circuit",
     "Delivery",
+    "Endpoint",
     "DigestItem",
     "Edition",
     "Organisation",

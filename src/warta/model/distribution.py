@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from warta.clock import utcnow
 from warta.ids import new_id
@@ -24,13 +24,6 @@ class Recipient(Base):
     country: Mapped[str] = mapped_column(String(2), index=True)
     languages: Mapped[list[Any]] = mapped_column(default=list)  # preference order
     sectors: Mapped[list[Any]] = mapped_column(default=list)  # empty: every sector
-    email: Mapped[str | None] = mapped_column(String(320))
-    webhook_url: Mapped[str | None] = mapped_column(String(2000))
-    webhook_secret: Mapped[str | None] = mapped_column(String(100))
-    webhook_format: Mapped[str] = mapped_column(String(16), default="ninjs")  # ninjs | newsml
-    webhook_disabled: Mapped[str | None] = mapped_column(Text)  # why, e.g. "410 Gone"
-    feed_token: Mapped[str] = mapped_column(String(64), unique=True)
-    stream_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     embargo_trusted: Mapped[bool] = mapped_column(Boolean, default=False)
     locale: Mapped[str] = mapped_column(String(16), default="en")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
@@ -39,6 +32,32 @@ class Recipient(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # indexed: routing's check for changed recipients reads the latest without a scan
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # every endpoint, removed ones included (the ledger names them); loaded with their recipients
+    endpoints: Mapped[list[Endpoint]] = relationship(
+        back_populates="recipient", lazy="selectin", order_by="Endpoint.created_at, Endpoint.id"
+    )
+
+
+class Endpoint(Base):
+    """Where a recipient takes deliveries on one channel: an email address, a webhook URL (with its
+    signing secret and format), a private feed or a live stream (a capability token as its secret).
+    A recipient may have several of a kind; each delivery row names the endpoint it goes to."""
+
+    __tablename__ = "endpoints"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("end_"))
+    recipient_id: Mapped[str] = mapped_column(ForeignKey("recipients.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # email | webhook | feed | stream
+    address: Mapped[str | None] = mapped_column(String(2000))  # the email address or URL
+    format: Mapped[str | None] = mapped_column(String(16))  # a webhook's: ninjs | newsml
+    # a webhook's signing secret, a feed's or stream's token (unique: tokens are looked up by it)
+    secret: Mapped[str | None] = mapped_column(String(100), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="active")  # active | disabled | removed
+    disabled_reason: Mapped[str | None] = mapped_column(Text)  # why, e.g. "410 Gone"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    recipient: Mapped[Recipient] = relationship(back_populates="endpoints")
 
 
 class Circuit(Base):
@@ -74,7 +93,7 @@ class Alert(Base):
 
 
 class Delivery(Base):
-    """One row per (release version, recipient, channel, kind): the ledger's unique key decides 'once'.
+    """One row per (release version, recipient, endpoint, kind): the ledger's unique key decides 'once'.
 
     The edition is the one language version routing chose for this recipient.
     """
@@ -87,7 +106,8 @@ class Delivery(Base):
     version: Mapped[int] = mapped_column(Integer)
     lang: Mapped[str] = mapped_column(String(16))
     recipient_id: Mapped[str] = mapped_column(ForeignKey("recipients.id"), index=True)
-    channel: Mapped[str] = mapped_column(String(16))  # email | webhook | stream
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("endpoints.id"))
+    channel: Mapped[str] = mapped_column(String(16))  # the endpoint's: email | webhook | feed | stream
     kind: Mapped[str] = mapped_column(String(16), default="edition")  # edition | withdrawal | digest
     destination: Mapped[str] = mapped_column(String(300))  # the lane: relay, endpoint host, stream
     # pending -> sending -> (committing) -> delivered | retrying -> failed
@@ -109,7 +129,9 @@ class Delivery(Base):
     lease_until: Mapped[datetime | None]
 
     __table_args__ = (
-        UniqueConstraint("release_id", "version", "recipient_id", "channel", "kind", name="uq_delivery_once"),
+        UniqueConstraint(
+            "release_id", "version", "recipient_id", "endpoint_id", "kind", name="uq_delivery_once"
+        ),
         Index("ix_deliveries_due", "state", "next_attempt_at"),
         Index("ix_deliveries_channel_due", "channel", "state", "next_attempt_at"),
     )

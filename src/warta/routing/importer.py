@@ -9,11 +9,12 @@ from typing import Any
 
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from warta.config import Settings
 from warta.intake.sanitize import ContentError
 from warta.model import Recipient
+from warta.routing import endpoints
 from warta.routing import recipients as rcp
 from warta.store import Store
 
@@ -92,11 +93,7 @@ def _import_row(session: Any, settings: Settings, row: dict[str, str]) -> bool:
         rcp.update_recipient(session, settings, existing, rcp.RecipientPatch.model_validate(patch))
         return False
     email = data.get("email")
-    if email and session.scalar(
-        select(Recipient.id).where(
-            func.lower(Recipient.email) == email.lower(), Recipient.status == "unsubscribed"
-        )
-    ):
+    if email and endpoints.unsubscribed_address(session, email):
         # the same person under a new row would undo their unsubscribe
         raise ContentError("status", f"{email} unsubscribed; only the recipient can subscribe again")
     rcp.create_recipient(session, settings, rcp.RecipientIn.model_validate(data))

@@ -2,27 +2,44 @@
 
 from __future__ import annotations
 
-import secrets
 import zoneinfo
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warta.clock import utcnow
+from warta import formats
+from warta.clock import stamp, utcnow
 from warta.config import Settings
-from warta.delivery.netguard import UnsafeTarget, check_url_sync
-from warta.delivery.signing import new_secret
 from warta.editions.sectors import normalise_sector
 from warta.intake.keys import slugify
 from warta.intake.sanitize import ContentError, sanitize_text
 from warta.intake.submission import clean_country, clean_language
 from warta.model import Alert, Circuit, Delivery, Recipient, Release
+from warta.routing import endpoints
 from warta.routing.alerts import QueryError, parse
+from warta.routing.endpoints import clean_email, clean_webhook
 
 KINDS = ("outlet", "journalist", "desktop")
+# a recipient's fields that stand for its first endpoint of a channel (`warta.routing.endpoints`)
+SHORTHAND = ("email", "webhook_url", "webhook_format")
 MODES = ("realtime", "hourly", "daily")
+
+
+def _webhook_format(value: str) -> str:
+    """A format the registry offers for webhooks."""
+    allowed = formats.names(webhooks=True)
+    if value not in allowed:
+        raise ValueError(f"must be one of: {', '.join(allowed)}")
+    return value
+
+
+WebhookFormat = Annotated[
+    str,
+    AfterValidator(_webhook_format),
+    Field(json_schema_extra={"enum": list(formats.names(webhooks=True))}),
+]
 
 
 class RecipientIn(BaseModel):
@@ -34,7 +51,7 @@ class RecipientIn(BaseModel):
     sectors: list[str] = Field(default_factory=list, description="empty: every sector")
     email: str | None = None
     webhook_url: str | None = None
-    webhook_format: Literal["ninjs", "newsml"] = "ninjs"
+    webhook_format: WebhookFormat = "ninjs"
     embargo_trusted: bool = False
     locale: str | None = None
     timezone: str = "UTC"
@@ -50,7 +67,7 @@ class RecipientPatch(BaseModel):
     sectors: list[str] | None = None
     email: str | None = None
     webhook_url: str | None = None
-    webhook_format: Literal["ninjs", "newsml"] | None = None
+    webhook_format: WebhookFormat | None = None
     embargo_trusted: bool | None = None
     locale: str | None = None
     timezone: str | None = None
@@ -95,26 +112,6 @@ def clean_countries(values: list[str], fld: str) -> list[str]:
     return sorted({clean_country(v, f"{fld}[{i}]") for i, v in enumerate(values)})
 
 
-def clean_email(value: str | None) -> str | None:
-    if not value:
-        return None
-    value = sanitize_text(value, "email", 320)
-    local, _, domain = value.rpartition("@")
-    if not local or "." not in domain or " " in value:
-        raise ContentError("email", f"{value!r} is not an email address")
-    return value
-
-
-def clean_webhook(value: str | None, settings: Settings) -> str | None:
-    if not value:
-        return None
-    try:
-        check_url_sync(value, settings.webhook_allow)
-    except UnsafeTarget as exc:
-        raise ContentError("webhook_url", str(exc)) from exc
-    return value
-
-
 def clean_timezone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
@@ -124,7 +121,8 @@ def clean_timezone(value: str) -> str:
 
 
 def recipient_values(data: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Validated column values from (part of) a recipient; raises ContentError naming the field."""
+    """Validated values from (part of) a recipient, its endpoint shorthand (`email`, `webhook_url`,
+    `webhook_format`) included; raises ContentError naming the field."""
     out: dict[str, Any] = {}
     if "name" in data and data["name"] is not None:
         out["name"] = sanitize_text(data["name"], "name", 200)
@@ -140,7 +138,6 @@ def recipient_values(data: dict[str, Any], settings: Settings) -> dict[str, Any]
         out["email"] = clean_email(data["email"])
     if "webhook_url" in data:
         out["webhook_url"] = clean_webhook(data["webhook_url"], settings)
-        out["webhook_disabled"] = None
     for key in ("webhook_format", "embargo_trusted", "status"):
         if data.get(key) is not None:
             out[key] = data[key]
@@ -163,16 +160,18 @@ def create_recipient(session: Session, settings: Settings, data: RecipientIn) ->
         select(Recipient.id).where(Recipient.external_id == data.external_id)
     ):
         raise ContentError("external_id", f"{data.external_id!r} is already used")
+    shorthand = {key: values.pop(key) for key in SHORTHAND if key in values}
     recipient = Recipient(
         kind=data.kind,
         external_id=data.external_id,
-        feed_token=secrets.token_urlsafe(24),
-        stream_token=secrets.token_urlsafe(24) if data.kind == "desktop" else None,
-        webhook_secret=new_secret() if values.get("webhook_url") else None,
         locale=values.pop("locale", None) or values["languages"][0],
         **values,
     )
     session.add(recipient)
+    endpoints.apply_shorthand(session, recipient, shorthand)
+    endpoints.add(session, recipient, "feed")
+    if data.kind == "desktop":
+        endpoints.add(session, recipient, "stream")
     session.flush()
     return recipient
 
@@ -191,17 +190,19 @@ def update_recipient(
         raise UnsubscribedError(
             "status", f"the recipient unsubscribed; only the recipient can subscribe again (not {wanted!r})"
         )
+    shorthand = {key: values.pop(key) for key in SHORTHAND if key in values}
     for key, value in values.items():
         setattr(recipient, key, value)
-    if recipient.webhook_url and not recipient.webhook_secret:
-        recipient.webhook_secret = new_secret()
+    endpoints.apply_shorthand(session, recipient, shorthand)
     recipient.updated_at = utcnow()
     return recipient
 
 
 def recipient_json(r: Recipient) -> dict[str, Any]:
-    from warta.clock import stamp
-
+    """A recipient as the API shows it: its endpoints, and the shorthand of its first endpoint of
+    each channel (`email`, `webhook_url`, … as before endpoints had their own table)."""
+    email, webhook = endpoints.first(r, "email"), endpoints.first(r, "webhook")
+    feed, stream = endpoints.first(r, "feed"), endpoints.first(r, "stream")
     return {
         "id": r.id,
         "kind": r.kind,
@@ -209,13 +210,14 @@ def recipient_json(r: Recipient) -> dict[str, Any]:
         "country": r.country,
         "languages": r.languages,
         "sectors": r.sectors,
-        "email": r.email,
-        "webhook_url": r.webhook_url,
-        "webhook_secret": r.webhook_secret,
-        "webhook_format": r.webhook_format,
-        "webhook_disabled": r.webhook_disabled,
-        "feed_token": r.feed_token,
-        "stream_token": r.stream_token,
+        "email": email.address if email else None,
+        "webhook_url": webhook.address if webhook else None,
+        "webhook_secret": webhook.secret if webhook else None,
+        "webhook_format": webhook.format if webhook else None,
+        "webhook_disabled": webhook.disabled_reason if webhook and webhook.state == "disabled" else None,
+        "feed_token": feed.secret if feed and feed.state == "active" else None,
+        "stream_token": stream.secret if stream and stream.state == "active" else None,
+        "endpoints": [endpoints.endpoint_json(e) for e in endpoints.live(r)],
         "embargo_trusted": r.embargo_trusted,
         "locale": r.locale,
         "timezone": r.timezone,
