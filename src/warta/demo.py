@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from warta.intake.service import submit
 from warta.intake.submission import Contact, Dateline, ReleaseIn, Targets, clean
 from warta.model import ApiKey, Organisation, Recipient, Release, User
 from warta.review import decide
+from warta.routing import endpoints
 from warta.routing import recipients as rcp
 from warta.schedule import publish_due
 from warta.store import Store
@@ -260,13 +260,11 @@ def load_demo(store: Store, settings: Settings) -> dict[str, str]:
             ):
                 old.revoked_at = now
             out[f"{user.role}: {user.name}"] = keys.issue_key(s, user)
-        for desk in s.scalars(
-            select(Recipient)
-            .where(Recipient.kind == "desktop", Recipient.stream_token.is_not(None))
-            .order_by(Recipient.name)
-        ):
-            desk.stream_token, desk.updated_at = secrets.token_urlsafe(24), now
-            out[f"live desk: {desk.name}"] = f"{settings.base_url}/desk?token={desk.stream_token}"
+        for desk in s.scalars(select(Recipient).where(Recipient.kind == "desktop").order_by(Recipient.name)):
+            stream = endpoints.first(desk, "stream")
+            if stream is not None and stream.state == "active":
+                token = endpoints.rotate(stream)
+                out[f"live desk: {desk.name}"] = f"{settings.base_url}/desk?token={token}"
     write_keys_file(settings, out)
     return out
 

@@ -227,6 +227,24 @@ class UserOut(Out):
 # --- distribution ------------------------------------------------------------------------------
 
 
+class EndpointOut(Out):
+    """One of a recipient's endpoints; `secret` (a webhook's signing secret) only in the answer
+    that made it or rotated it."""
+
+    id: str
+    channel: str
+    address: str | None
+    format: str | None
+    state: str
+    disabled_reason: str | None
+    created_at: str | None
+    secret: str | None = None
+
+
+class EndpointList(Out):
+    items: list[EndpointOut]
+
+
 class RecipientOut(Out):
     id: str
     kind: str
@@ -241,6 +259,7 @@ class RecipientOut(Out):
     webhook_disabled: str | None
     feed_token: str | None
     stream_token: str | None
+    endpoints: list[EndpointOut]
     embargo_trusted: bool
     locale: str | None
     timezone: str | None
@@ -292,6 +311,7 @@ class DeliveryOut(Out):
     version: int
     lang: str | None
     recipient_id: str
+    endpoint_id: str | None
     channel: str
     kind: str
     state: str

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from warta.config import Settings
-from warta.delivery.base import Channel, Job, RecipientView, Result, register
+from warta.delivery.base import Channel, EndpointView, Job, Result, register
 
 
 @register
@@ -27,10 +27,7 @@ class FeedChannel(Channel):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def applies_to(self, recipient: RecipientView) -> bool:
-        return True
-
-    def lane(self, recipient: RecipientView) -> str:
+    def lane(self, endpoint: EndpointView) -> str:
         return "feed"
 
     def breaker_key(self, job: Job) -> str | None:

@@ -25,7 +25,7 @@ from typing import Any
 from warta.bus.live import LivePublisher
 from warta.clock import aware
 from warta.config import Settings
-from warta.delivery.base import Channel, Job, RecipientView, Result, register
+from warta.delivery.base import Channel, EndpointView, Job, RecipientView, Result, register
 from warta.delivery.stream import StreamHub
 from warta.i18n.dates import iso
 
@@ -80,10 +80,10 @@ class StreamChannel(Channel):
         self.hub = StreamHub(settings)
         self.remote: LivePublisher | None = None
 
-    def applies_to(self, recipient: RecipientView) -> bool:
-        return recipient.kind == "desktop" and bool(recipient.stream_token)
+    def accepts(self, recipient: RecipientView, endpoint: EndpointView) -> bool:
+        return recipient.kind == "desktop"
 
-    def lane(self, recipient: RecipientView) -> str:
+    def lane(self, endpoint: EndpointView) -> str:
         return "stream"
 
     def breaker_key(self, job: Job) -> str | None:
