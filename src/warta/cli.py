@@ -445,18 +445,19 @@ def create_user(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Create a user and print its API key (shown this once)."""
-    from warta.intake import keys
-    from warta.model import Organisation
+    from warta.errors import Invalid
+    from warta.intake import people
+    from warta.intake.sanitize import ContentError
 
     store = _store(Settings.from_env())
     try:
         with store.session() as s:
-            if org and s.get(Organisation, org) is None:
-                _fail(f"no organisation {org}")
-            user, key = keys.create_user(s, name, role, org, email)
+            user, key = people.create_user(s, name, role, org, email)
             result = {"id": user.id, "role": user.role, "org_id": user.org_id, "api_key": key}
-    except ValueError as exc:
-        _fail(str(exc))
+    except Invalid as exc:
+        _fail(f"no organisation {org}" if exc.field == "org_id" else exc.message)
+    except ContentError as exc:
+        _fail(f"{exc.field}: {exc.reason}")
     finally:
         store.close()
     _emit(result, as_json)
@@ -468,19 +469,17 @@ def verify_org(
     auto_approve: Annotated[bool, typer.Option("--auto-approve", help="also waive holds")] = False,
 ) -> None:
     """Mark an organisation verified (and optionally trusted)."""
-    from sqlalchemy import or_, select
-
-    from warta.model import Organisation
+    from warta.errors import NotFound
+    from warta.intake import people
 
     store = _store(Settings.from_env())
-    with store.session() as s:
-        found = s.scalar(select(Organisation).where(or_(Organisation.id == org, Organisation.slug == org)))
-        if found is None:
-            _fail(f"no organisation {org}")
-        assert found is not None
-        found.verified = True
-        found.auto_approve = found.auto_approve or auto_approve
-    store.close()
+    try:
+        with store.session() as s:
+            people.verify_organisation(s, org, auto_approve=auto_approve)
+    except NotFound as exc:
+        _fail(exc.message)
+    finally:
+        store.close()
     console.print(f"{org} verified")
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from warta.clock import utcnow
+from warta.errors import Forbidden, NotFound
 from warta.intake.keys import Principal
 from warta.intake.sanitize import ContentError
 from warta.model import Edition, Organisation, Release, ReleaseVersion
@@ -153,3 +154,142 @@ def current_version(session: Session, release: Release) -> ReleaseVersion:
     )
     assert version is not None
     return version
+
+
+# --- one release, as the API and the pages read it ------------------------------------------------
+
+
+def release_by_id(session: Session, release_id: str) -> Release | None:
+    """The release, whatever its state; callers apply the visibility rule."""
+    return session.get(Release, release_id)
+
+
+def viewable_release(session: Session, release_id: str, who: Principal | None) -> Release:
+    """The release if `who` may see it (the public once it is out); else NotFound, so an
+    unreleased item's existence is not given away."""
+    release = session.get(Release, release_id)
+    if release is None or not can_view(release, who):
+        raise NotFound(f"no release {release_id}")
+    return release
+
+
+def owned_release(session: Session, release_id: str, who: Principal) -> Release:
+    """A release `who` may change: its issuer's own, or any for editors."""
+    release = viewable_release(session, release_id, who)
+    if not who.is_editor and who.org_id != release.org_id:
+        raise Forbidden("not your organisation's release")
+    return release
+
+
+def unreleased_view(session: Session, release_id: str, who: Principal) -> Release:
+    """A release as its issuer and the desk see it, in any state (its ledger, its report)."""
+    release = session.get(Release, release_id)
+    if release is None or not who.can_see_unreleased(release.org_id):
+        raise NotFound(f"no release {release_id}")
+    return release
+
+
+def organisation_of(session: Session, release: Release) -> Organisation:
+    org = session.get(Organisation, release.org_id)
+    assert org is not None  # releases keep their organisation: organisations are never deleted
+    return org
+
+
+def release_versions(session: Session, release: Release) -> list[ReleaseVersion]:
+    """Every version of the release, oldest first, drafts and rejected ones included."""
+    return list(
+        session.scalars(
+            select(ReleaseVersion)
+            .where(ReleaseVersion.release_id == release.id)
+            .order_by(ReleaseVersion.version)
+        )
+    )
+
+
+def version_of(session: Session, release: Release, number: int) -> ReleaseVersion | None:
+    return session.scalar(
+        select(ReleaseVersion).where(
+            ReleaseVersion.release_id == release.id, ReleaseVersion.version == number
+        )
+    )
+
+
+def current_edition(session: Session, release: Release, lang: str) -> Edition | None:
+    """The `lang` edition of the release's current version, whatever its state."""
+    return session.scalar(
+        select(Edition).where(
+            Edition.release_id == release.id, Edition.version == release.version, Edition.lang == lang
+        )
+    )
+
+
+def version_editions(session: Session, release: Release, number: int, shown_only: bool) -> list[Edition]:
+    """The editions of one version; with `shown_only`, those readers could see (the public history
+    lists no drafts and no placeholders)."""
+    stmt = select(Edition).where(Edition.release_id == release.id, Edition.version == number)
+    if shown_only:
+        stmt = stmt.where(Edition.status.in_(SHOWN_EDITION_STATES))
+    return list(session.scalars(stmt.order_by(Edition.lang)))
+
+
+# --- lists for issuers and the desk ---------------------------------------------------------------
+
+
+def releases_with_status(
+    session: Session, who: Principal, status: str, limit: int, offset: int
+) -> list[Release]:
+    """Releases in one state, newest first: an issuer's own, or all of them for editors."""
+    stmt = select(Release).where(Release.status == status).order_by(Release.created_at.desc())
+    if not who.is_editor:
+        stmt = stmt.where(Release.org_id == who.org_id)
+    return list(session.scalars(stmt.limit(limit).offset(offset)))
+
+
+def review_queue(session: Session) -> list[Release]:
+    """Held releases, and releases with a held correction or held editions, oldest first."""
+    waiting = select(Edition.release_id).where(
+        Edition.pending.is_not(None), Edition.version == Release.version
+    )
+    return list(
+        session.scalars(
+            select(Release)
+            .where(
+                (Release.status == "held")
+                | Release.pending_version.is_not(None)
+                | (Release.status.in_(("approved", "published")) & Release.id.in_(waiting))
+            )
+            .order_by(Release.created_at)
+        )
+    )
+
+
+def translation_queue(session: Session, status: str, limit: int = 500) -> list[tuple[Edition, Release]]:
+    """Current editions in `status` (machine drafts, or languages waiting for a translator) of
+    releases still going out, oldest first."""
+    rows = session.execute(
+        select(Edition, Release)
+        .join(Release, (Release.id == Edition.release_id) & (Release.version == Edition.version))
+        .where(Edition.status == status, Release.status.in_(("held", "approved", "published")))
+        .order_by(Edition.created_at)
+        .limit(limit)
+    ).all()
+    return [(e, r) for e, r in rows]
+
+
+# --- the newsroom's choices -----------------------------------------------------------------------
+
+
+def issuer_choices(session: Session) -> list[tuple[str, str]]:
+    """(slug, name) of every organisation, by name: the newsroom's issuer filter."""
+    rows = session.execute(select(Organisation.slug, Organisation.name).order_by(Organisation.name)).all()
+    return [(slug, name) for slug, name in rows]
+
+
+def public_countries(session: Session) -> list[str]:
+    """The datelines' countries of released items, sorted."""
+    rows = session.execute(select(Release.dateline_country).where(is_public()).distinct()).all()
+    return sorted({c for (c,) in rows})
+
+
+def organisation_by_slug(session: Session, slug: str) -> Organisation | None:
+    return session.scalar(select(Organisation).where(Organisation.slug == slug))

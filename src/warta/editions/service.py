@@ -18,6 +18,7 @@ from warta.bus import emit
 from warta.clock import stamp, utcnow
 from warta.config import Settings
 from warta.editions.targets import request_editions, translated
+from warta.errors import Conflict
 from warta.model import Edition, Release, ReleaseVersion
 from warta.store import search
 
@@ -360,3 +361,43 @@ def version_row(session: Session, release: Release, number: int) -> ReleaseVersi
     )
     assert found is not None
     return found
+
+
+def approve_draft(session: Session, settings: Settings, release: Release, lang: str) -> tuple[Edition, bool]:
+    """An editor publishes the machine draft of `lang` (after reading it, or after supplying a
+    corrected text), or passes an issuer's edition the review chain held. Returns the edition and
+    whether it was such a held one."""
+    edition = edition_of(session, release, lang)
+    if edition is not None and edition.pending is not None:
+        return apply_held_edition(session, settings, release, edition), True
+    if edition is None or edition.status != "draft":
+        raise Conflict(f"no {lang} draft to approve", "lang")
+    edition.status = "published"
+    edition.updated_at = utcnow()
+    emit(
+        session,
+        "edition.updated",
+        f"edition:{edition.id}:approved",
+        {"release_id": release.id, "edition_id": edition.id, "lang": lang},
+    )
+    return edition, False
+
+
+def request_translation(session: Session, release: Release, lang: str, requested_by: str) -> Edition:
+    """Ask for a human translation: `lang` shows as needing translation until someone supplies it.
+    Asking again, or for a language that has an edition, changes nothing."""
+    if lang == release.language:
+        raise Conflict("that is the original language", "lang")
+    edition = edition_of(session, release, lang)
+    if edition is None:
+        edition = awaiting_translation(
+            release,
+            release.version,
+            lang,
+            origin="human",
+            tier="publishable",
+            route=[{"requested_by": requested_by}],
+        )
+        session.add(edition)
+        session.flush()
+    return edition

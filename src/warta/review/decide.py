@@ -7,7 +7,9 @@ from sqlalchemy.orm import Session
 from warta.bus import emit
 from warta.clock import utcnow
 from warta.config import Settings
+from warta.errors import Conflict, Forbidden
 from warta.intake.keys import Principal
+from warta.intake.sanitize import sanitize_text
 from warta.model import Release
 from warta.review import revisions
 
@@ -66,4 +68,22 @@ def reject(session: Session, release: Release, editor: Principal, reason: str) -
     release.review = {**release.review, "editor": {"decision": "reject", "by": editor.name, "note": reason}}
     release.updated_at = now
     emit(session, "release.rejected", f"rejected:{release.id}:{release.version}", {"release_id": release.id})
+    return release
+
+
+def withdraw(session: Session, release: Release, who: Principal, reason: str) -> Release:
+    """Withdraw a release: it leaves the public surfaces, and routing sends a notice to everyone
+    who received it. Its issuer or an editor may; the notices say which of them did."""
+    if not who.is_editor and who.org_id != release.org_id:
+        raise Forbidden("not your organisation's release")
+    if release.status == "withdrawn":
+        raise Conflict("already withdrawn")
+    note = sanitize_text(reason, "reason", 2000)
+    previous = release.status
+    release.status = "withdrawn"
+    release.reject_reason = note
+    by = "issuer" if who.org_id == release.org_id else "wire"
+    release.review = {**release.review, "withdrawal": {"by": by, "name": who.name}}
+    release.updated_at = utcnow()
+    emit(session, "release.withdrawn", f"withdrawn:{release.id}", {"release_id": release.id, "was": previous})
     return release

@@ -3,33 +3,33 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warta.bus import emit
-from warta.clock import stamp, utcnow
+from warta.clock import stamp
 from warta.config import Settings
+from warta.editions import queries
 from warta.editions import service as editions
 from warta.editions.queries import (
     SHOWN_EDITION_STATES,
     Filters,
-    can_view,
     current_version,
+    organisation_of,
+    owned_release,
     public_items,
     release_editions,
     release_is_public,
+    viewable_release,
 )
 from warta.editions.render import wire_text
 from warta.editions.sectors import normalise_sector
 from warta.formats.ninjs import edition_to_ninjs, edition_url
-from warta.intake import keys
+from warta.intake import keys, people
 from warta.intake.convert import file_to_html, first_heading
-from warta.intake.keys import Principal
 from warta.intake.sanitize import ContentError, sanitize_text
 from warta.intake.service import submit
 from warta.intake.submission import (
@@ -43,7 +43,6 @@ from warta.intake.submission import (
     clean_country,
     clean_language,
 )
-from warta.model import Edition, Organisation, Release, ReleaseVersion
 from warta.review import decide, revisions
 from warta.web.deps import (
     Admin,
@@ -72,6 +71,9 @@ from warta.web.schemas import (
     VersionOut,
 )
 
+if TYPE_CHECKING:
+    from warta.model import Edition, Organisation, Release
+
 router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERRORS)
 
 # --- shapes -----------------------------------------------------------------------------------
@@ -80,15 +82,8 @@ router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERRORS)
 def release_json(session: Session, settings: Settings, release: Release, full: bool = True) -> dict[str, Any]:
     """The release as its issuer and the desk see it; with `full=False`, as the public may
     (no drafts or missing-translation placeholders, no review record)."""
-    org = session.get(Organisation, release.org_id)
-    assert org is not None
-    versions = list(
-        session.scalars(
-            select(ReleaseVersion)
-            .where(ReleaseVersion.release_id == release.id)
-            .order_by(ReleaseVersion.version)
-        )
-    )
+    org = organisation_of(session, release)
+    versions = queries.release_versions(session, release)
     return {
         "id": release.id,
         "status": release.status,
@@ -164,20 +159,6 @@ def edition_json(settings: Settings, e: Edition, release: Release | None = None)
         "url": f"/api/v1/releases/{e.release_id}/editions/{e.lang}",
         "page": edition_url(settings, e.release_id, e.lang),
     }
-
-
-def _load(session: Session, release_id: str, who: Principal | None) -> Release:
-    release = session.get(Release, release_id)
-    if release is None or not can_view(release, who):
-        raise ApiError(404, "not_found", f"no release {release_id}")
-    return release
-
-
-def _owned(session: Session, release_id: str, who: Principal) -> Release:
-    release = _load(session, release_id, who)
-    if not who.is_editor and who.org_id != release.org_id:
-        raise ApiError(403, "forbidden", "not your organisation's release")
-    return release
 
 
 # --- intake -----------------------------------------------------------------------------------
@@ -256,7 +237,7 @@ async def create_release(request: Request, who: Who) -> dict[str, Any]:
     def work() -> dict[str, Any]:
         cleaned = clean(data, settings.limits)
         with unit_of_work(request) as s:
-            org = s.get(Organisation, who.org_id)
+            org = people.organisation(s, who.org_id)
             if org is None:
                 raise ApiError(403, "forbidden", "your organisation no longer exists")
             release = submit(s, settings, who, org, cleaned)
@@ -284,10 +265,7 @@ def list_releases(
         if status is not None:
             if who is None:
                 raise ApiError(401, "unauthorised", "filtering by status needs an API key")
-            stmt = select(Release).where(Release.status == status).order_by(Release.created_at.desc())
-            if not who.is_editor:
-                stmt = stmt.where(Release.org_id == who.org_id)
-            rows = s.scalars(stmt.limit(limit).offset(offset)).all()
+            rows = queries.releases_with_status(s, who, status, limit, offset)
             return {"items": [release_json(s, settings, r) for r in rows]}
         filters = _filters(lang, sector, country, org, q)
         items = public_items(s, filters, limit=limit, offset=offset)
@@ -348,7 +326,7 @@ def search_releases(
 def get_release(request: Request, release_id: str, who: MaybeWho, settings: SettingsDep) -> dict[str, Any]:
     """Status, review outcome, editions and versions of a release."""
     with unit_of_work(request) as s:
-        release = _load(s, release_id, who)
+        release = viewable_release(s, release_id, who)
         full = who is not None and who.can_see_unreleased(release.org_id)
         out = release_json(s, settings, release, full=full)
         if not full:
@@ -378,17 +356,12 @@ def get_edition(
 ) -> Response | dict[str, Any]:
     """One language edition as ninjs 3.1 (default) or the wire's plain text (`format=text`)."""
     with unit_of_work(request) as s:
-        release = _load(s, release_id, who)
-        edition = s.scalar(
-            select(Edition).where(
-                Edition.release_id == release.id, Edition.version == release.version, Edition.lang == lang
-            )
-        )
-        shown = edition is not None and edition.status in ("published", "outdated")
+        release = viewable_release(s, release_id, who)
+        edition = queries.current_edition(s, release, lang)
+        shown = edition is not None and edition.status in SHOWN_EDITION_STATES
         if edition is None or not (shown or (who is not None and who.can_see_unreleased(release.org_id))):
             raise ApiError(404, "not_found", f"release {release_id} has no {lang} edition")
-        org = s.get(Organisation, release.org_id)
-        assert org is not None
+        org = organisation_of(s, release)
         version = current_version(s, release)
         text = wire_text(settings, release, version, edition, org)
         if format == "text":
@@ -401,21 +374,14 @@ def get_edition(
 def get_version(request: Request, release_id: str, number: VersionNumber, who: MaybeWho) -> dict[str, Any]:
     """An earlier (or the current) version of a release, as it was."""
     with unit_of_work(request) as s:
-        release = _load(s, release_id, who)
-        version = s.scalar(
-            select(ReleaseVersion).where(
-                ReleaseVersion.release_id == release.id, ReleaseVersion.version == number
-            )
-        )
+        release = viewable_release(s, release_id, who)
+        version = queries.version_of(s, release, number)
         if version is None:
             raise ApiError(404, "not_found", f"release {release_id} has no version {number}")
         full = who is not None and who.can_see_unreleased(release.org_id)
         if not full and (version.state != "approved" or number > release.version):
             raise ApiError(404, "not_found", f"release {release_id} has no version {number}")
-        stmt = select(Edition).where(Edition.release_id == release.id, Edition.version == number)
-        if not full:  # the public history lists what readers could see: no drafts, no placeholders
-            stmt = stmt.where(Edition.status.in_(SHOWN_EDITION_STATES))
-        eds = s.scalars(stmt.order_by(Edition.lang)).all()
+        eds = queries.version_editions(s, release, number, shown_only=not full)
         return {
             "release_id": release.id,
             "version": version.version,
@@ -454,7 +420,7 @@ def put_edition(
     body_html, _ = clean_body(body.body, body.body_format, settings.limits)
     about = clean_about(body.about, settings.limits) if body.about is not None else None
     with unit_of_work(request) as s:
-        release = _owned(s, release_id, who)
+        release = owned_release(s, release_id, who)
         try:
             edition = revisions.supply_edition(
                 s,
@@ -498,7 +464,7 @@ def correct_release(
     about = clean_about(body.about, limits) if body.about is not None else None
     contact = clean_contact(body.contact) if body.contact is not None else None
     with unit_of_work(request) as s:
-        release = _owned(s, release_id, who)
+        release = owned_release(s, release_id, who)
         change = revisions.Correction(
             note=note, headline=headline, summary=summary, body_html=body_html, about=about, contact=contact
         )
@@ -521,13 +487,7 @@ def translation_queue(
 ) -> dict[str, Any]:
     """Machine drafts waiting for an editor, or languages no engine could translate."""
     with unit_of_work(request) as s:
-        rows = s.execute(
-            select(Edition, Release)
-            .join(Release, (Release.id == Edition.release_id) & (Release.version == Edition.version))
-            .where(Edition.status == status, Release.status.in_(("held", "approved", "published")))
-            .order_by(Edition.created_at)
-            .limit(500)
-        ).all()
+        rows = queries.translation_queue(s, status)
         return {
             "items": [
                 {
@@ -547,20 +507,10 @@ def approve_edition(
 ) -> dict[str, Any]:
     """An editor publishes a machine draft (after reading it, or after a PUT that corrected it)."""
     with unit_of_work(request) as s:
-        release = _load(s, release_id, who)
-        edition = s.scalar(
-            select(Edition).where(
-                Edition.release_id == release.id, Edition.version == release.version, Edition.lang == lang
-            )
-        )
-        if edition is not None and edition.pending is not None:  # an issuer's, held by the chain
-            return edition_json(settings, editions.apply_held_edition(s, settings, release, edition), release)
-        if edition is None or edition.status != "draft":
-            raise ApiError(409, "conflict", f"no {lang} draft to approve", "lang")
-        edition.status = "published"
-        edition.updated_at = utcnow()
-        emit(s, "edition.updated", f"edition:{edition.id}:approved", {"release_id": release.id, "lang": lang})
-        return edition_json(settings, edition)
+        release = viewable_release(s, release_id, who)
+        edition, was_held = editions.approve_draft(s, settings, release, lang)
+        # an issuer's held edition reads as its release's state; a machine draft as published
+        return edition_json(settings, edition, release if was_held else None)
 
 
 @router.post("/releases/{release_id}/editions/{lang}/request", status_code=201, response_model=EditionOut)
@@ -571,27 +521,8 @@ def request_translation(
     uploads the edition with PUT."""
     lang_code = clean_language(lang, "lang")
     with unit_of_work(request) as s:
-        release = _owned(s, release_id, who)
-        if lang_code == release.language:
-            raise ApiError(409, "conflict", "that is the original language", "lang")
-        edition = s.scalar(
-            select(Edition).where(
-                Edition.release_id == release.id,
-                Edition.version == release.version,
-                Edition.lang == lang_code,
-            )
-        )
-        if edition is None:
-            edition = editions.awaiting_translation(
-                release,
-                release.version,
-                lang_code,
-                origin="human",
-                tier="publishable",
-                route=[{"requested_by": who.name}],
-            )
-            s.add(edition)
-            s.flush()
+        release = owned_release(s, release_id, who)
+        edition = editions.request_translation(s, release, lang_code, who.name)
         return edition_json(settings, edition)
 
 
@@ -611,19 +542,7 @@ def review_queue(request: Request, who: Editor, settings: SettingsDep) -> dict[s
     """Held releases, and releases with a held correction or held editions, oldest first, with each
     rule's reason and (under `pending`) what changed against the approved text."""
     with unit_of_work(request) as s:
-        waiting = select(Edition.release_id).where(
-            Edition.pending.is_not(None), Edition.version == Release.version
-        )
-        held = s.scalars(
-            select(Release)
-            .where(
-                (Release.status == "held")
-                | Release.pending_version.is_not(None)
-                | (Release.status.in_(("approved", "published")) & Release.id.in_(waiting))
-            )
-            .order_by(Release.created_at)
-        ).all()
-        return {"items": [release_json(s, settings, r) for r in held]}
+        return {"items": [release_json(s, settings, r) for r in queries.review_queue(s)]}
 
 
 @router.post("/releases/{release_id}/approve", response_model=ReleaseOut)
@@ -631,7 +550,7 @@ def approve_release(
     request: Request, release_id: str, who: Editor, settings: SettingsDep, body: ApproveIn | None = None
 ) -> dict[str, Any]:
     with unit_of_work(request) as s:
-        release = _load(s, release_id, who)
+        release = viewable_release(s, release_id, who)
         try:
             decide.approve(s, release, who, body.note if body else "", settings=settings)
         except decide.DecisionError as exc:
@@ -644,7 +563,7 @@ def reject_release(
     request: Request, release_id: str, body: RejectIn, who: Editor, settings: SettingsDep
 ) -> dict[str, Any]:
     with unit_of_work(request) as s:
-        release = _load(s, release_id, who)
+        release = viewable_release(s, release_id, who)
         try:
             decide.reject(s, release, who, sanitize_text(body.reason, "reason", 2000))
         except decide.DecisionError as exc:
@@ -722,20 +641,16 @@ def patch_organisation(
     """Editors verify issuers and grant auto-approve to trusted ones; an issuer may change its own
     "About" boilerplate and glossary of do-not-translate terms."""
     with unit_of_work(request) as s:
-        org = s.get(Organisation, org_id)
-        if org is None or not (who.is_editor or who.org_id == org_id):
-            raise ApiError(404, "not_found", f"no organisation {org_id}")
-        if not who.is_editor and (body.verified is not None or body.auto_approve is not None):
-            raise ApiError(403, "forbidden", "only editors verify issuers or grant auto-approve")
-        if body.glossary is not None:
-            terms = [sanitize_text(t, f"glossary[{i}]", 100) for i, t in enumerate(body.glossary)]
-            org.glossary = [t for t in dict.fromkeys(terms) if t]
-        if body.verified is not None:
-            org.verified = body.verified
-        if body.auto_approve is not None:
-            org.auto_approve = body.auto_approve
-        if body.about is not None:
-            org.about = clean_about(body.about, settings.limits)
+        org = people.patch_organisation(
+            s,
+            settings,
+            who,
+            org_id,
+            verified=body.verified,
+            auto_approve=body.auto_approve,
+            about=body.about,
+            glossary=body.glossary,
+        )
         return org_json(org)
 
 
@@ -743,12 +658,5 @@ def patch_organisation(
 def create_user(request: Request, body: UserIn, who: Admin) -> dict[str, Any]:
     """A user and an API key. The key is in this answer only; it is stored as a digest."""
     with unit_of_work(request) as s:
-        if body.org_id and s.get(Organisation, body.org_id) is None:
-            raise ApiError(422, "invalid_field", "org_id: no such organisation", "org_id")
-        try:
-            user, key = keys.create_user(
-                s, sanitize_text(body.name, "name", 200), body.role, body.org_id, body.email
-            )
-        except ValueError as exc:
-            raise ApiError(422, "invalid_field", str(exc), "role") from exc
+        user, key = people.create_user(s, body.name, body.role, body.org_id, body.email)
         return {"id": user.id, "role": user.role, "org_id": user.org_id, "api_key": key}

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from sqlalchemy import func, select, update
 
-from warta.bus import emit
+from warta import formats
 from warta.clock import aware, stamp, utcnow
 from warta.delivery.tokens import check_unsubscribe_token
-from warta.editions.queries import last_withdrawal
+from warta.editions.queries import last_withdrawal, unreleased_view
 from warta.editions.render import wire_text
-from warta.formats import feeds
-from warta.intake.sanitize import sanitize_text
-from warta.model import Alert, Circuit, Delivery, Edition, Organisation, Recipient, Release, ReleaseVersion
+from warta.editions.rendered import RenderedEdition
+from warta.review import decide
+from warta.routing import deliveries, endpoints, subscriptions
 from warta.routing import recipients as rcp
 from warta.web.api import RejectIn
 from warta.web.conditional import http_date, not_modified
@@ -30,21 +29,19 @@ from warta.web.schemas import (
     CircuitOut,
     DeliveryList,
     DeliveryOut,
+    EndpointList,
+    EndpointOut,
     Offset,
     RecipientList,
     RecipientOut,
     WithdrawalOut,
 )
 
+if TYPE_CHECKING:
+    from warta.model import Delivery
+
 router = APIRouter(prefix="/api/v1", tags=["distribution"], responses=ERRORS)
 public = APIRouter(include_in_schema=False)
-
-
-def _recipient(session: Any, recipient_id: str) -> Recipient:
-    found = session.get(Recipient, recipient_id)
-    if found is None or found.status == "deleted":
-        raise ApiError(404, "not_found", f"no recipient {recipient_id}")
-    return found
 
 
 # --- recipients --------------------------------------------------------------------------------
@@ -70,22 +67,16 @@ def list_recipients(
     offset: Offset = 0,
 ) -> dict[str, Any]:
     with unit_of_work(request) as s:
-        stmt = select(Recipient).where(Recipient.status != "deleted")
-        if kind:
-            stmt = stmt.where(Recipient.kind == kind)
-        if country:
-            stmt = stmt.where(Recipient.country == country.upper())
-        if status:
-            stmt = stmt.where(Recipient.status == status)
-        total = s.scalar(select(func.count()).select_from(stmt.subquery()))
-        rows = s.scalars(stmt.order_by(Recipient.created_at, Recipient.id).limit(limit).offset(offset))
+        total, rows = subscriptions.list_recipients(
+            s, kind=kind, country=country, status=status, limit=limit, offset=offset
+        )
         return {"total": total, "items": [rcp.recipient_json(r) for r in rows]}
 
 
 @router.get("/recipients/{recipient_id}", response_model=RecipientOut, dependencies=[NoStore])
 def get_recipient(request: Request, recipient_id: str, who: Editor) -> dict[str, Any]:
     with unit_of_work(request) as s:
-        return rcp.recipient_json(_recipient(s, recipient_id))
+        return rcp.recipient_json(subscriptions.recipient(s, recipient_id))
 
 
 @router.patch("/recipients/{recipient_id}", response_model=RecipientOut, dependencies=[NoStore])
@@ -94,7 +85,9 @@ def patch_recipient(
 ) -> dict[str, Any]:
     with unit_of_work(request) as s:
         try:
-            return rcp.recipient_json(rcp.update_recipient(s, settings, _recipient(s, recipient_id), body))
+            return rcp.recipient_json(
+                rcp.update_recipient(s, settings, subscriptions.recipient(s, recipient_id), body)
+            )
         except rcp.UnsubscribedError as exc:
             raise ApiError(409, "conflict", str(exc), exc.field) from exc
 
@@ -103,11 +96,58 @@ def patch_recipient(
 def delete_recipient(request: Request, recipient_id: str, who: Editor) -> Response:
     """Remove a recipient: no further deliveries; contact details erased; the ledger keeps its history."""
     with unit_of_work(request) as s:
-        r = _recipient(s, recipient_id)
-        r.status, r.email, r.webhook_url, r.webhook_secret, r.stream_token = "deleted", None, None, None, None
-        r.name = "(deleted)"
-        r.updated_at = utcnow()
-        s.query(Alert).filter(Alert.recipient_id == r.id).delete()
+        subscriptions.delete_recipient(s, recipient_id)
+    return Response(status_code=204)
+
+
+# --- endpoints ---------------------------------------------------------------------------------
+
+
+@router.get("/recipients/{recipient_id}/endpoints", response_model=EndpointList, dependencies=[NoStore])
+def list_endpoints(request: Request, recipient_id: str, who: Editor) -> dict[str, Any]:
+    """The recipient's endpoints: email addresses, webhook URLs, its private feed and live stream."""
+    with unit_of_work(request) as s:
+        found = endpoints.live(subscriptions.recipient(s, recipient_id))
+        return {"items": [endpoints.endpoint_json(e) for e in found]}
+
+
+@router.post(
+    "/recipients/{recipient_id}/endpoints",
+    status_code=201,
+    response_model=EndpointOut,
+    dependencies=[NoStore],
+)
+def create_endpoint(
+    request: Request, recipient_id: str, body: endpoints.EndpointIn, who: Editor, settings: SettingsDep
+) -> dict[str, Any]:
+    """Add an email address or a webhook URL; a webhook's signing secret is in this answer only."""
+    with unit_of_work(request) as s:
+        made = endpoints.add_endpoint(s, settings, subscriptions.recipient(s, recipient_id), body)
+        return endpoints.endpoint_json(made, reveal=True)
+
+
+@router.patch(
+    "/recipients/{recipient_id}/endpoints/{endpoint_id}", response_model=EndpointOut, dependencies=[NoStore]
+)
+def patch_endpoint(
+    request: Request,
+    recipient_id: str,
+    endpoint_id: str,
+    body: endpoints.EndpointPatch,
+    who: Editor,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Change an endpoint's address or format, or disable and enable it."""
+    with unit_of_work(request) as s:
+        found = endpoints.get(s, subscriptions.recipient(s, recipient_id), endpoint_id)
+        return endpoints.endpoint_json(endpoints.update_endpoint(s, settings, found, body))
+
+
+@router.delete("/recipients/{recipient_id}/endpoints/{endpoint_id}", status_code=204)
+def delete_endpoint(request: Request, recipient_id: str, endpoint_id: str, who: Editor) -> Response:
+    """No further deliveries to this endpoint; its address is erased, the ledger keeps its rows."""
+    with unit_of_work(request) as s:
+        endpoints.remove(endpoints.get(s, subscriptions.recipient(s, recipient_id), endpoint_id))
     return Response(status_code=204)
 
 
@@ -118,23 +158,19 @@ def delete_recipient(request: Request, recipient_id: str, who: Editor) -> Respon
 def create_alert(request: Request, recipient_id: str, body: rcp.AlertIn, who: Editor) -> dict[str, Any]:
     """Save a search for a recipient: real time, or gathered into an hourly or daily digest."""
     with unit_of_work(request) as s:
-        return rcp.alert_json(rcp.create_alert(s, _recipient(s, recipient_id), body))
+        return rcp.alert_json(rcp.create_alert(s, subscriptions.recipient(s, recipient_id), body))
 
 
 @router.get("/recipients/{recipient_id}/alerts", response_model=AlertList)
 def list_alerts(request: Request, recipient_id: str, who: Editor) -> dict[str, Any]:
     with unit_of_work(request) as s:
-        rows = s.scalars(select(Alert).where(Alert.recipient_id == recipient_id).order_by(Alert.created_at))
-        return {"items": [rcp.alert_json(a) for a in rows]}
+        return {"items": [rcp.alert_json(a) for a in subscriptions.alerts_of(s, recipient_id)]}
 
 
 @router.delete("/alerts/{alert_id}", status_code=204)
 def delete_alert(request: Request, alert_id: str, who: Editor) -> Response:
     with unit_of_work(request) as s:
-        alert = s.get(Alert, alert_id)
-        if alert is None:
-            raise ApiError(404, "not_found", f"no alert {alert_id}")
-        s.delete(alert)
+        subscriptions.delete_alert(s, alert_id)
     return Response(status_code=204)
 
 
@@ -152,16 +188,13 @@ def create_circuit(request: Request, body: rcp.CircuitIn, who: Editor) -> dict[s
 def list_circuits(request: Request, who: Who) -> dict[str, Any]:
     """Issuers list circuits to target them."""
     with unit_of_work(request) as s:
-        return {"items": [rcp.circuit_json(c) for c in s.scalars(select(Circuit).order_by(Circuit.name))]}
+        return {"items": [rcp.circuit_json(c) for c in subscriptions.all_circuits(s)]}
 
 
 @router.delete("/circuits/{slug}", status_code=204)
 def delete_circuit(request: Request, slug: str, who: Editor) -> Response:
     with unit_of_work(request) as s:
-        circuit = s.scalar(select(Circuit).where(Circuit.slug == slug))
-        if circuit is None:
-            raise ApiError(404, "not_found", f"no circuit {slug}")
-        s.delete(circuit)
+        subscriptions.delete_circuit(s, slug)
     return Response(status_code=204)
 
 
@@ -176,6 +209,7 @@ def delivery_json(d: Delivery) -> dict[str, Any]:
         "version": d.version,
         "lang": d.lang,
         "recipient_id": d.recipient_id,
+        "endpoint_id": d.endpoint_id,
         "channel": d.channel,
         "kind": d.kind,
         "state": d.state,
@@ -191,13 +225,6 @@ def delivery_json(d: Delivery) -> dict[str, Any]:
     }
 
 
-def _own_release(session: Any, release_id: str, who: Any) -> Release:
-    release = session.get(Release, release_id)
-    if release is None or not who.can_see_unreleased(release.org_id):
-        raise ApiError(404, "not_found", f"no release {release_id}")
-    return release
-
-
 @router.get("/releases/{release_id}/deliveries", response_model=DeliveryList)
 def list_deliveries(
     request: Request,
@@ -210,14 +237,9 @@ def list_deliveries(
 ) -> dict[str, Any]:
     """The ledger rows of a release (the issuer's own, or any for editors)."""
     with unit_of_work(request) as s:
-        _own_release(s, release_id, who)
-        stmt = select(Delivery).where(Delivery.release_id == release_id)
-        if state:
-            stmt = stmt.where(Delivery.state == state)
-        if channel:
-            stmt = stmt.where(Delivery.channel == channel)
-        total = s.scalar(select(func.count()).select_from(stmt.subquery()))
-        rows = s.scalars(stmt.order_by(Delivery.created_at, Delivery.id).limit(limit).offset(offset))
+        total, rows = deliveries.release_deliveries(
+            s, release_id, who, state=state, channel=channel, limit=limit, offset=offset
+        )
         return {"total": total, "items": [delivery_json(d) for d in rows]}
 
 
@@ -226,20 +248,7 @@ def resend(request: Request, delivery_id: str, who: Who) -> dict[str, Any]:
     """Try a failed (or cancelled) delivery again, now; never an edition of a withdrawn release, nor
     a copy of a version a correction superseded."""
     with unit_of_work(request) as s:
-        d = s.get(Delivery, delivery_id)
-        if d is None:
-            raise ApiError(404, "not_found", f"no delivery {delivery_id}")
-        release = _own_release(s, d.release_id, who)
-        if d.state not in ("failed", "cancelled"):
-            raise ApiError(409, "conflict", f"a {d.state} delivery is not resent")
-        refused = rcp.resend_refusal(d, release)
-        if refused:
-            raise ApiError(409, "conflict", refused)
-        recipient = s.get(Recipient, d.recipient_id)
-        if recipient is not None and d.channel == "webhook" and recipient.webhook_disabled:
-            recipient.webhook_disabled = None  # the operator vouches for the endpoint again
-        d.state, d.next_attempt_at, d.last_error = "pending", utcnow(), None
-        out = delivery_json(d)
+        out = delivery_json(deliveries.resend(s, delivery_id, who))
     request.app.state.runtime.wake_delivery()
     return out
 
@@ -248,19 +257,7 @@ def resend(request: Request, delivery_id: str, who: Who) -> dict[str, Any]:
 def withdraw(request: Request, release_id: str, body: RejectIn, who: Who) -> dict[str, Any]:
     """Withdraw a release: it leaves the public surfaces and everyone who received it gets a notice."""
     with unit_of_work(request) as s:
-        release = _own_release(s, release_id, who)
-        if not who.is_editor and who.org_id != release.org_id:
-            raise ApiError(403, "forbidden", "not your organisation's release")
-        if release.status == "withdrawn":
-            raise ApiError(409, "conflict", "already withdrawn")
-        previous = release.status
-        release.status = "withdrawn"
-        release.reject_reason = sanitize_text(body.reason, "reason", 2000)
-        # the notices say who withdrew it: the issuer, or the wire's editors
-        by = "issuer" if who.org_id == release.org_id else "wire"
-        release.review = {**release.review, "withdrawal": {"by": by, "name": who.name}}
-        release.updated_at = utcnow()
-        emit(s, "release.withdrawn", f"withdrawn:{release.id}", {"release_id": release.id, "was": previous})
+        release = decide.withdraw(s, unreleased_view(s, release_id, who), who, body.reason)
         return {"id": release.id, "status": release.status, "reason": release.reject_reason}
 
 
@@ -298,14 +295,7 @@ def unsubscribe(request: Request, token: str) -> HTMLResponse:
     if recipient_id is None:
         return _unsubscribe_page("This unsubscribe link is not valid.", None, 404)
     with unit_of_work(request) as s:
-        r = s.get(Recipient, recipient_id)
-        if r is not None and r.status != "deleted":
-            r.status, r.updated_at = "unsubscribed", utcnow()
-            s.execute(
-                update(Delivery)
-                .where(Delivery.recipient_id == recipient_id, Delivery.state.in_(("pending", "retrying")))
-                .values(state="cancelled", last_error="recipient unsubscribed")
-            )
+        subscriptions.unsubscribe(s, recipient_id)
     return _unsubscribe_page("You are unsubscribed. No more releases will be sent to you.", None)
 
 
@@ -313,36 +303,13 @@ def unsubscribe(request: Request, token: str) -> HTMLResponse:
 def private_feed(request: Request, token: str, ext: str) -> Response:
     """A recipient's own feed: what the wire delivered to it, early embargoed copies only if trusted."""
     settings = get_settings(request)
-    writers = {
-        "xml": (feeds.atom, "application/atom+xml; charset=utf-8"),
-        "json": (feeds.json_feed, "application/feed+json; charset=utf-8"),
-    }
+    writers = {"xml": "atom", "json": "jsonfeed"}  # extension -> format
     if ext not in writers:
         raise ApiError(404, "not_found", "use .xml (Atom) or .json (JSON Feed)")
+    writer = formats.get(writers[ext], formats.FeedFormat)
     with unit_of_work(request) as s:
-        r = s.scalar(select(Recipient).where(Recipient.feed_token == token))
-        if r is None or r.status in ("deleted", "unsubscribed"):
-            raise ApiError(404, "not_found", "unknown feed")
-        rows = s.execute(
-            select(Delivery, Edition, Release, Organisation, ReleaseVersion)
-            .join(Edition, Edition.id == Delivery.edition_id)
-            .join(Release, Release.id == Delivery.release_id)
-            .join(Organisation, Organisation.id == Release.org_id)
-            .join(
-                ReleaseVersion,
-                (ReleaseVersion.release_id == Edition.release_id)
-                & (ReleaseVersion.version == Edition.version),
-            )
-            .where(
-                Delivery.recipient_id == r.id,
-                Delivery.channel == "feed",
-                Delivery.kind == "edition",
-                Delivery.state == "delivered",
-                Release.status == "published",
-            )
-            .order_by(Delivery.delivered_at.desc())
-            .limit(50)
-        ).all()
+        r = subscriptions.feed_recipient(s, token)
+        rows = subscriptions.private_feed_items(s, r)
         entries = []
         now = utcnow()
         # entries appear when an embargo lifts and leave when a release is withdrawn: changes too
@@ -357,27 +324,21 @@ def private_feed(request: Request, token: str, ext: str) -> Response:
             delivered = aware(d.delivered_at) or now
             text = wire_text(settings, rel, version, e, org)
             entries.append(
-                feeds.entry(
-                    settings,
-                    rel,
-                    version,
-                    e,
-                    org,
-                    text,
+                writer.entry(
+                    RenderedEdition(settings, rel, version, e, org, text, []),
                     published=delivered,
                     updated=delivered,
                     embargoed_until=lift if embargoed else None,
                     versioned_id=True,
                 )
             )
-    writer, media_type = writers[ext]
     updated = max([e.updated for e in entries] + [c for c in changes if c], default=now)
     fingerprint = "|".join(f"{e.id}@{e.updated.isoformat()}" for e in entries)
     etag = '"' + hashlib.sha256(f"{ext}#{fingerprint}".encode()).hexdigest()[:32] + '"'
     headers = {"Cache-Control": "private, no-cache", "ETag": etag, "Last-Modified": http_date(updated)}
     if not_modified(request, etag, updated):
         return Response(status_code=304, headers=headers)
-    doc = feeds.Feed(
+    doc = formats.Feed(
         title=f"{settings.wire_name} — {r.name}",
         url=f"{settings.base_url}/feeds/private/{token}.{ext}",
         home=settings.base_url + "/",
@@ -385,4 +346,4 @@ def private_feed(request: Request, token: str, ext: str) -> Response:
         updated=updated,
         entries=entries,
     )
-    return Response(writer(doc), media_type=media_type, headers=headers)
+    return Response(writer.document(doc), media_type=writer.feed_media_type, headers=headers)

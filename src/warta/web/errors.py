@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from warta.errors import DomainError
 from warta.intake.sanitize import ContentError
 
 
@@ -42,6 +43,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.status, exc.code, exc.message, exc.field), status_code=exc.status)
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        body = error_body(exc.status, exc.code, exc.message, exc.field)
+        return JSONResponse(body, status_code=exc.status)
 
     @app.exception_handler(ContentError)
     async def _content(_: Request, exc: ContentError) -> JSONResponse:

@@ -24,6 +24,7 @@ from warta.bus.nats import NatsBus
 from warta.config import Settings
 from warta.delivery.base import RecipientView
 from warta.delivery.stream import StreamHub
+from warta.routing import subscriptions
 from warta.store import Store
 
 log = logging.getLogger(__name__)
@@ -31,16 +32,8 @@ log = logging.getLogger(__name__)
 
 def stream_recipient(store: Store, token: str) -> RecipientView | None:
     """The active desktop recipient a stream token belongs to, or None."""
-    from sqlalchemy import select
-
-    from warta.model import Recipient
-    from warta.routing.audience import view
-
     with store.session() as s:
-        r = s.scalar(select(Recipient).where(Recipient.stream_token == token))
-        if r is None or r.status != "active" or r.kind != "desktop":
-            return None
-        return view(r)
+        return subscriptions.stream_recipient(s, token)
 
 
 class LiveEdge:

@@ -13,30 +13,32 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import select
 
+from warta import formats
 from warta.clock import aware, utcnow
 from warta.config import Settings
 from warta.editions.queries import (
     Filters,
     Item,
     current_version,
-    is_public,
+    issuer_choices,
     last_withdrawal,
+    organisation_by_slug,
+    organisation_of,
     parse_filters,
+    public_countries,
     public_items,
+    release_by_id,
     release_editions,
     release_is_public,
 )
 from warta.editions.render import text_language, wire_text
+from warta.editions.rendered import RenderedEdition
 from warta.editions.sectors import WIRE_SECTIONS, all_topics, sector_label
-from warta.formats import feeds
-from warta.formats.jsonld import news_article, open_graph, script_tag
-from warta.formats.ninjs import edition_url
+from warta.formats import edition_url
 from warta.i18n.catalog import LANGUAGE_NAMES, LANGUAGES, make_gettext, text_direction
 from warta.i18n.dates import long_datetime
 from warta.intake.sanitize import ContentError, for_page
-from warta.model import Organisation, Release
 from warta.web.conditional import not_modified
 from warta.web.deps import get_settings, unit_of_work
 
@@ -128,10 +130,8 @@ def newsroom(
     ui = filters.lang or "en"
     with unit_of_work(request) as s:
         items = public_items(s, filters, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
-        orgs = s.execute(select(Organisation.slug, Organisation.name).order_by(Organisation.name)).all()
-        countries = sorted(
-            {c for (c,) in s.execute(select(Release.dateline_country).where(is_public()).distinct()).all()}
-        )
+        orgs = issuer_choices(s)
+        countries = public_countries(s)
         cards = [_card(it, ui) for it in items[:PAGE_SIZE]]
     query = {
         k: v
@@ -162,7 +162,7 @@ def newsroom(
 @router.get("/releases/{release_id}")
 def release_redirect(request: Request, release_id: str) -> Response:
     with unit_of_work(request) as s:
-        release = s.get(Release, release_id)
+        release = release_by_id(s, release_id)
         if release is None or not release_is_public(release):
             return not_found_page(request)
         return RedirectResponse(f"/releases/{release.id}/{release.language}", status_code=307)
@@ -174,7 +174,7 @@ def release_page(request: Request, release_id: str, lang: str) -> Response:
     plain = lang.endswith(".txt")
     lang = lang.removesuffix(".txt")
     with unit_of_work(request) as s:
-        release = s.get(Release, release_id)
+        release = release_by_id(s, release_id)
         if release is not None and release.status == "withdrawn" and release.published_at is not None:
             return render(request, "withdrawn.html", lang if lang in LANGUAGE_NAMES else "en", status=410)
         if release is None or not release_is_public(release):
@@ -183,14 +183,13 @@ def release_page(request: Request, release_id: str, lang: str) -> Response:
         edition = next((e for e in editions if e.lang == lang), None)
         if edition is None:
             return not_found_page(request)
-        org = s.get(Organisation, release.org_id)
-        assert org is not None
+        org = organisation_of(s, release)
         version = current_version(s, release)
         text = wire_text(settings, release, version, edition, org)
         if plain:
             return Response(text.plain_text(), media_type="text/plain; charset=utf-8")
-        jsonld = news_article(settings, release, version, edition, org, text, editions)
-        og, twitter = open_graph(settings, release, version, edition, editions)
+        rendered = RenderedEdition(settings, release, version, edition, org, text, editions)
+        jsonld, og, twitter = formats.get("jsonld", formats.JsonLd).page_meta(rendered)
         others = [
             {
                 "lang": e.lang,
@@ -213,7 +212,7 @@ def release_page(request: Request, release_id: str, lang: str) -> Response:
             about=Markup(for_page(edition.about, top=3)),
             about_lang=_other_language(edition.about, edition.lang),
             others=others,
-            jsonld=Markup(script_tag(jsonld)),
+            jsonld=Markup(jsonld),
             canonical=edition_url(settings, release.id, edition.lang),
             og=og,
             twitter=twitter,
@@ -223,7 +222,7 @@ def release_page(request: Request, release_id: str, lang: str) -> Response:
 @router.get("/issuers/{slug}", response_class=HTMLResponse)
 def issuer_page(request: Request, slug: str, page: int = Query(1, ge=1, le=10_000)) -> Response:
     with unit_of_work(request) as s:
-        org = s.scalar(select(Organisation).where(Organisation.slug == slug))
+        org = organisation_by_slug(s, slug)
         if org is None:
             return not_found_page(request)
         items = public_items(s, Filters(org=slug), limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
@@ -243,11 +242,7 @@ def issuer_page(request: Request, slug: str, page: int = Query(1, ge=1, le=10_00
 
 # --- feeds ------------------------------------------------------------------------------------
 
-FEED_TYPES = {
-    "rss.xml": (feeds.rss, "application/rss+xml; charset=utf-8"),
-    "atom.xml": (feeds.atom, "application/atom+xml; charset=utf-8"),
-    "feed.json": (feeds.json_feed, "application/feed+json; charset=utf-8"),
-}
+FEED_TYPES = {"rss.xml": "rss", "atom.xml": "atom", "feed.json": "jsonfeed"}  # path -> format
 
 
 @router.get("/feeds/{name}")
@@ -263,14 +258,14 @@ def feed(
         return not_found_page(request)
     settings = get_settings(request)
     filters = _filters(lang, sector, country, org, None)
-    writer, media_type = FEED_TYPES[name]
+    writer = formats.get(FEED_TYPES[name], formats.FeedFormat)
     with unit_of_work(request) as s:
         items = public_items(s, filters, limit=50)
-        entries = [_entry(settings, it) for it in items]
+        entries = [_entry(settings, writer, it) for it in items]
         withdrawn = aware(last_withdrawal(s))
     # a withdrawal takes an entry away: the feed changed then, though no entry is newer
     updated = max([e.updated for e in entries] + ([withdrawn] if withdrawn else []), default=EPOCH)
-    url = feeds.feed_url(
+    url = formats.feed_url(
         settings,
         f"/feeds/{name}",
         {"lang": filters.lang, "sector": filters.sector, "country": filters.country, "org": filters.org},
@@ -287,7 +282,7 @@ def feed(
     title = f"{settings.wire_name}" + (
         f" — {LANGUAGE_NAMES.get(filters.lang, filters.lang)}" if filters.lang else ""
     )
-    doc = feeds.Feed(
+    doc = formats.Feed(
         title=title,
         url=url,
         home=settings.base_url + "/",
@@ -295,26 +290,18 @@ def feed(
         updated=updated,
         entries=entries,
     )
-    return Response(writer(doc), media_type=media_type, headers=headers)
+    return Response(writer.document(doc), media_type=writer.feed_media_type, headers=headers)
 
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def _entry(settings: Settings, item: Item) -> feeds.Entry:
+def _entry(settings: Settings, writer: formats.FeedFormat, item: Item) -> formats.Entry:
     published = aware(item.release.public_at) or utcnow()
     # when it became visible counts as a change, even for an item dated in the past
     updated = max(
         published, aware(item.release.published_at) or published, aware(item.edition.updated_at) or published
     )
     text = wire_text(settings, item.release, item.version, item.edition, item.org)
-    return feeds.entry(
-        settings,
-        item.release,
-        item.version,
-        item.edition,
-        item.org,
-        text,
-        published=published,
-        updated=updated,
-    )
+    rendered = RenderedEdition(settings, item.release, item.version, item.edition, item.org, text, [])
+    return writer.entry(rendered, published=published, updated=updated)

@@ -16,10 +16,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
-from sqlalchemy.orm import Session
 
-from warta.intake.keys import Principal
-from warta.model import Release
+from warta.editions.queries import release_by_id, unreleased_view
 from warta.reports.aggregate import STATES, release_report
 from warta.reports.charts import CHARTS, duration, report_chart
 from warta.web.deps import SettingsDep, Who, get_settings, unit_of_work
@@ -62,27 +60,20 @@ def check_report_token(secret: str, token: str, now: float | None = None) -> str
 # --- the API ------------------------------------------------------------------------------------
 
 
-def _release(session: Session, release_id: str, who: Principal) -> Release:
-    release = session.get(Release, release_id)
-    if release is None or not who.can_see_unreleased(release.org_id):
-        raise ApiError(404, "not_found", f"no release {release_id}")
-    return release
-
-
 @router.get("/api/v1/releases/{release_id}/report")
 def report(request: Request, release_id: str, who: Who) -> dict[str, Any]:
     """The release's delivery report: counts by state, channel, recipient kind, country, language and
     match; delivery latency (p50/p95/max, overall and per channel); attempts; grouped failures; a
     cumulative timeline. For the issuing organisation and for editors."""
     with unit_of_work(request) as s:
-        return release_report(s, _release(s, release_id, who))
+        return release_report(s, unreleased_view(s, release_id, who))
 
 
 @router.get("/api/v1/releases/{release_id}/report/link")
 def report_link(request: Request, release_id: str, who: Who, settings: SettingsDep) -> dict[str, Any]:
     """A link to the report as a web page, valid for seven days; whoever holds it can read the report."""
     with unit_of_work(request) as s:
-        release = _release(s, release_id, who)
+        release = unreleased_view(s, release_id, who)
         expires = int(time.time()) + LINK_DAYS * 86400
         token = report_token(settings.secret, release.id, expires)
     return {
@@ -101,7 +92,7 @@ def report_svg(request: Request, release_id: str, chart: str, who: Who) -> Respo
     if chart not in CHARTS:
         raise ApiError(404, "not_found", f"no chart {chart}; use one of {', '.join(CHARTS)}")
     with unit_of_work(request) as s:
-        data = release_report(s, _release(s, release_id, who))
+        data = release_report(s, unreleased_view(s, release_id, who))
     svg = report_chart(data, chart)
     assert svg is not None
     return Response(svg, media_type="image/svg+xml; charset=utf-8", headers=_PRIVATE)
@@ -128,7 +119,7 @@ def report_page(request: Request, token: str) -> Response:
     if release_id is None:
         return not_found_page(request)
     with unit_of_work(request) as s:
-        release = s.get(Release, release_id)
+        release = release_by_id(s, release_id)
         if release is None:
             return not_found_page(request)
         data = release_report(s, release)
