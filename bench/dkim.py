@@ -90,9 +90,8 @@ def _settings(data_dir: Path, key_file: str = "") -> Any:
 
 def _bundle(settings: Any) -> Any:
     """An English edition of about 10 kB as email, built from model objects that never see a database."""
-    from warta.delivery.base import Bundle
     from warta.editions.render import wire_text
-    from warta.formats.ninjs import edition_to_ninjs
+    from warta.editions.rendered import RenderedEdition
     from warta.model import Edition, Organisation, Release, ReleaseVersion
 
     headline = "Pelabuhan Selatan opens a solar-powered container terminal"
@@ -150,12 +149,11 @@ def _bundle(settings: Any) -> Any:
         updated_at=RELEASED,
     )
     text = wire_text(settings, release, version, edition, org)
-    ninjs = edition_to_ninjs(settings, release, version, edition, org, text, [edition])
-    return Bundle(settings, release, version, edition, org, text, [edition], ninjs)
+    return RenderedEdition(settings, release, version, edition, org, text, [edition])
 
 
 def _job(bundle: Any, n: int) -> Any:
-    from warta.delivery.base import Job, RecipientView
+    from warta.delivery.base import EndpointView, Job, RecipientView
 
     async def commit_point() -> None:
         return None
@@ -167,15 +165,10 @@ def _job(bundle: Any, n: int) -> Any:
         country="MY",
         languages=("en",),
         sectors=(),
-        email=f"reader{n}@news.example",
-        webhook_url=None,
-        webhook_secret=None,
-        webhook_format="ninjs",
-        stream_token=None,
-        feed_token=f"feed{n}",
         embargo_trusted=False,
         locale="en",
         timezone="Asia/Kuala_Lumpur",
+        endpoints=(EndpointView(f"end_{n:06d}", "email", f"reader{n}@news.example", None, None),),
     )
     return Job(
         delivery_id=f"dlv_{n:08d}",
@@ -187,6 +180,7 @@ def _job(bundle: Any, n: int) -> Any:
         recipient=recipient,
         bundle=bundle,
         commit_point=commit_point,
+        endpoint=recipient.endpoints[0],
     )
 
 

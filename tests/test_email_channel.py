@@ -34,6 +34,8 @@ from warta.formats.ninjs import edition_url
 from warta.i18n import long_datetime, translate
 from warta.model import Edition, Organisation, Release, ReleaseVersion
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 RELEASED = datetime(2026, 11, 27, 1, 30, tzinfo=UTC)
 
 EDITIONS: dict[str, dict[str, str]] = {

@@ -26,6 +26,7 @@ import feedparser
 import pytest
 from jsonschema import Draft202012Validator
 
+from conftest import Desk
 from test_formats import schema_errors
 from test_newsml import NS, make_bundle, make_settings, newsml_errors, parse
 from warta import formats
@@ -214,6 +215,22 @@ def test_a_rendering_is_made_once_per_edition(tmp_path: Path) -> None:
     first = rendered.cache["ninjs"]
     ninjs.render(rendered, formats.event_for(rendered, "withdrawal", "gone"))
     assert rendered.cache["ninjs"] is first and first["pubStatus"] == "usable"  # left as it was
+
+
+@pytest.mark.parametrize("fmt", ["atom", "email", "docx"])
+def test_a_webhook_may_name_only_a_webhook_format(desk: Desk, fmt: str) -> None:
+    """A feed or email format is refused as a webhook's format, with a 422 naming the field and
+    the formats there are; nothing is stored."""
+    with desk.editor() as editor:
+        resp = editor.post(
+            "/api/v1/recipients",
+            json={"kind": "outlet", "name": "Hook", "country": "MY", "webhook_format": fmt},
+        )
+        assert resp.status_code == 422, resp.text
+        error = resp.json()["error"]
+        assert error["field"] == "webhook_format" and "newsml, ninjs" in error["message"]
+        listed = editor.get("/api/v1/recipients").json()
+        assert all(r["name"] != "Hook" for r in listed["items"])
 
 
 # --- layering --------------------------------------------------------------------------------------

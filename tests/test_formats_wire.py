@@ -26,16 +26,19 @@ from test_formats import schema_errors
 from test_newsml import NS, make_bundle, make_settings, newsml_errors, parse
 from warta.config import Settings
 from warta.delivery import signing
-from warta.delivery.base import Bundle, Job, RecipientView
+from warta.delivery.base import EndpointView, Job, RecipientView
 from warta.delivery.channels.email import warn_plain_unsubscribe
 from warta.delivery.channels.webhook import payload
 from warta.delivery.tokens import unsubscribe_url
 from warta.editions.render import wire_text
+from warta.editions.rendered import RenderedEdition
 from warta.formats import feeds
 from warta.formats.email import build_message
 from warta.formats.newsml import edition_to_newsml
-from warta.formats.ninjs import edition_to_ninjs
+from warta.formats.ninjs import edition_item, edition_to_ninjs
 from warta.i18n import translate
+
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
 
 PICTURE = {
     "url": "https://contoh.example/media/pusat-data.jpg",
@@ -46,7 +49,7 @@ PICTURE = {
 NOTE = "Jumlah pelaburan dibetulkan kepada RM260 juta."
 
 
-def recipient(fmt: str = "ninjs", *, locale: str = "ms") -> RecipientView:
+def recipient(*, locale: str = "ms") -> RecipientView:
     return RecipientView(
         id="rcp_1",
         kind="outlet",
@@ -54,56 +57,57 @@ def recipient(fmt: str = "ninjs", *, locale: str = "ms") -> RecipientView:
         country="MY",
         languages=("ms",),
         sectors=(),
-        email="meja@berita.example",
-        webhook_url="https://hooks.berita.example/warta",
-        webhook_secret=signing.new_secret(),
-        webhook_format=fmt,
-        stream_token=None,
-        feed_token="t" * 32,
         embargo_trusted=False,
         locale=locale,
         timezone="Asia/Kuala_Lumpur",
     )
 
 
+def endpoint(channel: str, fmt: str = "ninjs") -> EndpointView:
+    if channel == "webhook":
+        return EndpointView(
+            "end_2", "webhook", "https://hooks.berita.example/warta", fmt, signing.new_secret()
+        )
+    return EndpointView("end_1", "email", "meja@berita.example", None, None)
+
+
 async def _no_commit() -> None:
     return None
 
 
-def job(bundle: Bundle, kind: str = "edition", *, fmt: str = "ninjs", **extra: Any) -> Job:
+def job(
+    bundle: RenderedEdition,
+    kind: str = "edition",
+    *,
+    channel: str = "email",
+    fmt: str = "ninjs",
+    **extra: Any,
+) -> Job:
     return Job(
         delivery_id="dlv_0002",
-        channel="email",
+        channel=channel,
         kind=kind,
         lane="x",
         attempt=1,
         embargoed=False,
-        recipient=recipient(fmt),
+        recipient=recipient(),
         bundle=bundle,
         commit_point=_no_commit,
         extra=dict(extra),
+        endpoint=endpoint(channel, fmt),
     )
 
 
 def withdrawn(
-    bundle: Bundle, by: str = "issuer", reason: str = "Ditarik atas permintaan penerbit."
-) -> Bundle:
-    """The bundle as the engine rebuilds it once its release is withdrawn."""
+    bundle: RenderedEdition, by: str = "issuer", reason: str = "Ditarik atas permintaan penerbit."
+) -> RenderedEdition:
+    """The rendering as the engine makes it anew once its release is withdrawn."""
     release = bundle.release
     release.status = "withdrawn"
     release.reject_reason = reason
     release.review = {"withdrawal": {"by": by, "name": "Meja"}}
     release.updated_at = parsedate_to_datetime("Fri, 27 Nov 2026 05:00:00 +0000")
-    ninjs = edition_to_ninjs(
-        bundle.settings,
-        release,
-        bundle.version,
-        bundle.edition,
-        bundle.organisation,
-        bundle.text,
-        bundle.editions,
-    )
-    return dataclasses.replace(bundle, release=release, ninjs=ninjs, cache={})
+    return dataclasses.replace(bundle, release=release, cache={})
 
 
 def parse_mail(raw: bytes) -> EmailMessage:
@@ -119,12 +123,14 @@ def test_a_withdrawal_is_the_next_version_in_ninjs_and_newsml(tmp_path: Path) ->
     bundle = make_bundle(
         make_settings(tmp_path), "ms", version=2, note=NOTE, corrected_after_publication=True
     )
-    assert bundle.ninjs["version"] == "2"
+    assert edition_item(bundle)["version"] == "2"
     gone = withdrawn(bundle, by="wire", reason="Kenyataan ini tidak disahkan.")
 
-    item = json.loads(payload(job(gone, "withdrawal", note=gone.release.reject_reason))[0])["data"]
+    item = json.loads(
+        payload(job(gone, "withdrawal", channel="webhook", note=gone.release.reject_reason))[0]
+    )["data"]
     assert schema_errors(item) == []
-    assert item["uri"] == bundle.ninjs["uri"]
+    assert item["uri"] == edition_item(bundle)["uri"]
     assert (item["version"], item["pubStatus"]) == ("3", "canceled")
     assert item["versionCreated"] == "2026-11-27T05:00:00Z"
     assert item["edNote"] == "Withdrawn by the wire: Kenyataan ini tidak disahkan."
@@ -147,7 +153,7 @@ def test_a_correction_carries_its_note_and_signal(tmp_path: Path) -> None:
     bundle = make_bundle(
         make_settings(tmp_path), "ms", version=2, note=NOTE, corrected_after_publication=True
     )
-    item = bundle.ninjs
+    item = edition_item(bundle)
     assert schema_errors(item) == []
     assert item["edNote"] == f"Correction (version 2): {NOTE}"
     plain = next(b["value"] for b in item["bodies"] if b["contentType"] == "text/plain")
@@ -163,13 +169,13 @@ def test_a_correction_carries_its_note_and_signal(tmp_path: Path) -> None:
     assert correction is not None and NOTE in correction.text
 
     first = make_bundle(make_settings(tmp_path), "ms")
-    assert "edNote" not in first.ninjs
+    assert "edNote" not in edition_item(first)
     assert parse(edition_to_newsml(first)).find("n:itemMeta/n:signal", NS) is None
 
 
 def test_newsml_carries_the_pictures_ninjs_carries(tmp_path: Path) -> None:
     bundle = make_bundle(make_settings(tmp_path), "ms", media=[PICTURE])
-    pictures = [a for a in bundle.ninjs["associations"] if a.get("type") == "picture"]
+    pictures = [a for a in edition_item(bundle)["associations"] if a.get("type") == "picture"]
     assert [p["uri"] for p in pictures] == [PICTURE["url"]]
 
     data = edition_to_newsml(bundle)
@@ -199,9 +205,9 @@ def test_webhook_bodies_name_their_event_and_verify(tmp_path: Path, event: str) 
         )
     else:
         bundle, kind = withdrawn(make_bundle(settings, "ms")), "withdrawal"
-    one = job(bundle, kind)
-    body, content_type = payload(one)
-    secret = one.recipient.webhook_secret
+    one = job(bundle, kind, channel="webhook")
+    body, content_type, _ = payload(one)
+    secret = one.endpoint.secret
     assert secret is not None and content_type == "application/json"
     headers = signing.headers(secret, "dlv_0002", body)
     doc = Webhook(secret).verify(body, headers)  # the reference verifier
@@ -213,7 +219,7 @@ def test_webhook_bodies_name_their_event_and_verify(tmp_path: Path, event: str) 
 def test_a_version_written_before_publication_is_no_correction(tmp_path: Path) -> None:
     """Corrected while it waited for its time: receivers get version 2 first, as a publication."""
     bundle = make_bundle(make_settings(tmp_path), "ms", version=2, note=NOTE)
-    assert json.loads(payload(job(bundle))[0])["type"] == "release.published"
+    assert json.loads(payload(job(bundle, channel="webhook"))[0])["type"] == "release.published"
     subject = str(
         parse_mail(build_message(job(bundle), message_id="m@w", unsubscribe="https://w/u"))["Subject"]
     )

@@ -17,6 +17,8 @@ from warta.formats.newsml import NAR_NS, XHTML_NS, edition_to_newsml
 from warta.formats.ninjs import edition_item
 from warta.model import Edition, Organisation, Release, ReleaseVersion
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 NEWSML_DIR = Path(__file__).parent / "data" / "standards" / "newsml-g2"
 NS = {"n": NAR_NS, "h": XHTML_NS}
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"

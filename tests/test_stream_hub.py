@@ -32,6 +32,8 @@ from warta.model import Edition, Organisation, Release, ReleaseVersion
 from warta.web import stream as stream_web
 from warta.web.server import http_protocol
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 T = TypeVar("T")
 SETTINGS = Settings(data_dir=Path("."), database_url="sqlite://", stream_replay=50, stream_heartbeat=0)
 

@@ -32,6 +32,8 @@ from warta.delivery.netguard import UnresolvedHost, UnsafeTarget, check_url, che
 from warta.editions.rendered import RenderedEdition
 from warta.formats.ninjs import edition_item
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 VECTORS = json.loads(
     (Path(__file__).parent / "data" / "standards" / "standard-webhooks" / "test-vectors.json").read_text(
         "utf-8"

@@ -16,14 +16,13 @@ import logging
 import os
 import socket
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -32,8 +31,8 @@ from warta.config import Settings
 from warta.delivery import ledger
 from warta.delivery.base import (
     CHANNELS,
-    Bundle,
     Channel,
+    EndpointView,
     Job,
     RecipientView,
     Result,
@@ -42,12 +41,11 @@ from warta.delivery.base import (
 )
 from warta.delivery.channels.email import thread_roots
 from warta.delivery.journal import CommitJournal, Journaled, journal_dir, read_back
+from warta.delivery.ledger import disable_endpoint
 from warta.delivery.sender import SentFromProcesses, make_channel
-from warta.editions.queries import release_editions
-from warta.editions.render import wire_text
-from warta.formats.ninjs import edition_to_ninjs
-from warta.model import DigestItem, Edition, Organisation, Recipient, Release, ReleaseVersion
-from warta.routing.audience import VIEW_COLUMNS, view_of
+from warta.editions.rendered import RenderedEdition, RenderedEditions
+from warta.model import DigestItem, Edition, Endpoint, Organisation, Recipient, Release
+from warta.routing.audience import ENDPOINT_COLUMNS, VIEW_COLUMNS, endpoint_of, view_of
 from warta.store import Store
 
 log = logging.getLogger(__name__)
@@ -58,61 +56,6 @@ DRY_PAUSE = 0.5  # seconds before a channel that had nothing due is asked again,
 def worker_name(stage: str) -> str:
     """A name for this process that is unique across machines and restarts."""
     return f"{stage}@{socket.gethostname()}:{os.getpid()}:{time.monotonic_ns() % 1_000_000:06d}"
-
-
-class BundleCache:
-    """Rendered editions, shared by every job of the same edition (bounded, newest kept)."""
-
-    def __init__(self, settings: Settings, size: int = 256) -> None:
-        self.settings = settings
-        self.size = size
-        self._items: OrderedDict[tuple[str, str], Bundle] = OrderedDict()
-
-    def many(self, session: Session, edition_ids: set[str]) -> dict[str, Bundle | None]:
-        """The bundles of many editions (None for one that no longer exists), their cache keys read
-        in one query: a key changes when the edition or its release does."""
-        rows = session.execute(
-            select(Edition.id, Edition.digest, Release.status, Release.updated_at)
-            .join(Release, Release.id == Edition.release_id)
-            .where(Edition.id.in_(edition_ids))
-        ).all()
-        keys = {r[0]: (r[0], f"{r[1]}|{r[2]}|{r[3]}") for r in rows}
-        return {edition_id: self.get(session, edition_id, keys.get(edition_id)) for edition_id in edition_ids}
-
-    def get(self, session: Session, edition_id: str, key: tuple[str, str] | None = None) -> Bundle | None:
-        if key is not None:
-            hit = self._items.get(key)
-            if hit is not None:
-                self._items.move_to_end(key)
-                return hit
-        edition = session.get(Edition, edition_id)
-        if edition is None:
-            return None
-        release = session.get(Release, edition.release_id)
-        assert release is not None
-        key = (edition_id, f"{edition.digest}|{release.status}|{release.updated_at}")
-        hit = self._items.get(key)
-        if hit is not None:
-            self._items.move_to_end(key)
-            return hit
-        version = session.scalar(
-            select(ReleaseVersion).where(
-                ReleaseVersion.release_id == release.id, ReleaseVersion.version == edition.version
-            )
-        )
-        org = session.get(Organisation, release.org_id)
-        assert version is not None and org is not None
-        editions = [
-            e for e in release_editions(session, release, shown_only=True) if e.version == edition.version
-        ]
-        text = wire_text(self.settings, release, version, edition, org)
-        ninjs = edition_to_ninjs(self.settings, release, version, edition, org, text, editions)
-        bundle = Bundle(self.settings, release, version, edition, org, text, editions, ninjs)
-        bundle.__dict__["key"] = key  # the cache's own key (`Bundle.key` would make the same)
-        self._items[key] = bundle
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return bundle
 
 
 @dataclass
@@ -243,10 +186,25 @@ class _CommitPoint:
 
 _new_job = object.__new__
 _c = Recipient.__table__.c
-# what a claim reads of its rows' recipients (a view, their status, why a webhook is disabled)
-_RECIPIENTS = select(*VIEW_COLUMNS, _c.status, _c.webhook_disabled).where(
-    _c.id.in_(bindparam("ids", expanding=True))
+_e = Endpoint.__table__.c
+# what a claim reads of its rows' endpoints and their recipients, in one query: the endpoint (a
+# view, its state, why it is disabled), then the recipient (a view, its status)
+_ENDPOINTS = (
+    select(*ENDPOINT_COLUMNS, _e.state, _e.disabled_reason, *VIEW_COLUMNS, _c.status)
+    .join(Recipient, Recipient.id == _e.recipient_id)
+    .where(_e.id.in_(bindparam("ids", expanding=True)))
 )
+_VIEW_AT = len(ENDPOINT_COLUMNS) + 2  # where the recipient's columns begin in a row of _ENDPOINTS
+
+
+class _Found(NamedTuple):
+    """A claimed row's endpoint and recipient as the claim read them."""
+
+    recipient: RecipientView
+    endpoint: EndpointView
+    status: str  # the recipient's
+    state: str  # the endpoint's
+    disabled: str | None  # why the endpoint is disabled
 
 
 # ledger kinds the channels know by another name
@@ -279,7 +237,7 @@ class Engine:
         self.channels: dict[str, Channel] = {
             name: make_channel(cls, settings) for name, cls in CHANNELS.items()
         }
-        self.bundles = BundleCache(settings)
+        self.bundles = RenderedEditions(settings)
         self.lanes: dict[tuple[str, str], Lane] = {}
         self.breakers: dict[tuple[str, str], Breaker] = {}
         self.in_flight = 0
@@ -466,11 +424,17 @@ class Engine:
         changes: list[tuple[str, dict[str, Any]]] = []  # rows settled here, not sent
         with self.store.session() as s:
             # plain rows, not ORM objects, read by position: thousands per claim, only read
-            wanted = {row.recipient_id for row in rows}
-            recipients: dict[str, tuple[RecipientView, str, str | None]] = {
-                r[0]: (view_of(r[:-2]), r[-2], r[-1])
-                for r in ledger.raw_rows(s.connection(), _RECIPIENTS, {"ids": list(wanted)})
-            }
+            wanted = {row.endpoint_id for row in rows}
+            views: dict[str, RecipientView] = {}  # one per recipient, however many endpoints it has
+            found_by: dict[str, _Found] = {}
+            for r in ledger.raw_rows(s.connection(), _ENDPOINTS, {"ids": list(wanted)}):
+                rid = r[_VIEW_AT]
+                seen = views.get(rid)
+                if seen is None:
+                    seen = views[rid] = view_of(r[_VIEW_AT:-1])
+                found_by[r[0]] = _Found(
+                    seen, endpoint_of(r[: _VIEW_AT - 2]), r[-1], r[_VIEW_AT - 2], r[_VIEW_AT - 1]
+                )
             bundles = self.bundles.many(s, {row.edition_id for row in rows})
             # editions of withdrawn releases: only their withdrawal notices go out (a resend or a
             # row routed before the withdrawal never revives the release)
@@ -480,7 +444,7 @@ class Engine:
                 if bundle is not None and bundle.release.status == "withdrawn"
             }
             for row in rows:
-                found = recipients.get(row.recipient_id)
+                found = found_by.get(row.endpoint_id)
                 channel = self.channels.get(row.channel)
                 skip = self._skip_reason(row, found, channel)
                 if skip:
@@ -494,7 +458,7 @@ class Engine:
                 if withdrawn and row.edition_id in withdrawn and row.kind != "withdrawal":
                     changes.append((row.id, {"state": "cancelled", "last_error": "release withdrawn"}))
                     continue
-                recipient = found[0]
+                recipient = found.recipient
                 lift = bundle.embargo_until
                 # a withdrawal notice goes only to those who hold a copy (routing decides that), so
                 # the embargo holds it back from nobody: it reaches early holders at once
@@ -509,7 +473,7 @@ class Engine:
                     back["not_before"] = max(aware(row.not_before) or lift, lift)
                     changes.append((row.id, back))
                     continue
-                job = self._job(row, recipient, bundle)
+                job = self._job(row, found, bundle)
                 if row.kind == "digest":
                     job.extra["items"] = self._digest_items(s, row.id)
                 elif row.kind == "withdrawal":
@@ -544,22 +508,21 @@ class Engine:
         ]
 
     @staticmethod
-    def _skip_reason(
-        row: ledger.Claimed, found: tuple[RecipientView, str, str | None] | None, channel: Channel | None
-    ) -> str | None:
-        """Why a claimed row is not sent, if it is not; `found` is (view, status, why disabled)."""
+    def _skip_reason(row: ledger.Claimed, found: _Found | None, channel: Channel | None) -> str | None:
+        """Why a claimed row is not sent, if it is not."""
         if channel is None:
             return f"no channel {row.channel!r}"
         if found is None:
             return "recipient deleted"
-        _, status, disabled = found
-        if status != "active":
-            return f"recipient {status}"
-        if row.channel == "webhook" and disabled:
-            return f"endpoint disabled: {disabled}"
+        if found.status != "active":
+            return f"recipient {found.status}"
+        if found.state == "disabled":
+            return f"endpoint disabled: {found.disabled or 'by an editor'}"
+        if found.state != "active":
+            return f"endpoint {found.state}"
         return None
 
-    def _job(self, row: ledger.Claimed, recipient: RecipientView, bundle: Bundle) -> Job:
+    def _job(self, row: ledger.Claimed, found: _Found, bundle: RenderedEdition) -> Job:
         commit_point: Callable[[], Awaitable[None]]
         if not self.shared and self.channels[row.channel].recover_committing == "pending":
             # the only worker cannot lose a claim, and its restart sends `sending` and `committing`
@@ -582,17 +545,18 @@ class Engine:
             lane=row.destination,
             attempt=row.attempts,
             embargoed=row.embargoed,
-            recipient=recipient,
+            recipient=found.recipient,
             bundle=bundle,
             commit_point=commit_point,
             extra={},
+            endpoint=found.endpoint,
         )
         return job
 
     def _write_ledger(self, conn: Connection, items: list[tuple[str, Any, Any]]) -> set[Any]:
         """Items are ("commit", (delivery id, attempt), None): a commit point, refused unless the
         claim still holds the row; ("row", (delivery id, attempt), column values): an outcome, written
-        only while the claim that sent it holds the row; ("disable", recipient id, reason)."""
+        only while the claim that sent it holds the row; ("disable", endpoint id, reason)."""
         claims = [key for what, key, _ in items if what == "commit"]
         refused: set[Any] = set()
         if claims:
@@ -604,7 +568,7 @@ class Engine:
             ledger.settle(conn, outcomes, held_by=held_by)
         for what, key, reason in items:
             if what == "disable":
-                conn.execute(update(Recipient).where(Recipient.id == key).values(webhook_disabled=reason))
+                disable_endpoint(conn, key, reason)
         return refused
 
     # --- sending --------------------------------------------------------------------------
@@ -696,6 +660,6 @@ class Engine:
         disable = values.pop("disable", None)
         self._writer.add(("row", (job.delivery_id, job.attempt), values), wait=False)
         if disable:
-            self._writer.add(("disable", job.recipient.id, disable), wait=False)
+            self._writer.add(("disable", job.endpoint.id, disable), wait=False)
         if values.get("state") == "retrying":
             self.notify()

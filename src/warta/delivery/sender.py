@@ -11,7 +11,8 @@ list of messages: both ends are this program, started by the parent itself):
 
     parent -> child   ("start", settings, channel name)
                       ("send", batch, [(row id, kind, lane, attempt, embargoed, recipient fields,
-                                        extra, edition id, edition version, commit mode)])
+                                        endpoint fields, extra, edition id, edition version,
+                                        commit mode)])
                       ("committed", batch, index, None or why the commit point was refused)
                       ("clear",)  nothing in flight: empty the commit journal
     child -> parent   ("commit", batch, index)
@@ -45,8 +46,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from warta.config import Settings
-from warta.delivery.base import Bundle, Channel, Job, RecipientView, Result, send_safely, unchecked
+from warta.delivery.base import Channel, EndpointView, Job, RecipientView, Result, send_safely, unchecked
 from warta.delivery.journal import CommitJournal, Journaled, entries_of, files_of, journal_dir
+from warta.editions.rendered import RenderedEdition, RenderedEditions
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +266,7 @@ class _Child(asyncio.SubprocessProtocol):
                         job.attempt,
                         job.embargoed,
                         _view_values(job.recipient),
+                        _endpoint_values(job.endpoint),
                         job.extra or None,
                         job.bundle.edition.id,
                         job.bundle.key,
@@ -390,14 +393,13 @@ class _Sender:
         self.ready: asyncio.Future[Channel] = asyncio.get_running_loop().create_future()
         self.store: Any = None
         self.cache: Any = None
-        self.bundles: OrderedDict[tuple[str, str], Bundle] = OrderedDict()
+        self.bundles: OrderedDict[tuple[str, str], RenderedEdition] = OrderedDict()
         self.commits: dict[tuple[int, int], asyncio.Future[None]] = {}
         self.sending: set[asyncio.Task[None]] = set()
         self.orphaned = asyncio.get_running_loop().create_future()  # the parent's end closed
 
     async def begin(self, settings: Settings, channel: str) -> None:
         from warta.delivery.base import CHANNELS
-        from warta.delivery.engine import BundleCache
         from warta.runtime import load_channels
         from warta.store import Store
 
@@ -405,7 +407,7 @@ class _Sender:
             load_channels()
             self.journal = CommitJournal(journal_dir(settings.data_dir))
             self.store = Store(settings.database_url)
-            self.cache = BundleCache(settings)
+            self.cache = RenderedEditions(settings)
             self.channel = CHANNELS[channel](settings)  # type: ignore[call-arg]
             await self.channel.start()
         except Exception as exc:
@@ -446,12 +448,12 @@ class _Sender:
         if not self.orphaned.done():
             self.orphaned.set_result(None)
 
-    async def _bundle(self, edition_id: str, key: tuple[str, str]) -> Bundle | None:
+    async def _bundle(self, edition_id: str, key: tuple[str, str]) -> RenderedEdition | None:
         hit = self.bundles.get(key)
         if hit is not None:
             return hit
 
-        def load() -> Bundle | None:
+        def load() -> RenderedEdition | None:
             with self.store.session() as session:
                 return self.cache.get(session, edition_id)
 
@@ -492,7 +494,9 @@ class _Sender:
         for index, wire in enumerate(wired):
             if channel is None:
                 break
-            delivery_id, kind, lane, attempt, embargoed, recipient, extra, edition_id, key, mode = wire
+            delivery_id, kind, lane, attempt, embargoed, recipient, endpoint, extra, edition_id, key, mode = (
+                wire
+            )
             try:
                 bundle = await self._bundle(edition_id, key)
             except Exception as exc:
@@ -510,6 +514,7 @@ class _Sender:
                     attempt=attempt,
                     embargoed=embargoed,
                     recipient=_view(recipient),
+                    endpoint=_endpoint(endpoint),
                     bundle=bundle,
                     commit_point=(
                         self._journaled(delivery_id, attempt)
@@ -538,6 +543,17 @@ def _view(values: tuple[Any, ...]) -> RecipientView:
     view = object.__new__(RecipientView)
     view.__dict__.update(zip(_VIEW_FIELDS, values, strict=True))
     return view
+
+
+_ENDPOINT_FIELDS = tuple(f.name for f in fields(EndpointView))
+_endpoint_values = operator.attrgetter(*_ENDPOINT_FIELDS)  # an endpoint's fields, in field order
+
+
+def _endpoint(values: tuple[Any, ...]) -> EndpointView:
+    """An endpoint from the values the parent sent, in field order."""
+    made = object.__new__(EndpointView)
+    made.__dict__.update(zip(_ENDPOINT_FIELDS, values, strict=True))
+    return made
 
 
 class CommitRefused(Exception):

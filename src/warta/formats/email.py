@@ -26,20 +26,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, formataddr, parseaddr
 from html import escape
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from warta.config import Settings
-from warta.delivery.base import Bundle, Job
 from warta.editions.render import WireText
-from warta.formats.events import corrects_earlier_copies, withdrawn_by
+from warta.editions.rendered import RenderedEdition
+from warta.formats.events import Event, event_for, withdrawn_version
 from warta.formats.ninjs import edition_url
+from warta.formats.registry import Format, register
 from warta.i18n.catalog import DEFAULT_LANGUAGE, normalise_lang, text_direction, translate
 from warta.i18n.dates import long_datetime
 
 __all__ = [
     "DKIM_HEADERS",
+    "Addressee",
     "DigestItem",
+    "Email",
+    "Mailing",
     "build_message",
     "digest_language",
     "dkim_enabled",
@@ -90,6 +94,45 @@ _META_STYLE = "margin:16px 0;color:#59636e;font-size:14px;"
 _SMALL_STYLE = "margin:24px 0 0;color:#59636e;font-size:12px;"
 _FOOT_STYLE = "margin:24px 0 0;padding-top:12px;border-top:1px solid #d1d9e0;color:#59636e;font-size:12px;"
 _LINK_STYLE = "color:#0b57d0;"
+
+
+# --- what a message is made for -----------------------------------------------------------------
+
+
+class Addressee(Protocol):
+    """The parts of a recipient a message needs."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def locale(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+
+
+class Mailbox(Protocol):
+    """Where a message goes: an email address."""
+
+    @property
+    def address(self) -> str | None: ...
+
+
+class Mailing(Protocol):
+    """One message to one recipient: an edition, a withdrawal notice or a digest (a delivery
+    job of the engine is one)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def embargoed(self) -> bool: ...
+    @property
+    def recipient(self) -> Addressee: ...
+    @property
+    def endpoint(self) -> Mailbox: ...
+    @property
+    def bundle(self) -> RenderedEdition: ...
+    @property
+    def extra(self) -> dict[str, Any]: ...
 
 
 # --- addresses and identifiers ------------------------------------------------------------------
@@ -349,20 +392,19 @@ def _zone_name(tz: str) -> str:
 # --- the three kinds of message -----------------------------------------------------------------
 
 
-def _edition(job: Job) -> _Shared:
-    bundle = job.bundle
+def _edition(bundle: RenderedEdition, event: Event, zone: str) -> _Shared:
+    """An edition's message; an early copy names its lift in ``zone`` (the recipient's)."""
     settings = bundle.settings
     text: WireText = bundle.text
     lang = text.lang
     embargo = bundle.embargo_until
     note: str | None = None
-    if job.embargoed and embargo is not None:
-        zone = _zone_name(job.recipient.timezone or "UTC")
+    if event.early and embargo is not None:
         note = translate(lang, "Embargoed until %(time)s", time=long_datetime(embargo, lang, zone))
     subject = f"[{note}] {text.headline}" if note else text.headline
-    if corrects_earlier_copies(bundle.release, bundle.version):
+    if event.corrected:
         subject = f"[{translate(lang, 'Correction')}] {subject}"
-    online = None if job.embargoed else edition_url(settings, bundle.release.id, bundle.edition.lang)
+    online = None if event.early else edition_url(settings, bundle.release.id, bundle.edition.lang)
 
     # text/plain
     notices = [n for n in (note.upper() if note else None, text.outdated_note) if n]
@@ -402,7 +444,7 @@ def _edition(job: Job) -> _Shared:
         _raw("X-Warta-Edition", bundle.edition.id),
         _raw("X-Warta-Version", str(bundle.edition.version)),
     ]
-    if job.embargoed and embargo is not None:
+    if event.early and embargo is not None:
         headers.append(_raw("X-Warta-Embargoed-Until", format_datetime(embargo.astimezone(UTC))))
     return _shared(
         settings,
@@ -416,18 +458,17 @@ def _edition(job: Job) -> _Shared:
     )
 
 
-def _withdrawal(job: Job) -> _Shared:
-    bundle = job.bundle
+def _withdrawal(bundle: RenderedEdition, event: Event) -> _Shared:
     settings = bundle.settings
     lang = bundle.text.lang
     direction = bundle.text.dir
     label = translate(lang, "Withdrawn")
-    if withdrawn_by(bundle.release) == "wire":
+    if event.withdrawn_by == "wire":
         sentence = translate(lang, "This release has been withdrawn by %(wire)s.", wire=settings.wire_name)
     else:
         sentence = translate(lang, "This release has been withdrawn by its issuer.")
     headline = bundle.text.headline
-    note = str(job.extra.get("note") or "").strip()
+    note = event.note.strip()
 
     plain = f"{label.upper()}: {headline}\n\n{sentence}\n"
     if note:
@@ -474,7 +515,7 @@ def _digest_items(settings: Settings, raw: Any) -> list[DigestItem]:
     for item in raw or ():
         if isinstance(item, DigestItem):
             items.append(item)
-        elif isinstance(item, Bundle):
+        elif isinstance(item, RenderedEdition):
             edition = item.edition
             items.append(
                 DigestItem(
@@ -499,7 +540,7 @@ def _digest_items(settings: Settings, raw: Any) -> list[DigestItem]:
     return items
 
 
-def digest_language(job: Job) -> str:
+def digest_language(job: Mailing) -> str:
     """A digest gathers editions in several languages; its own words follow the recipient's locale."""
     return (
         normalise_lang(job.recipient.locale or "")
@@ -508,7 +549,7 @@ def digest_language(job: Job) -> str:
     )
 
 
-def _digest(job: Job) -> _Shared:
+def _digest(job: Mailing) -> _Shared:
     settings = job.bundle.settings
     lang = digest_language(job)
     direction = text_direction(lang)
@@ -549,21 +590,41 @@ def _digest(job: Job) -> _Shared:
     )
 
 
-def _cached(job: Job) -> _Shared:
+def _cached(job: Mailing) -> _Shared:
     if job.kind == "digest":
         return _digest(job)  # the items differ from recipient to recipient
-    edition_id = job.bundle.edition.id
+    bundle = job.bundle
     if job.kind == "withdrawal":
-        key = f"email:withdrawal:{edition_id}:{job.extra.get('note') or ''}"
-    elif job.kind == "edition":
+        note = str(job.extra.get("note") or "")
+        key = f"email:withdrawal:{bundle.edition.id}:{note}"
+        shared = bundle.cache.get(key)
+        if shared is None:
+            shared = bundle.cache[key] = _withdrawal(bundle, event_for(bundle, "withdrawal", note))
+        return shared
+    if job.kind == "edition":
         zone = _zone_name(job.recipient.timezone or "UTC") if job.embargoed else ""
-        key = f"email:edition:{edition_id}:{int(job.embargoed)}:{zone}"
-    else:
-        raise ValueError(f"no email for a {job.kind!r} job")
-    shared = job.bundle.cache.get(key)
+        key = f"email:edition:{bundle.edition.id}:{int(job.embargoed)}:{zone}"
+        shared = bundle.cache.get(key)
+        if shared is None:
+            event = event_for(bundle, "edition", early=job.embargoed)
+            shared = bundle.cache[key] = _edition(bundle, event, zone)
+        return shared
+    raise ValueError(f"no email for a {job.kind!r} job")
+
+
+def _for_event(bundle: RenderedEdition, event: Event) -> _Shared:
+    """The shared part of the message announcing ``event`` (an early copy's lift in UTC)."""
+    if event.withdrawn:
+        key = f"email:withdrawal:{bundle.edition.id}:{event.note}"
+        shared = bundle.cache.get(key)
+        if shared is None:
+            shared = bundle.cache[key] = _withdrawal(bundle, event)
+        return shared
+    zone = "UTC" if event.early else ""
+    key = f"email:edition:{bundle.edition.id}:{int(event.early)}:{zone}"
+    shared = bundle.cache.get(key)
     if shared is None:
-        shared = _withdrawal(job) if job.kind == "withdrawal" else _edition(job)
-        job.bundle.cache[key] = shared
+        shared = bundle.cache[key] = _edition(bundle, event, zone)
     return shared
 
 
@@ -581,7 +642,7 @@ def _date_header() -> bytes:
     return _date_at(int(time.time()))
 
 
-def _thread(job: Job) -> bytes:
+def _thread(job: Mailing) -> bytes:
     """In-Reply-To and References for a correction or withdrawal: the recipient's first message
     about the release (its Message-ID, given by the engine as ``job.extra["in_reply_to"]``)."""
     first = job.extra.get("in_reply_to") if job.extra else None
@@ -591,7 +652,7 @@ def _thread(job: Job) -> bytes:
 
 
 def build_message(
-    job: Job, *, message_id: str, unsubscribe: str, sign: bool = True, address: str | None = None
+    job: Mailing, *, message_id: str, unsubscribe: str, sign: bool = True, address: str | None = None
 ) -> bytes:
     """The complete message for one job, with CRLF line endings, DKIM-signed when configured
     (and ``sign`` is true: a caller may sign it later with `dkim_sign`).
@@ -600,30 +661,38 @@ def build_message(
     one-click URL; ``address`` is the recipient's address as `envelope_address` gave it, when the
     caller has it already. Raises ValueError when the recipient cannot be addressed.
     """
-    if not job.recipient.email:
+    if not job.endpoint.address:
         raise ValueError("the recipient has no email address")
     if address is None:
-        address = envelope_address(job.recipient.email)
+        address = envelope_address(job.endpoint.address)
     shared = _cached(job)
-    settings = job.bundle.settings
+    unsubscribing = _raw("List-Unsubscribe", f"<{unsubscribe}>") + _raw(
+        "List-Unsubscribe-Post", "List-Unsubscribe=One-Click"
+    )
+    raw = _assemble(
+        shared, _to_header(job.recipient.name, address), message_id, _thread(job) + unsubscribing, unsubscribe
+    )
+    return dkim_sign(raw, job.bundle.settings) if sign else raw
+
+
+def _assemble(shared: _Shared, to: bytes, message_id: str, more: bytes, link: str) -> bytes:
+    """The message: the shared parts around one recipient's To, Message-ID, threading and list
+    headers (``more``), the body's unsubscribe ``link`` encoded in place."""
     boundary = shared.boundary
     head = b"".join(
         [
             shared.from_header,
-            _to_header(job.recipient.name, address),
+            to,
             shared.subject_header,
             _date_header(),
             _raw("Message-ID", f"<{message_id}>"),
-            _thread(job),
-            _raw("List-Unsubscribe", f"<{unsubscribe}>"),
-            _raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            more,
             shared.headers,
             _CRLF,
         ]
     )
-    body = b"".join(b"--" + boundary + _CRLF + part.render(unsubscribe) for part in shared.parts)
-    raw = head + body + b"--" + boundary + b"--" + _CRLF
-    return dkim_sign(raw, settings) if sign else raw
+    body = b"".join(b"--" + boundary + _CRLF + part.render(link) for part in shared.parts)
+    return head + body + b"--" + boundary + b"--" + _CRLF
 
 
 # --- DKIM ---------------------------------------------------------------------------------------
@@ -649,3 +718,57 @@ def dkim_sign(raw: bytes, settings: Settings) -> bytes:
     path = settings.dkim_key_file
     key = _read_key(path, os.stat(path).st_mtime_ns)
     return dkim.sign(raw, settings.dkim_selector, settings.dkim_domain, key, DKIM_HEADERS) + raw
+
+
+# --- the registered format ----------------------------------------------------------------------
+
+
+@register
+class Email(Format):
+    """A multipart/alternative message (text and HTML) in the edition's language.
+
+    `render` makes the message as the wire archives it, to no one in particular (``To:
+    undisclosed-recipients:;``, the footer's link to the wire's home page). The email channel
+    uses `message`, the same message addressed to one recipient: only its To, Message-ID,
+    threading and unsubscribe link are made per recipient, the rest once per edition."""
+
+    name = "email"
+    media_type = "message/rfc822"
+
+    def render(self, rendered: RenderedEdition, event: Event) -> bytes:
+        settings = rendered.settings
+        shared = _for_event(rendered, event)
+        edition = rendered.edition
+        version = withdrawn_version(rendered.release) if event.withdrawn else max(int(edition.version), 1)
+        message_id = f"{edition.id}.v{version}.{event.type}@{mail_domain(settings)}"
+        to = _raw("To", "undisclosed-recipients:;")
+        raw = _assemble(shared, to, message_id, b"", settings.base_url + "/")
+        return dkim_sign(raw, settings)
+
+    def message(
+        self, mailing: Mailing, *, message_id: str, unsubscribe: str, address: str | None = None
+    ) -> bytes:
+        """The message for one recipient, not yet DKIM-signed (`sign` does that, off the event loop)."""
+        return build_message(
+            mailing, message_id=message_id, unsubscribe=unsubscribe, sign=False, address=address
+        )
+
+    @staticmethod
+    def message_id(settings: Settings, delivery_id: str) -> str:
+        return message_id_for(settings, delivery_id)
+
+    @staticmethod
+    def envelope_address(address: str) -> str:
+        return envelope_address(address)
+
+    @staticmethod
+    def mail_domain(settings: Settings) -> str:
+        return mail_domain(settings)
+
+    @staticmethod
+    def signs(settings: Settings) -> bool:
+        return dkim_enabled(settings)
+
+    @staticmethod
+    def sign(raw: bytes, settings: Settings) -> bytes:
+        return dkim_sign(raw, settings)

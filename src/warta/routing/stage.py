@@ -36,6 +36,7 @@ from warta.clock import aware, stamp, utcnow
 from warta.config import Settings
 from warta.delivery.base import Channel, Job, RecipientView, Result, unchecked
 from warta.delivery.ledger import NewRow, add_rows, insert_values, row_values
+from warta.editions.rendered import RenderedEditions
 from warta.intake.sanitize import html_to_text
 from warta.model import Alert, Circuit, Delivery, DigestItem, Edition, Recipient, Release
 from warta.routing import alerts as alert_matching
@@ -170,9 +171,7 @@ class Router:
         self.audience: AudienceIndex | None = None
         self._index_lock = threading.Lock()
         self.alerts = AlertCache()
-        from warta.delivery.engine import BundleCache
-
-        self.bundles = BundleCache(settings, size=32)
+        self.bundles = RenderedEditions(settings, size=32)
         # (release, version) -> recipients whose live event this process published already
         self._went_live: OrderedDict[tuple[str, int], set[str]] = OrderedDict()
         self._rehearsals: dict[str, Rehearsal] = {}
@@ -622,10 +621,10 @@ class Router:
         recipients: Iterable[tuple[RecipientView, str]],
         kind: str,
     ) -> Iterator[NewRow]:
-        """Rows on every channel a recipient has, one recipient at a time."""
+        """A row for each of a recipient's endpoints whose channel takes it, one recipient at a time."""
         now = utcnow()
         lift = self._lift(release)
-        channels = list(self.channels.values())
+        channels = self.channels
         language = self._chooser(release, editions)
         for recipient, how in recipients:
             lang_or_none = language(recipient.languages)
@@ -635,8 +634,9 @@ class Router:
             edition = editions[lang]
             early = bool(lift and recipient.embargo_trusted)
             due_now = early or lift is None
-            for channel in channels:
-                if not channel.applies_to(recipient):
+            for endpoint in recipient.endpoints:
+                channel = channels.get(endpoint.channel)
+                if channel is None or not channel.accepts(recipient, endpoint):
                     continue
                 yield NewRow(
                     release_id=release.id,
@@ -644,9 +644,10 @@ class Router:
                     version=edition.version,
                     lang=lang,
                     recipient_id=recipient.id,
+                    endpoint_id=endpoint.id,
                     channel=channel.name,
                     kind=kind,
-                    destination=channel.lane(recipient),
+                    destination=channel.lane(endpoint),
                     embargoed=early,
                     not_before=now if (early or lift is None) else lift,
                     matched_by=how,
@@ -705,6 +706,7 @@ class Router:
             got = s.execute(
                 select(
                     Delivery.recipient_id,
+                    Delivery.endpoint_id,
                     Delivery.channel,
                     Delivery.destination,
                     Delivery.edition_id,
@@ -717,12 +719,13 @@ class Router:
                 .where(Delivery.state.in_(("delivered", "committing", "sending")))
                 .order_by(Delivery.version)
             ).all()
-            # the latest copy each recipient got on each channel; the notice goes the same way
-            last = {(r.recipient_id, r.channel): r for r in got}
+            # the latest copy each of a recipient's endpoints got; the notice goes the same way
+            last = {r.endpoint_id: r for r in got}
             active = set(
                 s.scalars(
                     select(Recipient.id).where(
-                        Recipient.id.in_({k[0] for k in last}), Recipient.status == "active"
+                        Recipient.id.in_({r.recipient_id for r in last.values()}),
+                        Recipient.status == "active",
                     )
                 )
             )
@@ -734,6 +737,7 @@ class Router:
                     version=release.version,
                     lang=r.lang,
                     recipient_id=r.recipient_id,
+                    endpoint_id=r.endpoint_id,
                     channel=r.channel,
                     kind="withdrawal",
                     destination=r.destination,

@@ -4,7 +4,7 @@ The relay is ``settings.smtp_url``: ``smtp://[user:pass@]host[:port]`` (STARTTLS
 is not on this machine offers it) or ``smtps://`` for implicit TLS. Connections are opened when
 first needed, kept open between messages, and replaced after an error or when the relay hangs up.
 
-Messages go after DATA as `build_message` makes them: CRLF line ends, and no line that starts with a
+Messages go after DATA as the email format's `message` makes them: CRLF line ends, and no line that starts with a
 dot (its headers are folded with spaces, its parts are base64), so nothing needs dot-stuffing.
 
 Exactly once where SMTP allows it: after DATA the channel awaits ``job.commit_point()``, and only
@@ -44,20 +44,16 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy import select
 
 from warta.config import Settings
-from warta.delivery.base import Channel, Job, RecipientView, Result, register
+from warta.delivery.base import Channel, EndpointView, Job, RecipientView, Result, register
 from warta.delivery.tokens import unsubscribe_url
-from warta.formats.email import (
-    build_message,
-    dkim_enabled,
-    dkim_sign,
-    envelope_address,
-    mail_domain,
-    message_id_for,
-)
+from warta.formats import Email, get
 
 __all__ = ["EmailChannel", "Relay", "SmtpReplyError", "thread_roots", "warn_plain_unsubscribe"]
 
 log = logging.getLogger(__name__)
+# the email format: `render` would make a message to no one; the channel uses its `message`,
+# addressed to one recipient, whose shared parts are made once per edition
+MAIL = get("email", Email)
 _WARNED: set[str] = set()
 
 
@@ -112,7 +108,7 @@ def thread_roots(session: Any, jobs: list[Job]) -> None:
     for job in wanted:
         root = first.get((job.bundle.release.id, job.recipient.id))
         if root is not None and root != job.delivery_id:
-            job.extra["in_reply_to"] = message_id_for(job.bundle.settings, root)
+            job.extra["in_reply_to"] = MAIL.message_id(job.bundle.settings, root)
 
 
 _MAX_REPLY_LINES = 200
@@ -496,14 +492,14 @@ class EmailChannel(Channel):
         self.sender = parseaddr(settings.mail_from)[1]
         self._mail_from = f"MAIL FROM:<{self.sender}>\r\n".encode()
         host = socket.gethostname()
-        self.hostname = host if "." in host and host.isascii() else mail_domain(settings)
+        self.hostname = host if "." in host and host.isascii() else MAIL.mail_domain(settings)
         self._pool: _Pool | None = None
         warn_plain_unsubscribe(settings)
 
-    def applies_to(self, recipient: RecipientView) -> bool:
-        return bool(recipient.email)
+    def accepts(self, recipient: RecipientView, endpoint: EndpointView) -> bool:
+        return bool(endpoint.address)
 
-    def lane(self, recipient: RecipientView) -> str:
+    def lane(self, endpoint: EndpointView) -> str:
         return self.relay.lane
 
     @property
@@ -556,23 +552,22 @@ class EmailChannel(Channel):
 
     async def _prepare(self, job: Job) -> Result | tuple[str, bytes]:
         """The job's envelope address and message, or why it cannot be sent."""
-        if not job.recipient.email:
-            return Result("failed", "the recipient has no email address")
+        if not job.endpoint.address:
+            return Result("failed", "the endpoint has no email address")
         try:
-            rcpt = envelope_address(job.recipient.email)
-            raw = build_message(
+            rcpt = MAIL.envelope_address(job.endpoint.address)
+            raw = MAIL.message(
                 job,
-                message_id=message_id_for(self.settings, job.delivery_id),
+                message_id=MAIL.message_id(self.settings, job.delivery_id),
                 unsubscribe=unsubscribe_url(self.settings, job.recipient.id),
-                sign=False,
                 address=rcpt,
             )
         except ValueError as exc:
             return Result("failed", str(exc))
-        if dkim_enabled(self.settings):
+        if MAIL.signs(self.settings):
             # RSA in pure Python takes milliseconds: keep it off the event loop
             try:
-                raw = await asyncio.to_thread(dkim_sign, raw, self.settings)
+                raw = await asyncio.to_thread(MAIL.sign, raw, self.settings)
             except Exception as exc:
                 return Result("retry", f"DKIM signing: {_describe(exc)}")
         payload = raw if raw.endswith(b"\r\n") else raw + b"\r\n"

@@ -34,60 +34,58 @@ import resource
 import time
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Any
 from urllib.parse import quote, unquote
 
+from warta import formats
 from warta.config import Settings
 from warta.delivery import http1, signing
-from warta.delivery.base import Bundle, Channel, Job, RecipientView, Result, register
+from warta.delivery.base import Channel, EndpointView, Job, RecipientView, Result, register
 from warta.delivery.http1 import Origin
 from warta.delivery.ledger import LostClaim
 from warta.delivery.netguard import UnresolvedHost, UnsafeTarget, check_url, target
-from warta.formats.events import event_time, event_type
-from warta.formats.newsml import CONTENT_TYPE as NEWSML_TYPE
-from warta.formats.newsml import edition_to_newsml
-from warta.formats.ninjs import as_withdrawn
 from warta.i18n.dates import iso
 
 USER_AGENT = "Warta-Webhooks/1"
-JSON_TYPE = "application/json"
 RESPONSE_PEEK = 4096  # bytes of a response body kept for the error message
 RETRY_STATUSES = frozenset({408, 429})
 
 
-def encode_ninjs(item: dict[str, Any]) -> bytes:
-    return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+def envelope(event: formats.Event, document: bytes) -> bytes:
+    """The Standard Webhooks payload structure around a JSON document: the event's type and time,
+    the document as ``data`` (compact JSON, as the document itself is)."""
+    when = iso(event.at) if event.at else None
+    head = json.dumps({"type": event.type, "timestamp": when}, ensure_ascii=False, separators=(",", ":"))
+    return head[:-1].encode("utf-8") + b',"data":' + document + b"}"
 
 
-def event_of(job: Job) -> str:
-    """The event a job's webhook announces: release.published, .corrected or .withdrawn."""
-    return event_type(job.bundle.release, job.bundle.version, job.kind)
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
 
 
-def envelope(event: str, timestamp: str | None, item: dict[str, Any]) -> dict[str, Any]:
-    """The Standard Webhooks payload structure: the event's type and time, the document as data."""
-    return {"type": event, "timestamp": timestamp, "data": item}
-
-
-def payload(job: Job) -> tuple[bytes, str]:
-    """The body and content type for one job, rendered once per edition and shared in the bundle."""
-    bundle: Bundle = job.bundle
+def payload(job: Job) -> tuple[bytes, str, str]:
+    """The body, content type and event type for one job, made once per edition and kept in its
+    rendering's cache. The endpoint's format (ninjs when it names none) renders the document; a
+    JSON one travels as the ``data`` of a Standard Webhooks envelope, any other is the body."""
+    rendered = job.bundle
     withdrawal = job.kind == "withdrawal"
     note = str(job.extra.get("note") or "") if withdrawal else ""
-    fmt = "newsml" if job.recipient.webhook_format == "newsml" else "ninjs"
-    key = f"webhook:{fmt}:{'withdrawal' if withdrawal else 'edition'}:{note}"
-    cached = bundle.cache.get(key)
+    name = job.endpoint.format or "ninjs"
+    key = f"webhook:{name}:{'withdrawal' if withdrawal else 'edition'}:{note}"
+    cached = rendered.cache.get(key)
     if cached is None:
-        if fmt == "newsml":
-            cached = (edition_to_newsml(bundle, withdrawn=withdrawal), NEWSML_TYPE)
-        else:
-            item = as_withdrawn(bundle.ninjs, bundle.release, note) if withdrawal else bundle.ninjs
-            when = event_time(bundle.release, bundle.version, job.kind)
-            doc = envelope(event_of(job), iso(when) if when else None, item)
-            cached = (encode_ninjs(doc), JSON_TYPE)
-        bundle.cache[key] = cached
-    body, content_type = cached
-    return body, content_type
+        try:
+            fmt = formats.get(name)
+        except formats.UnknownFormat:
+            raise ValueError(f"unknown webhook format {name!r}") from None
+        if not fmt.for_webhooks:
+            raise ValueError(f"{name} is not a webhook format")
+        event = formats.event_for(rendered, job.kind, note if withdrawal else None)
+        body = fmt.render(rendered, event)
+        if _is_json(fmt.media_type):
+            body = envelope(event, body)
+        cached = rendered.cache[key] = (body, fmt.media_type, event.type)
+    body, content_type, event_type = cached
+    return body, content_type, event_type
 
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -165,14 +163,14 @@ class WebhookChannel(Channel):
         self._slots: asyncio.Semaphore | None = None
         self._park_limit = 0
 
-    def applies_to(self, recipient: RecipientView) -> bool:
-        return bool(recipient.webhook_url)
+    def accepts(self, recipient: RecipientView, endpoint: EndpointView) -> bool:
+        return bool(endpoint.address)
 
-    def lane(self, recipient: RecipientView) -> str:
-        return f"webhook:{recipient.webhook_url or 'invalid'}"
+    def lane(self, endpoint: EndpointView) -> str:
+        return f"webhook:{endpoint.address or 'invalid'}"
 
     def breaker_key(self, job: Job) -> str | None:
-        return job.recipient.webhook_url or job.lane
+        return job.endpoint.address or job.lane
 
     async def start(self) -> None:
         self._slots = asyncio.Semaphore(self.max_in_flight)
@@ -221,12 +219,11 @@ class WebhookChannel(Channel):
                 slots.release()
 
     async def _send_one(self, job: Job) -> Result:
-        recipient = job.recipient
-        url, secret = recipient.webhook_url, recipient.webhook_secret
+        url, secret = job.endpoint.address, job.endpoint.secret
         if not url:
-            return Result("failed", "recipient has no webhook URL")
+            return Result("failed", "the endpoint has no webhook URL")
         if not secret:
-            return Result("failed", "recipient has no webhook secret")
+            return Result("failed", "the endpoint has no webhook secret")
         timeout = self.settings.webhook_timeout
         try:
             async with asyncio.timeout(timeout):
@@ -239,7 +236,7 @@ class WebhookChannel(Channel):
         except TimeoutError:
             return Result("retry", f"resolving the webhook host timed out after {timeout:g} s")
         try:
-            body, content_type = payload(job)
+            body, content_type, event_type = payload(job)
         except ValueError as exc:
             return Result("failed", f"cannot render the payload: {exc}")
         try:
@@ -247,7 +244,7 @@ class WebhookChannel(Channel):
                 *extra_headers,
                 ("content-type", content_type),
                 ("user-agent", USER_AGENT),
-                ("x-warta-event", event_of(job)),
+                ("x-warta-event", event_type),
                 *signing.headers(secret, job.delivery_id, body).items(),
             ]
         except ValueError as exc:
