@@ -72,20 +72,21 @@ class EditionFollowup:
             return 0
         with self.store.session() as s:
             had: dict[tuple[str, str], set[str]] = {}
-            for recipient_id, channel, got in s.execute(
-                select(Delivery.recipient_id, Delivery.channel, Delivery.lang).where(
+            for recipient_id, endpoint_id, got in s.execute(
+                select(Delivery.recipient_id, Delivery.endpoint_id, Delivery.lang).where(
                     Delivery.release_id == release_id,
                     Delivery.version == version,
                     Delivery.kind.in_(EDITION_KINDS),
                     Delivery.recipient_id.in_({row.recipient_id for row in wanted}),
                 )
             ):
-                had.setdefault((recipient_id, channel), set()).add(got)
+                had.setdefault((recipient_id, endpoint_id), set()).add(got)
         rows = []
         for row in wanted:
-            langs = had.get((row.recipient_id, row.channel))
+            # the ledger's key is per endpoint: what this endpoint has had of the release
+            langs = had.get((row.recipient_id, row.endpoint_id))
             if langs is None:
-                rows.append(row)  # nothing yet on this channel: this is their copy of the release
+                rows.append(row)  # nothing yet at this endpoint: this is their copy of the release
             elif lang not in langs:
                 row.kind = "translation"
                 rows.append(row)
