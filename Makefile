@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= ./data
 
-.PHONY: run test validators test-faults lint bench bench-deps install system-deps clean
+.PHONY: run test test-fast validators test-faults lint bench bench-deps install system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -52,6 +52,13 @@ lint: $(STAMP)
 # bench-deps too: the tests run the benchmark harness once on a tiny audience, anchors included
 test: $(STAMP) bench-deps validators lint
 	$(BIN)/pytest -q --durations=15
+
+# the developer's loop: the tests marked `fast` (every stage, in process or on one embedded server; not
+# the browser, scaled-mode cluster, fault or benchmark suites), under 3 minutes. `make test` runs all.
+# Only the files that mark some are collected, so the others' imports cost nothing.
+FAST_FILES = $(shell grep -l 'pytest.mark.fast' tests/test_*.py)
+test-fast: $(STAMP) system-deps validators
+	$(BIN)/pytest -q -m "fast and not slow" --durations=10 $(FAST_FILES)
 
 # the scaled-mode fault suite alone (it is part of `make test` too)
 test-faults: $(STAMP) system-deps

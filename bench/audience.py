@@ -12,13 +12,13 @@ random source, so the same seed gives byte-identical CSV.
 
 from __future__ import annotations
 
-import csv
 import random
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from bench import alerts as alert_gen
+from bench import harness
 from bench.distribution import LANG_WEIGHTS, _cumulative, countries90
 
 OUTLETS = 6_500
@@ -80,10 +80,7 @@ def saved_alerts(seed: int, n: int) -> Iterator[alert_gen.AlertSpec]:
 
 
 def write_csv(rows: list[dict[str, str]], path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    harness.write_csv(rows, path, FIELDS)
 
 
 def main(argv: list[str]) -> int:

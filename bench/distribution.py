@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import errno
 import functools
 import gc
@@ -77,7 +76,7 @@ import httpx
 
 from bench import alerts as alert_gen
 from bench import anchors
-from bench.harness import RESULTS, Running, free_port, save, summary, warta_server
+from bench.harness import RESULTS, Running, free_port, save, summary, warta_server, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -1016,18 +1015,11 @@ class Wire:
             c.close()
 
     def import_rows(self, rows: list[dict[str, str]]) -> tuple[int, float]:
-        with tempfile.NamedTemporaryFile(
-            "w", suffix=".csv", newline="", encoding="utf-8", delete=False
-        ) as fh:
-            w = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
-            w.writeheader()
-            w.writerows(rows)
-        try:
+        with tempfile.TemporaryDirectory(prefix="warta-bench-csv-") as folder:
+            path = write_csv(rows, Path(folder) / "audience.csv", CSV_FIELDS)
             start = time.perf_counter()
-            out = self.srv.cli_json("recipients", "import", fh.name)
+            out = self.srv.cli_json("recipients", "import", str(path))
             took = time.perf_counter() - start
-        finally:
-            os.unlink(fh.name)
         assert not out["errors"], out["errors"][:3]
         return int(out["created"]), took
 

@@ -16,9 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
+from browser import browser  # noqa: F401  (a fixture, found by name: one Chromium per module)
 from pg import pg_server  # noqa: F401  (a fixture, found by name)
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the bench package (the harness, its audience files) sits beside src/
 WARTA = [sys.executable, "-m", "warta"]
 
 

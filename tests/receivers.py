@@ -1,13 +1,17 @@
-"""Real receivers on 127.0.0.1 for distribution tests: an SMTP server, webhook endpoints, SSE clients."""
+"""Real receivers on 127.0.0.1 for distribution tests: an SMTP server, webhook endpoints, SSE clients, and
+a scripted asyncio HTTP/1.1 server for the tests of the HTTP client and the webhook channel."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
+import ssl
 import threading
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,6 +20,7 @@ import httpx
 from aiosmtpd.controller import Controller
 
 from conftest import free_port
+from warta.delivery.http1 import Origin
 
 
 @dataclass
@@ -224,3 +229,104 @@ class SseClient:
 
     def of(self, name: str) -> list[dict[str, Any]]:
         return [d for _, e, d in self.events if e == name]
+
+
+# --- a scripted asyncio HTTP/1.1 server -------------------------------------------------------------
+
+
+@dataclass
+class Request:
+    """One request as the scripted server read it: the connection (1, 2, ...), the head and the body."""
+
+    conn: int
+    head: str
+    body: bytes
+
+    @property
+    def method(self) -> str:
+        return self.head.split(" ", 1)[0]
+
+    @property
+    def path(self) -> str:
+        return self.head.split(" ", 2)[1]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The header fields by lower-cased name (a repeated field keeps its last value)."""
+        fields = (line.partition(":") for line in self.head.split("\r\n")[1:] if line)
+        return {name.strip().lower(): value.strip() for name, _, value in fields}
+
+
+HANG = "hang"  # after writing the answer, keep the connection open and say nothing more
+# what the server does with a request: the bytes to write, then close the connection (True), keep it
+# alive for the next request (False) or HANG
+Script = Callable[[Request, "ScriptedServer"], Awaitable[tuple[bytes, bool | str]]]
+
+
+@dataclass
+class ScriptedServer:
+    """A raw HTTP/1.1 server on 127.0.0.1 (keep-alive, Content-Length bodies, TLS if given) in the test's
+    own event loop, answering each request with what its script says and counting connections."""
+
+    script: Script
+    tls: ssl.SSLContext | None = None
+    requests: list[Request] = field(default_factory=list)
+    connections: int = 0
+    open_now: int = 0
+    most_open: int = 0
+    closed_by_client: int = 0
+    port: int = 0
+    _server: asyncio.Server | None = None
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def origin(self, host: str = "127.0.0.1") -> Origin:
+        return Origin("https" if self.tls else "http", "127.0.0.1", self.port, host)
+
+    async def __aenter__(self) -> ScriptedServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self.connections += 1
+        number = self.connections
+        self.open_now += 1
+        self.most_open = max(self.most_open, self.open_now)
+        try:
+            while True:
+                try:
+                    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                except asyncio.IncompleteReadError as exc:
+                    if not exc.partial:
+                        self.closed_by_client += 1
+                    return
+                request = Request(number, head, b"")
+                request.body = await reader.readexactly(int(request.headers.get("content-length", "0")))
+                self.requests.append(request)
+                data, then = await self.script(request, self)
+                writer.write(data)
+                await writer.drain()
+                if then == HANG:
+                    await asyncio.Event().wait()
+                if then:
+                    return
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            self.open_now -= 1
+            self._tasks.discard(task)
+            writer.close()

@@ -26,6 +26,8 @@ from warta.routing.alerts import (
     tokenize,
 )
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 
 def doc(
     text: str, lang: str = "en", countries: tuple[str, ...] = ("MY",), sectors: tuple[str, ...] = ()
@@ -368,6 +370,7 @@ WEIGHTS: list[Callable[[str], float] | None] = [
 ]
 
 
+@pytest.mark.slow  # 300 examples: left out of `make test-fast`
 @settings(max_examples=300, deadline=None)
 @given(
     alerts=alert_sets(),

@@ -25,6 +25,8 @@ from warta.model import Delivery
 from warta.routing.stage import Router
 from warta.runtime import load_channels
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 WRITER = """
 import sys, time
 from pathlib import Path

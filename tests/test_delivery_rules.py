@@ -3,7 +3,6 @@ resends and alerts — against a running `warta serve` with real receivers."""
 
 from __future__ import annotations
 
-import csv
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,27 +13,11 @@ import pytest
 
 from conftest import Server
 from receivers import SmtpSink, SseClient, WebhookReceiver
-from test_distribution import HEADLINES, Wire, wait_until
-
-FIELDS = [
-    "kind",
-    "name",
-    "country",
-    "languages",
-    "sectors",
-    "email",
-    "webhook_url",
-    "embargo_trusted",
-    "status",
-    "external_id",
-]
+from test_distribution import HEADLINES, Wire, wait_until, write_audience
 
 
 def audience(path: Path, rows: list[dict[str, str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
+    write_audience(path, journalists=0, outlets=[], desktops=0, extra=rows)
     return path
 
 

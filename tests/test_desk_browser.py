@@ -4,7 +4,6 @@ for the desktops they were sent to; a bad or missing token says so on the page."
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Request, expect
 
-from test_browser import ARABIC_BODY, ARABIC_HEADLINE, CHROMIUM, CHROMIUM_ARGS, Watched
+from test_browser import ARABIC_BODY, ARABIC_HEADLINE, Watched
 from test_distribution import HEADLINES, Wire, write_audience
 
 pytestmark = pytest.mark.browser
@@ -73,18 +72,6 @@ class DeskPage(Watched):
     def arrivals(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self.page.evaluate("() => window.deskArrivals")
         return found
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(
-            f"{CHROMIUM} is missing: run `make system-deps` (Debian's chromium package)", pytrace=False
-        )
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

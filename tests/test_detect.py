@@ -13,6 +13,8 @@ import pytest
 from warta.i18n.catalog import LANGUAGES
 from warta.languages.detect import Detection, detect
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 DATA = Path(__file__).parent / "data" / "langid"
 UNSPACED = {"zh-Hans", "zh-Hant", "ja", "th"}  # scripts written without spaces between words
 
@@ -105,6 +107,7 @@ def test_every_paragraph_is_right(by_paragraph: dict[str, list[Detection]]) -> N
     assert not wrong
 
 
+@pytest.mark.slow  # left out of `make test-fast`
 def test_paragraphs_are_surer_than_snippets(
     sentences: dict[str, list[str]], by_paragraph: dict[str, list[Detection]]
 ) -> None:

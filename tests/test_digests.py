@@ -8,6 +8,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from receivers import SmtpSink
@@ -19,6 +20,8 @@ from warta.model import Delivery, DigestItem, Recipient
 from warta.routing import recipients as rcp
 from warta.routing.stage import Router
 from warta.runtime import load_channels
+
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
 
 
 def test_slots_are_local_hours_and_local_eight_in_the_morning() -> None:

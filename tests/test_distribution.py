@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -14,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.harness import write_csv
 from standardwebhooks.webhooks import Webhook
 
 from cluster import Cluster
@@ -50,59 +50,59 @@ def wait_until(predicate: Any, timeout: float, what: str, every: float = 0.1) ->
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+AUDIENCE_FIELDS = [
+    "kind",
+    "name",
+    "country",
+    "languages",
+    "sectors",
+    "email",
+    "webhook_url",
+    "embargo_trusted",
+    "status",
+    "external_id",
+]
+
+
 def write_audience(
     path: Path, journalists: int, outlets: list[str], desktops: int, extra: list[dict[str, str]]
 ) -> None:
-    fields = [
-        "kind",
-        "name",
-        "country",
-        "languages",
-        "sectors",
-        "email",
-        "webhook_url",
-        "embargo_trusted",
-        "status",
-        "external_id",
+    """A recipients CSV: `journalists` by email, an outlet per webhook URL, `desktops` live desks (spread
+    over ten countries and four languages), then the `extra` rows as they are."""
+    rows = [
+        {
+            "kind": "journalist",
+            "name": f"Journalist {i}",
+            "country": COUNTRIES[i % 10],
+            "languages": LANGS[i % 4] + ";en",
+            "email": f"j{i}@news{i % 7}.example",
+            "external_id": f"j{i}",
+        }
+        for i in range(journalists)
     ]
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        for i in range(journalists):
-            w.writerow(
-                {
-                    "kind": "journalist",
-                    "name": f"Journalist {i}",
-                    "country": COUNTRIES[i % 10],
-                    "languages": LANGS[i % 4] + ";en",
-                    "email": f"j{i}@news{i % 7}.example",
-                    "external_id": f"j{i}",
-                }
-            )
-        for i, url in enumerate(outlets):
-            w.writerow(
-                {
-                    "kind": "outlet",
-                    "name": f"Outlet {i}",
-                    "country": COUNTRIES[i % 10],
-                    "languages": LANGS[(i + 1) % 4],
-                    "sectors": "business;medtop:04000000",
-                    "webhook_url": url,
-                    "external_id": f"o{i}",
-                }
-            )
-        for i in range(desktops):
-            w.writerow(
-                {
-                    "kind": "desktop",
-                    "name": f"Desk {i}",
-                    "country": COUNTRIES[i % 10],
-                    "languages": LANGS[(i + 2) % 4],
-                    "external_id": f"d{i}",
-                }
-            )
-        for row in extra:
-            w.writerow(row)
+    rows += [
+        {
+            "kind": "outlet",
+            "name": f"Outlet {i}",
+            "country": COUNTRIES[i % 10],
+            "languages": LANGS[(i + 1) % 4],
+            "sectors": "business;medtop:04000000",
+            "webhook_url": url,
+            "external_id": f"o{i}",
+        }
+        for i, url in enumerate(outlets)
+    ]
+    rows += [
+        {
+            "kind": "desktop",
+            "name": f"Desk {i}",
+            "country": COUNTRIES[i % 10],
+            "languages": LANGS[(i + 2) % 4],
+            "external_id": f"d{i}",
+        }
+        for i in range(desktops)
+    ]
+    write_csv([*rows, *extra], path, AUDIENCE_FIELDS)
 
 
 def assert_every_email_arrived_or_is_flagged(

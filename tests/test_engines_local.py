@@ -29,6 +29,8 @@ from warta.languages.engines.apertium import (
 from warta.languages.engines.base import ENGINES, EngineError
 from warta.languages.engines.opencc_engine import OpenCCEngine
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 GLOSSARY = ["Pelabuhan Selatan", "PSB", "Kuala Lumpur"]
 NEEDED_PAIRS = {
     ("en", "es"): "apertium-eng-spa",

@@ -18,6 +18,8 @@ from warta.languages.engines.base import ENGINES, EngineError
 from warta.languages.engines.ctranslate2_engine import CTranslate2Engine, read_layout  # noqa: E402
 from warta.languages.engines.libretranslate import LibreTranslateEngine, LibreTranslateError, read_languages
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 SEGMENTS = ["The company announces new results today.", "  Shareholders and partners.\n", "Hello world"]
 
 

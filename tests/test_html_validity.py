@@ -23,6 +23,7 @@ import httpx
 import jsonschema
 import pytest
 from lxml import etree
+from playwright.sync_api import Browser
 
 from conftest import ROOT, WARTA, Server, free_port, make_env
 from receivers import WebhookReceiver
@@ -37,7 +38,6 @@ STANDARDS = Path(__file__).parent / "data" / "standards"
 ATOM_RNC = STANDARDS / "atom" / "atom.rnc"
 JSON_FEED_SCHEMA = STANDARDS / "jsonfeed" / "jsonfeed-1.1.schema.json"
 ATOM_NS = {"a": "http://www.w3.org/2005/Atom"}
-CHROMIUM = "/usr/bin/chromium"
 
 THAI_HEADLINE = "คุโมะ ลิงกัว เปิดสำนักงานในกรุงเทพฯ เพื่อบริการแปลข่าวประชาสัมพันธ์"
 THAI_BODY = (
@@ -295,31 +295,26 @@ def test_every_page_passes_the_nu_html_checker(wire: Wire, tmp_path: Path) -> No
     assert problems == [], f"{len(problems)} messages:\n" + "\n".join(problems)
 
 
-def test_every_page_has_no_axe_core_violations(wire: Wire) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_every_page_has_no_axe_core_violations(wire: Wire, browser: Browser) -> None:
     found: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless=new", "--no-sandbox"])
-        try:
-            # axe is injected as a script of the test's own: the page's policy is not the test's subject
-            context = browser.new_context(bypass_csp=True)
-            page = context.new_page()
-            for entry in wire.pages:
-                response = page.goto(wire.server.url + entry.path, wait_until="load")
-                assert response is not None and response.status == entry.status, entry.name
-                page.add_script_tag(path=str(AXE_JS))
-                violations = page.evaluate(
-                    """async () => (await axe.run(document)).violations.map(v => ({
-                        id: v.id, impact: v.impact, help: v.help,
-                        targets: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))"""
-                )
-                found += [
-                    f"{entry.name}: {v['id']} ({v['impact']}): {v['help']} at {v['targets']}"
-                    for v in violations
-                ]
-        finally:
-            browser.close()
+    # axe is injected as a script of the test's own: the page's policy is not the test's subject
+    context = browser.new_context(bypass_csp=True)
+    try:
+        page = context.new_page()
+        for entry in wire.pages:
+            response = page.goto(wire.server.url + entry.path, wait_until="load")
+            assert response is not None and response.status == entry.status, entry.name
+            page.add_script_tag(path=str(AXE_JS))
+            violations = page.evaluate(
+                """async () => (await axe.run(document)).violations.map(v => ({
+                    id: v.id, impact: v.impact, help: v.help,
+                    targets: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))"""
+            )
+            found += [
+                f"{entry.name}: {v['id']} ({v['impact']}): {v['help']} at {v['targets']}" for v in violations
+            ]
+    finally:
+        context.close()
     assert found == [], f"{len(found)} violations:\n" + "\n".join(found)
 
 

@@ -6,8 +6,7 @@ import asyncio
 import datetime as dt
 import ipaddress
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,8 +17,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from receivers import Request, Script
+from receivers import ScriptedServer as Server
 from warta.delivery import http1
 from warta.delivery.http1 import Client, ConnectError, Origin, RemoteProtocolError
+
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
 
 
 @pytest.fixture(params=["asyncio", "uvloop"], autouse=True)
@@ -37,83 +40,6 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     if LOOP["kind"] == "uvloop":
         return uvloop.run(coro)
     return asyncio.run(coro)
-
-
-@dataclass
-class Request:
-    conn: int  # which connection (1, 2, ...) it came on
-    head: str
-    body: bytes
-
-
-# what the server does with a request: bytes to write, then close the connection if True
-Script = Callable[[Request, "Server"], Awaitable[tuple[bytes, bool]]]
-
-
-@dataclass
-class Server:
-    """A raw HTTP/1.1 server on 127.0.0.1 that answers each request with what the script says."""
-
-    script: Script
-    tls: ssl.SSLContext | None = None
-    requests: list[Request] = field(default_factory=list)
-    connections: int = 0
-    open_now: int = 0
-    most_open: int = 0
-    closed_by_client: int = 0
-    port: int = 0
-    _server: asyncio.Server | None = None
-    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-
-    def origin(self, host: str = "127.0.0.1") -> Origin:
-        return Origin("https" if self.tls else "http", "127.0.0.1", self.port, host)
-
-    async def __aenter__(self) -> Server:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self.connections += 1
-        number = self.connections
-        self.open_now += 1
-        self.most_open = max(self.most_open, self.open_now)
-        try:
-            while True:
-                try:
-                    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-                except asyncio.IncompleteReadError as exc:
-                    if not exc.partial:
-                        self.closed_by_client += 1
-                    return
-                length = 0
-                for line in head.split("\r\n")[1:]:
-                    name, _, value = line.partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                request = Request(number, head, await reader.readexactly(length))
-                self.requests.append(request)
-                data, close = await self.script(request, self)
-                writer.write(data)
-                await writer.drain()
-                if close:
-                    return
-        except (ConnectionError, ssl.SSLError, asyncio.CancelledError):
-            pass
-        finally:
-            self.open_now -= 1
-            self._tasks.discard(task)
-            writer.close()
 
 
 def reply(data: bytes, close: bool = False, delay: float = 0.0) -> Script:

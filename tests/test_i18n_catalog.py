@@ -22,6 +22,8 @@ from warta.i18n import (
     translate,
 )
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 LOCALE_DIR = Path(__file__).resolve().parents[1] / "src" / "warta" / "locale"
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 NOV_27 = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)

@@ -12,6 +12,8 @@ from warta.delivery.base import EndpointView, RecipientView
 from warta.ids import new_id, new_ids
 from warta.routing.audience import ENDPOINT_COLUMNS, VIEW_COLUMNS, endpoint_of, view_of
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 DIGITS = "0123456789abcdefghjkmnpqrstvwxyz"
 
 

@@ -27,6 +27,8 @@ from hypothesis import strategies as st
 from conftest import Desk, Server, free_port, make_env, release_payload, with_editions
 from htmlcheck import assert_inert, assert_page_inert, load_vectors
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 VECTORS = load_vectors()
 TABLES = ("releases", "release_versions", "editions", "outbox", "edition_search")
 REQUEST_LIMIT = 6 * 1024 * 1024
@@ -241,6 +243,7 @@ def wait_until_public(client: httpx.Client, release_ids: list[str], timeout: flo
             time.sleep(0.1)
 
 
+@pytest.mark.slow  # half a minute: left out of `make test-fast`
 def test_xss_vectors_are_inert_on_page_ninjs_and_feeds(wire: Desk) -> None:
     jobs = [
         (index, vector, body_format)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 
 from warta.delivery import ledger
 from warta.store import Store
 from warta.store.db import LEDGER_STATS
+
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
 
 D = ledger.DELIVERIES.c
 

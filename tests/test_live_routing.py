@@ -30,6 +30,8 @@ from warta.runtime import load_channels
 from warta.schedule import publish_due
 from warta.store import Store
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 # desktops are every third recipient of the world: 0 journalist, 1 outlet, 2 desktop, ...
 TRUST = [False, False, True, False, False, False, False, False, False]
 

@@ -14,6 +14,8 @@ from natsserver import NatsServer, nats_server
 from warta.bus.live import LiveFeed, LivePublisher
 from warta.bus.nats import NatsBus
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[NatsServer]:

@@ -12,10 +12,9 @@ from typing import Any
 import httpx
 import pytest
 from openapi_spec_validator import validate
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from conftest import Server
-from test_browser import CHROMIUM, CHROMIUM_ARGS
 from warta.config import Settings
 from warta.web.app import create_app
 
@@ -97,31 +96,29 @@ def test_api_key_and_errors_are_documented(document: dict[str, Any]) -> None:
     assert untyped == [] and undocumented == [], (untyped, undocumented)
 
 
-def test_docs_work_with_no_internet(server: Server) -> None:
+def test_docs_work_with_no_internet(server: Server, browser: Browser) -> None:
     outside: list[str] = []
     problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page()
+    page = browser.new_page()
+    try:
 
-            def only_the_server(route: Any) -> None:
-                if route.request.url.startswith(server.url):
-                    route.continue_()
-                else:
-                    outside.append(route.request.url)
-                    route.abort()
+        def only_the_server(route: Any) -> None:
+            if route.request.url.startswith(server.url):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
 
-            page.route("**/*", only_the_server)
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(f"{server.url}/docs", wait_until="load")
-            expect(page.locator(".opblock").first).to_be_visible(timeout=15_000)
-            paths = page.locator(".opblock-summary-path").all_inner_texts()
-            assert any("/api/v1/releases" in p.replace("\u200b", "") for p in paths), paths
-            assert page.locator(".opblock").count() > 25
-        finally:
-            browser.close()
+        page.route("**/*", only_the_server)
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(f"{server.url}/docs", wait_until="load")
+        expect(page.locator(".opblock").first).to_be_visible(timeout=15_000)
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        assert any("/api/v1/releases" in p.replace("\u200b", "") for p in paths), paths
+        assert page.locator(".opblock").count() > 25
+    finally:
+        page.close()
     assert outside == [], outside
     assert problems == [], problems
     assert httpx.get(f"{server.url}/docs/assets/swagger-ui-bundle.js").status_code == 200

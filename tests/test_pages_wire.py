@@ -15,11 +15,9 @@ import httpx
 from playwright.sync_api import Browser
 
 from conftest import Desk
-from test_browser import arabic_payload, browser
+from test_browser import arabic_payload
 from test_browser import publish as publish_held
 from test_formats import publish
-
-__all__ = ["browser"]  # the module's Chromium, shared with the browser suite
 
 FRENCH = {
     "headline": "Atelier Lumière lance une lampe de bureau qui consomme deux watts",

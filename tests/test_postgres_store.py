@@ -32,6 +32,8 @@ from warta.store import Store
 from warta.store.db import alembic_config, database_url
 from warta.store.search import index_terms, search_edition_ids
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 RELEASES = [
     (
         "ja",

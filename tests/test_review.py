@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from warta.review import RULES, Draft, review
+
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
 
 BODY = " ".join(["The company opened a new plant that employs four hundred people in the region."] * 4)
 

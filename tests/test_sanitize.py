@@ -28,6 +28,8 @@ from warta.intake.sanitize import (
     sanitize_text,
 )
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 VECTORS = load_vectors()
 
 

@@ -34,6 +34,8 @@ from warta.schedule import publish_due
 from warta.store import Store
 from warta.web.app import create_app
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 DATA = Path(__file__).parent / "data" / "recall"
 DATELINES = {
     "en": ("Chelmsford", "GB"),

@@ -19,6 +19,8 @@ from warta.editions.sectors import (
     topic_uri,
 )
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = Path(__file__).resolve().parent / "data" / "standards" / "mediatopics"
 BUILD_SCRIPT = REPO / "tools" / "build_mediatopics.py"

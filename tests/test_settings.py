@@ -10,6 +10,8 @@ import pytest
 
 from warta.config import Settings
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 # setting, field, (value, cores, expected) cases, refused values
 COUNTS = [
     (

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from models import tiny_model
@@ -15,6 +16,8 @@ from warta.editions.translations import make_machine_editions
 from warta.languages.engines.ctranslate2_engine import CTranslate2Engine
 from warta.languages.router import TranslationRouter
 from warta.model import Edition, Release, ReleaseVersion
+
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
 
 
 def test_one_batch_per_field_for_every_target_language() -> None:

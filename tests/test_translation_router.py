@@ -18,6 +18,8 @@ from warta.languages.engines.base import ENGINES, EngineError, Translator
 from warta.languages.engines.opencc_engine import OpenCCEngine
 from warta.languages.router import Route, TranslationRouter
 
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
+
 GLOSSARY = ["Pelabuhan Selatan", "PSB", "Kuala Lumpur"]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import release_payload
 from warta.config import Settings
 from warta.intake import keys
@@ -14,6 +16,8 @@ from warta.intake.submission import ReleaseIn, clean
 from warta.model import Release
 from warta.review import RULES, Draft, review
 from warta.store import Store
+
+pytestmark = pytest.mark.fast  # in `make test-fast`, the developer's loop
 
 BODY = " ".join(["The company opened a new plant that employs four hundred people in the region."] * 4)
 
