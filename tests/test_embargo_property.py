@@ -1,7 +1,9 @@
 """Property: whatever the release time, embargo, lift and trust, no untrusted recipient's delivery is
-ever handed to a channel before the lift. The engine's claim is the gate every channel (email,
-webhook, stream, private feed) goes through, so the property is checked there, and at routing's
-live path, which publishes stream events before the rows are written."""
+ever handed to a channel before the lift. `editions.embargo.gate` is the one rule; it is checked on
+its own, and then each place that hands out an edition is checked against it: the engine's claim,
+which every channel (email, webhook, stream, private feed) goes through, routing's live path,
+which publishes stream events before the rows are written, the feed items routing settles itself,
+and the public's visibility."""
 
 from __future__ import annotations
 
@@ -15,14 +17,16 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from warta.bus import MemoryBus
-from warta.clock import utcnow
+from warta.clock import aware, utcnow
 from warta.config import Settings
 from warta.delivery.engine import Engine
+from warta.editions.embargo import Access, gate, lift_ahead, public_at
+from warta.editions.queries import release_is_public
 from warta.intake import keys
 from warta.intake.keys import Principal
 from warta.intake.service import submit
 from warta.intake.submission import Contact, Dateline, ReleaseIn, Targets, clean
-from warta.model import Delivery, Recipient
+from warta.model import Delivery, Recipient, Release
 from warta.routing import recipients as rcp
 from warta.routing.stage import Router
 from warta.runtime import load_channels
@@ -80,6 +84,28 @@ def release(store: Store, cfg: Settings, release_offset: int, embargo_offset: in
     return rid
 
 
+@given(
+    embargo_offset=st.one_of(st.none(), st.integers(-600, 600)),
+    probe=st.integers(-700, 700),
+    trusted=st.booleans(),
+)
+def test_the_gate_holds_back_only_the_untrusted_and_only_until_the_lift(
+    embargo_offset: int | None, probe: int, trusted: bool
+) -> None:
+    start = utcnow()
+    lift = None if embargo_offset is None else start + timedelta(seconds=embargo_offset)
+    at = start + timedelta(seconds=probe)
+    access = gate(lift_ahead(lift, at), trusted)
+    if lift is None or at >= lift:
+        assert access is Access.NOW
+    else:
+        assert access is (Access.EARLY if trusted else Access.WAIT)
+    # the public, whom nobody trusts, sees it when the gate lets the untrusted have it
+    release_at = start - timedelta(seconds=1)
+    shown_from = public_at(release_at, lift)
+    assert (at >= shown_from) == (gate(lift_ahead(lift, at), False) is Access.NOW and at >= release_at)
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     trust=st.lists(st.booleans(), min_size=1, max_size=6),
@@ -105,8 +131,9 @@ def test_no_untrusted_delivery_is_claimed_before_the_lift(
             lift = None if embargo_offset is None else start + timedelta(seconds=embargo_offset)
             for group in plan.live:
                 for recipient in group.recipients:
-                    if lift is not None and start < lift:
-                        assert recipient.embargo_trusted and group.job.embargoed, "routing published early"
+                    access = gate(lift_ahead(lift, start), recipient.embargo_trusted)
+                    assert access is not Access.WAIT, "routing published early"
+                    assert group.job.embargoed == (access is Access.EARLY), "an early copy went out unmarked"
             router.record(plan)  # written as not published: every sending row goes through the claim too
             # the feed rows routing settled itself pass the same gate
             with store.session() as s:
@@ -117,20 +144,27 @@ def test_no_untrusted_delivery_is_claimed_before_the_lift(
                 ).all()
             for channel, embargoed, trusted in settled:
                 assert channel == "feed"
-                if lift is not None and start < lift:
-                    assert trusted and embargoed, "a feed showed an embargoed edition early"
+                access = gate(lift_ahead(lift, start), trusted)
+                assert access is not Access.WAIT, "a feed showed an embargoed edition early"
+                assert embargoed == (access is Access.EARLY)
             claimed: set[str] = set()
             for offset in sorted(probes):
                 at = start + timedelta(seconds=offset)
                 for job in engine._claim(10_000, now=at):
                     claimed.add(job.delivery_id)
-                    if lift is not None and at < lift:
-                        assert job.recipient.embargo_trusted, (
-                            "an untrusted recipient got an embargoed edition"
-                        )
+                    access = gate(lift_ahead(lift, at), job.recipient.embargo_trusted)
+                    assert access is not Access.WAIT, "an untrusted recipient got an embargoed edition"
+                    if access is Access.EARLY:
                         assert job.embargoed, "an early copy went out unmarked"
                     else:
                         assert not job.embargoed or job.recipient.embargo_trusted
+                with store.session() as s:
+                    stored = s.get(Release, rid)
+                    assert stored is not None
+                    stored_lift = aware(stored.embargo_until)
+                    public = gate(lift_ahead(stored_lift, at), False) is Access.NOW
+                    due = (aware(stored.release_at) or at) <= at
+                    assert release_is_public(stored, at) == (public and due), "the public saw it early"
             # and after the lift everyone has been handed their deliveries, each once
             after = start + timedelta(seconds=800)
             claimed |= {job.delivery_id for job in engine._claim(10_000, now=after)}

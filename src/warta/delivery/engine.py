@@ -43,6 +43,8 @@ from warta.delivery.channels.email import thread_roots
 from warta.delivery.journal import CommitJournal, Journaled, journal_dir, read_back
 from warta.delivery.ledger import disable_endpoint
 from warta.delivery.sender import SentFromProcesses, make_channel
+from warta.editions import embargo
+from warta.editions.embargo import Access
 from warta.editions.rendered import RenderedEdition, RenderedEditions
 from warta.model import DigestItem, Edition, Endpoint, Organisation, Recipient, Release
 from warta.routing.audience import ENDPOINT_COLUMNS, VIEW_COLUMNS, endpoint_of, view_of
@@ -459,16 +461,15 @@ class Engine:
                     changes.append((row.id, {"state": "cancelled", "last_error": "release withdrawn"}))
                     continue
                 recipient = found.recipient
-                lift = bundle.embargo_until
+                lift = embargo.lift_ahead(bundle.embargo_until, now)
                 # a withdrawal notice goes only to those who hold a copy (routing decides that), so
-                # the embargo holds it back from nobody: it reaches early holders at once
+                # the embargo holds it back from nobody: it reaches early holders at once; any
+                # other copy goes early only as routing's early copy to a recipient still trusted
                 if (
-                    lift
-                    and lift > now
+                    lift is not None
                     and row.kind != "withdrawal"
-                    and not (row.embargoed and recipient.embargo_trusted)
+                    and embargo.gate(lift, row.embargoed and recipient.embargo_trusted) is Access.WAIT
                 ):
-                    # never early to the untrusted, whatever routing decided
                     back = {"state": "pending", "attempts": row.attempts - 1, "next_attempt_at": lift}
                     back["not_before"] = max(aware(row.not_before) or lift, lift)
                     changes.append((row.id, back))

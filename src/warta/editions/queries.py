@@ -14,7 +14,7 @@ from sqlalchemy import String, cast, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from warta.clock import utcnow
+from warta.clock import aware, utcnow
 from warta.errors import Forbidden, NotFound
 from warta.intake.keys import Principal
 from warta.intake.sanitize import ContentError
@@ -25,13 +25,14 @@ SHOWN_EDITION_STATES = ("published", "outdated")
 
 
 def is_public(now: datetime | None = None) -> ColumnElement[bool]:
+    """The public's visibility as a query's condition: published, and its `public_at` (the
+    moment the embargo gate lets the untrusted have it, `embargo.public_at`) has come."""
     now = now or utcnow()
     return (Release.status == "published") & (Release.public_at <= now)
 
 
 def release_is_public(release: Release, now: datetime | None = None) -> bool:
-    from warta.clock import aware
-
+    """`is_public` for a release already read."""
     public_at = aware(release.public_at)
     return release.status == "published" and public_at is not None and public_at <= (now or utcnow())
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from warta.bus import emit
 from warta.clock import utcnow
 from warta.config import Settings
+from warta.editions import embargo
 from warta.editions.service import make_original_edition
 from warta.editions.targets import request_editions
 from warta.intake.keys import Principal
@@ -87,7 +88,7 @@ def submit(
         target_circuits=data.circuits,
         release_at=release_at,
         embargo_until=data.embargo_until,
-        public_at=max(release_at, data.embargo_until or release_at),
+        public_at=embargo.public_at(release_at, data.embargo_until),
         version=1,
         review=outcome.as_dict(),
         reviewed_at=now,

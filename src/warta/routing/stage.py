@@ -36,6 +36,8 @@ from warta.clock import aware, stamp, utcnow
 from warta.config import Settings
 from warta.delivery.base import Channel, Job, RecipientView, Result, unchecked
 from warta.delivery.ledger import NewRow, add_rows, insert_values, row_values
+from warta.editions import embargo
+from warta.editions.embargo import Access
 from warta.editions.rendered import RenderedEditions
 from warta.intake.sanitize import html_to_text
 from warta.model import Alert, Circuit, Delivery, DigestItem, Edition, Recipient, Release
@@ -507,13 +509,12 @@ class Router:
                 members = group_of[pair]
             else:
                 lang = language(r.languages)
-                early = bool(lift and r.embargo_trusted)
-                # no edition it reads; or under embargo and untrusted (the engine's claim has the
-                # same gate: never early to the untrusted)
-                if lang is None or (lift and not early):
+                access = embargo.gate(lift, r.embargo_trusted)
+                # no edition it reads; or not before the lift (the engine's claim asks the same gate)
+                if lang is None or access is Access.WAIT:
                     members = None
                 else:
-                    members = groups.setdefault((editions[lang].id, early), [])
+                    members = groups.setdefault((editions[lang].id, access is Access.EARLY), [])
                 group_of[pair] = members
             if members is None:
                 continue
@@ -611,8 +612,7 @@ class Router:
 
     @staticmethod
     def _lift(release: Release) -> datetime | None:
-        lift = aware(release.embargo_until)
-        return lift if lift and lift > utcnow() else None
+        return embargo.lift_ahead(aware(release.embargo_until), utcnow())
 
     def _rows(
         self,
@@ -632,8 +632,9 @@ class Router:
                 continue
             lang = lang_or_none
             edition = editions[lang]
-            early = bool(lift and recipient.embargo_trusted)
-            due_now = early or lift is None
+            access = embargo.gate(lift, recipient.embargo_trusted)
+            early = access is Access.EARLY
+            due_now = access is not Access.WAIT
             for endpoint in recipient.endpoints:
                 channel = channels.get(endpoint.channel)
                 if channel is None or not channel.accepts(recipient, endpoint):
@@ -649,7 +650,7 @@ class Router:
                     kind=kind,
                     destination=channel.lane(endpoint),
                     embargoed=early,
-                    not_before=now if (early or lift is None) else lift,
+                    not_before=now if due_now or lift is None else lift,
                     matched_by=how,
                     # the same gate as the engine's claim: due now, and never early to the untrusted
                     delivered_at=now if (due_now and channel.settled_by_routing) else None,
