@@ -12,13 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection
-from typing import Any
 
 from warta.bus import MemoryBus, OutboxRelay
 from warta.bus.base import Bus
 from warta.config import Settings
 from warta.delivery.base import CHANNELS, Channel
+from warta.delivery.channels import load_channels
+from warta.delivery.digests import DigestScheduler
+from warta.delivery.engine import Engine
+from warta.delivery.stream import StreamHub
 from warta.editions.stage import EditionsStage
+from warta.routing.followup import EditionFollowup
+from warta.routing.stage import Router
+from warta.schedule import Scheduler
 from warta.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,17 +51,6 @@ def tune_gc() -> None:
     gc.freeze()
 
 
-def load_channels() -> None:
-    """Import every module of warta.delivery.channels, so that each channel registers itself."""
-    import importlib
-    import pkgutil
-
-    import warta.delivery.channels as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{module.name}")
-
-
 def make_bus(settings: Settings) -> Bus:
     if not settings.scaled:
         return MemoryBus()
@@ -80,12 +75,6 @@ class Runtime:
         self.relay = OutboxRelay(store, self.bus)
         self._loop: asyncio.AbstractEventLoop | None = None
         load_channels()
-
-        from warta.delivery.digests import DigestScheduler
-        from warta.delivery.engine import Engine
-        from warta.routing.followup import EditionFollowup
-        from warta.routing.stage import Router
-        from warta.schedule import Scheduler
 
         self.engine: Engine | None = None
         if "delivery" in stages:
@@ -127,10 +116,10 @@ class Runtime:
             if self.router is not None
             else None
         )
-        email: Any = channels.get("email")
+        digest_channel = next((ch for ch in channels.values() if ch.carries_digests), None)
         self.digests = (
-            DigestScheduler(store, on_rows=self.wake_delivery, lane=email.lane_name if email else "email")
-            if "digests" in stages
+            DigestScheduler(store, on_rows=self.wake_delivery, lane=digest_channel.digest_lane())
+            if "digests" in stages and digest_channel is not None
             else None
         )
 
@@ -139,9 +128,11 @@ class Runtime:
             return self.engine.channels
         return {name: cls(self.settings) for name, cls in CHANNELS.items()}  # type: ignore[call-arg]
 
-    @property
-    def stream_channel(self) -> Any:
-        return self.engine.channels.get("stream") if self.engine else None
+    def live_hub(self) -> StreamHub | None:
+        """The hub this process's delivery writes desktops' live connections through, if any."""
+        if self.engine is None:
+            return None
+        return next((hub for ch in self.engine.channels.values() if (hub := ch.live_hub())), None)
 
     def wake_delivery(self) -> None:
         """Rows are due: wake this process's delivery engine and, among many, every other one.
@@ -156,15 +147,10 @@ class Runtime:
         self._loop = asyncio.get_running_loop()
         await self.bus.start()
         if self.settings.scaled and (self.engine is not None or self.router is not None):
-            # delivery workers and routing (which publishes live events as it routes) reach the
-            # desktops through the live stream, never a hub of their own
-            from warta.bus.live import LivePublisher
-            from warta.bus.nats import NatsBus
-
-            assert isinstance(self.bus, NatsBus)
-            stream: Any = self._channels.get("stream")
-            if stream is not None:
-                stream.remote = LivePublisher(self.bus, self.settings.live_max_age)
+            # delivery workers and routing (which publishes live events as it routes) reach their
+            # destinations through the bus where a channel says so (the live stream to the gateways)
+            for channel in self._channels.values():
+                channel.use_bus(self.bus)
         if self.engine is not None:
             on_signal = getattr(self.bus, "on_signal", None)
             if on_signal is not None:

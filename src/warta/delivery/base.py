@@ -19,9 +19,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from warta.editions.rendered import RenderedEdition
+
+if TYPE_CHECKING:  # types only: a channel's hooks name them, the base imports neither at run time
+    from sqlalchemy.orm import Session
+
+    from warta.bus.base import Bus
+    from warta.delivery.stream import StreamHub
 
 
 @dataclass(frozen=True)
@@ -125,10 +131,23 @@ class Channel:
     # against `max_queued` (a channel that parks slow requests keeps it up to date)
     parked: int = 0
 
+    # carries the digests of hourly and daily alerts (`warta.delivery.digests` makes their rows on
+    # this channel's `digest_lane`); one channel does
+    carries_digests: ClassVar[bool] = False
+    # publishes what routing decides the moment it decides it, before any ledger row is written
+    # (`publish_routed`); routing writes the rows of what it published as delivered. At most one
+    # channel does: routing asks the first it finds
+    publishes_at_routing: ClassVar[bool] = False
+
+    def skip_reason(self, recipient: RecipientView, endpoint: EndpointView) -> str | None:
+        """Why this channel delivers nothing to this endpoint of this recipient, or None when it
+        does (routing makes a row for each endpoint a channel takes)."""
+        return None
+
     def accepts(self, recipient: RecipientView, endpoint: EndpointView) -> bool:
-        """Whether this channel delivers to this endpoint of this recipient (routing makes a
-        row for each endpoint a channel accepts)."""
-        return True
+        """Whether routing makes a row for this endpoint: a channel on the hot path may answer
+        this without building `skip_reason`'s text."""
+        return self.skip_reason(recipient, endpoint) is None
 
     def applies_to(self, recipient: RecipientView) -> bool:
         """Whether this recipient has an endpoint this channel accepts."""
@@ -144,6 +163,28 @@ class Channel:
         Narrower than the lane: many endpoints can share one host's concurrency, but one broken
         endpoint must not stop deliveries to its healthy neighbours."""
         return job.lane
+
+    def prepare(self, session: Session, jobs: list[Job]) -> None:
+        """Read what this channel's jobs among a claim's `jobs` need from the database, once per
+        claim in the claim's session (the email channel's threading); the others are left alone."""
+
+    def digest_lane(self) -> str:
+        """The lane of a digest row (made without an endpoint at hand), where `carries_digests`."""
+        raise NotImplementedError
+
+    async def publish_routed(self, groups: list[tuple[Job, list[RecipientView]]], key: str) -> list[Result]:
+        """Where `publishes_at_routing`: per group, publish its `job`'s event to all its recipients
+        now, one result per group; `key` names this routing of this release, so that routing run
+        again publishes nothing twice."""
+        raise NotImplementedError
+
+    def use_bus(self, bus: Bus) -> None:
+        """In scaled mode, a channel that reaches its destination through the bus (the live stream
+        to the gateways) takes it here, before it starts."""
+
+    def live_hub(self) -> StreamHub | None:
+        """The hub this channel writes desktops' live connections through, if it keeps one."""
+        return None
 
     async def start(self) -> None:
         pass

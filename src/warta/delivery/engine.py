@@ -39,7 +39,7 @@ from warta.delivery.base import (
     send_safely,
     unchecked,
 )
-from warta.delivery.channels.email import thread_roots
+from warta.delivery.channels import load_channels
 from warta.delivery.journal import CommitJournal, Journaled, journal_dir, read_back
 from warta.delivery.ledger import disable_endpoint
 from warta.delivery.sender import SentFromProcesses, make_channel
@@ -236,9 +236,12 @@ class Engine:
         self.owner = owner or worker_name("delivery")
         self.lease = settings.lease
         self.idle_poll = idle_poll
+        load_channels()
         self.channels: dict[str, Channel] = {
             name: make_channel(cls, settings) for name, cls in CHANNELS.items()
         }
+        # channels that read something for their jobs once per claim (`Channel.prepare`)
+        self._preparing = [ch for ch in self.channels.values() if type(ch).prepare is not Channel.prepare]
         self.bundles = RenderedEditions(settings)
         self.lanes: dict[tuple[str, str], Lane] = {}
         self.breakers: dict[tuple[str, str], Breaker] = {}
@@ -480,7 +483,8 @@ class Engine:
                 elif row.kind == "withdrawal":
                     job.extra["note"] = bundle.release.reject_reason or ""
                 jobs.append(job)
-            thread_roots(s, jobs)  # corrections and withdrawals answer the first email
+            for channel in self._preparing:
+                channel.prepare(s, jobs)
         if changes:
             with self.store.writing(), self.store.session() as s:
                 ledger.settle(s, changes)

@@ -46,9 +46,21 @@ from pathlib import Path
 from typing import Any, cast
 
 from warta.config import Settings
-from warta.delivery.base import Channel, EndpointView, Job, RecipientView, Result, send_safely, unchecked
+from warta.delivery.base import (
+    CHANNELS,
+    Channel,
+    EndpointView,
+    Job,
+    RecipientView,
+    Result,
+    send_safely,
+    unchecked,
+)
+from warta.delivery.channels import load_channels
 from warta.delivery.journal import CommitJournal, Journaled, entries_of, files_of, journal_dir
 from warta.editions.rendered import RenderedEdition, RenderedEditions
+from warta.gc_tuning import tune_gc
+from warta.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -399,10 +411,6 @@ class _Sender:
         self.orphaned = asyncio.get_running_loop().create_future()  # the parent's end closed
 
     async def begin(self, settings: Settings, channel: str) -> None:
-        from warta.delivery.base import CHANNELS
-        from warta.runtime import load_channels
-        from warta.store import Store
-
         try:
             load_channels()
             self.journal = CommitJournal(journal_dir(settings.data_dir))
@@ -604,8 +612,6 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s[sender]: %(message)s",
     )
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
-    from warta.runtime import tune_gc
-
     tune_gc()
     try:
         import uvloop

@@ -51,7 +51,7 @@ def resend(session: Session, delivery_id: str, who: Principal) -> Delivery:
     if refused:
         raise Conflict(refused)
     endpoint = session.get(Endpoint, delivery.endpoint_id)
-    if endpoint is not None and endpoint.channel == "webhook":
-        endpoints.enable(endpoint)  # the operator vouches for the endpoint again
+    if endpoint is not None:
+        endpoints.enable(endpoint)  # one a channel disabled (a 410): the operator vouches for it again
     delivery.state, delivery.next_attempt_at, delivery.last_error = "pending", utcnow(), None
     return delivery

@@ -8,7 +8,7 @@ real-time alerts match an edition; digest alerts queue the edition for the next 
 Rows of channels that send nothing (the private feeds) are written as delivered when they are due
 at once: the engine would only mark them so. Live desktops do not wait for the ledger: when a
 release goes out, the desktops it is due to now are published to in groups, one event each
-(`StreamChannel.publish_routed`), before any row is built or written, and their rows are written
+(the channel that `publishes_at_routing`, through its `publish_routed`), before any row is built or written, and their rows are written
 as delivered. Everything else is written `pending` for the delivery engine. A routing run again for the same release (its message redelivered after a failure) publishes
 nothing twice: this process remembers what it published, rows already in the ledger are left to
 the engine, and in scaled mode JetStream drops a repeated publish by its message id.
@@ -28,22 +28,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from warta.bus import Bus, Message
 from warta.clock import aware, stamp, utcnow
 from warta.config import Settings
-from warta.delivery.base import Channel, Job, RecipientView, Result, unchecked
+from warta.delivery.base import NO_ENDPOINT, Channel, Job, RecipientView, Result, unchecked
 from warta.delivery.ledger import NewRow, add_rows, insert_values, row_values
 from warta.editions import embargo
 from warta.editions.embargo import Access
 from warta.editions.rendered import RenderedEditions
+from warta.i18n.catalog import LANGUAGES
+from warta.i18n.dates import dateline_date
 from warta.intake.sanitize import html_to_text
 from warta.model import Alert, Circuit, Delivery, DigestItem, Edition, Recipient, Release
 from warta.routing import alerts as alert_matching
 from warta.routing.audience import AudienceIndex, Selector, choose_language, fingerprint, load_index, view
 from warta.schedule.scheduler import change_stamp
+from warta.store import Store
 
 log = logging.getLogger(__name__)
 LIVE_STATES = ("pending", "retrying", "sending", "committing")
@@ -63,8 +66,6 @@ class AlertCache:
         self.by_id: dict[str, tuple[str, str]] = {}  # alert id -> (recipient id, mode)
 
     def get(self, session: Session) -> alert_matching.AlertIndex:
-        from sqlalchemy import func
-
         fp = tuple(session.execute(select(func.count(Alert.id), func.max(Alert.created_at))).one())
         if self.index is None or fp != self.fingerprint:
             rows = session.execute(
@@ -93,9 +94,6 @@ class AlertCache:
 def _warm_locales() -> None:
     """Load the date formats of every wire language once (milliseconds each on first use), so the
     first release after a start does not pay for them while desktops wait."""
-    from warta.i18n.catalog import LANGUAGES
-    from warta.i18n.dates import dateline_date
-
     now = utcnow()
     for lang in LANGUAGES:
         dateline_date(now, lang)
@@ -155,19 +153,18 @@ class Decided(NamedTuple):
 class Router:
     def __init__(
         self,
-        store: object,
+        store: Store,
         settings: Settings,
         bus: Bus,
         channels: dict[str, Channel],
         on_rows: Callable[[], None],
         fallback_to_original: bool = True,
     ) -> None:
-        from warta.store import Store
-
-        assert isinstance(store, Store)
         self.store = store
         self.settings = settings
         self.channels = channels
+        # the channel that publishes what routing decides before its rows are written, if any
+        self.live_channel = next((ch for ch in channels.values() if ch.publishes_at_routing), None)
         self.on_rows = on_rows
         self.fallback = fallback_to_original
         self.audience: AudienceIndex | None = None
@@ -267,16 +264,13 @@ class Router:
         # it) before the rest of a large audience has been decided
         rows = itertools.chain(plan.rows, plan.rest() if plan.rest else ())
         at = plan.published_at or utcnow()
+        live = self.live_channel.name if self.live_channel is not None else None
         created = 0
         size = min(FIRST_CHUNK, chunk)
         while batch := list(itertools.islice(rows, size)):
             if plan.published:
                 for row in batch:
-                    if (
-                        row.channel == "stream"
-                        and row.kind == "edition"
-                        and row.recipient_id in plan.published
-                    ):
+                    if row.channel == live and row.kind == "edition" and row.recipient_id in plan.published:
                         row.delivered_at = at
             values = row_values(batch)
             # a turn among this process's writers: delivery's commit points wait for one chunk at
@@ -289,11 +283,11 @@ class Router:
 
     async def go_live(self, plan: Plan) -> None:
         """Publish the plan's live groups now; their desktops' rows are written as delivered."""
-        stream = self.channels.get("stream")
-        assert stream is not None and hasattr(stream, "publish_routed")
+        channel = self.live_channel
+        assert channel is not None  # a plan has live groups only where a channel publishes them
         groups = [(group.job, group.recipients) for group in plan.live]
         try:
-            results: list[Result] = await stream.publish_routed(groups, f"route:{plan.release_id}")
+            results: list[Result] = await channel.publish_routed(groups, f"route:{plan.release_id}")
         except Exception:  # the engine sends them instead
             log.exception("live publish of %s failed; the delivery engine will send it", plan.release_id)
             return
@@ -355,13 +349,13 @@ class Router:
         def audience() -> Iterator[tuple[RecipientView, str]]:
             return ((everyone[n], how) for n, how in matched.items())
 
-        stream = self.channels.get("stream")
-        if not (live and stream is not None):
+        channel = self.live_channel
+        if not (live and channel is not None):
             plan.rows = list(self._rows(release, editions, audience(), kind="edition"))
             return Decided(plan, digest, editions, index)
-        applies = stream.applies_to
+        applies = channel.applies_to
         desktops = [r for n in matched if applies(r := everyone[n])]
-        self._live_groups(s, release, editions, desktops, plan)
+        self._live_groups(s, release, editions, channel, desktops, plan)
         # the audience as a list is only built after the publish, as its rows are decided
         plan.rest = lambda: self._rows(release, editions, audience(), "edition")
         return Decided(plan, digest, editions, index)
@@ -371,7 +365,7 @@ class Router:
     def rehearse_due(self, ahead: float = REHEARSE_AHEAD) -> int:
         """Rehearse every approved release due within `ahead` seconds that has no rehearsal of its
         present state (release, audience, alerts); returns how many were rehearsed."""
-        if "stream" not in self.channels:
+        if self.live_channel is None:
             return 0
         now = utcnow()
         with self.store.session() as s:
@@ -446,6 +440,7 @@ class Router:
             or self._circuits_state(s, release) != held.circuits
             or self._index(s) is not held.audience
             or self.alerts.get(s) is not held.alerts
+            or self.live_channel is None
         ):
             return None
         in_ledger = s.scalar(
@@ -453,7 +448,7 @@ class Router:
             .where(
                 Delivery.release_id == release.id,
                 Delivery.version == release.version,
-                Delivery.channel == "stream",
+                Delivery.channel == self.live_channel.name,
                 Delivery.kind == "edition",
             )
             .limit(1)
@@ -479,6 +474,7 @@ class Router:
         session: Session,
         release: Release,
         editions: dict[str, Edition],
+        channel: Channel,
         desktops: list[RecipientView],
         plan: Plan,
     ) -> None:
@@ -493,7 +489,7 @@ class Router:
                 select(Delivery.recipient_id).where(
                     Delivery.release_id == release.id,
                     Delivery.version == release.version,
-                    Delivery.channel == "stream",
+                    Delivery.channel == channel.name,
                     Delivery.kind == "edition",
                 )
             )
@@ -533,9 +529,9 @@ class Router:
                 continue
             job = Job(
                 delivery_id="",  # the rows get their ids when they are written, after the publish
-                channel="stream",
+                channel=channel.name,
                 kind="edition",
-                lane="stream",
+                lane=channel.lane(NO_ENDPOINT),
                 attempt=1,
                 embargoed=early,
                 recipient=members[0],

@@ -16,7 +16,7 @@ import warta
 from warta.config import Settings
 from warta.runtime import STAGES, Runtime
 from warta.store import Store
-from warta.web import errors
+from warta.web import api, distribution, docs, errors, feed_index, outbox, pages, reports, stream
 from warta.web.gateway import LiveEdge, stream_recipient
 from warta.web.limits import BodyLimit
 from warta.web.middleware import HeadAsGet, SecurityHeaders, security_headers
@@ -62,12 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.bus = runtime.bus
     app.state.relay = runtime.relay
     app.state.runtime = runtime
-    app.state.stream_hub = edge.hub if edge is not None else getattr(runtime.stream_channel, "hub", None)
+    app.state.stream_hub = edge.hub if edge is not None else runtime.live_hub()
     app.state.stream_auth = lambda token: stream_recipient(store, token)
-    errors.install(app)
-
-    from warta.web import api, distribution, docs, feed_index, outbox, pages, reports, stream
-
+    errors.install(app, pages.not_found_page)
     app.include_router(api.router)
     app.include_router(distribution.router)
     app.include_router(distribution.public)

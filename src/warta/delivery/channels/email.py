@@ -42,11 +42,13 @@ from typing import Any, NamedTuple, cast
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from warta.config import Settings
 from warta.delivery.base import Channel, EndpointView, Job, RecipientView, Result, register
 from warta.delivery.tokens import unsubscribe_url
 from warta.formats import Email, get
+from warta.model import Delivery
 
 __all__ = ["EmailChannel", "Relay", "SmtpReplyError", "thread_roots", "warn_plain_unsubscribe"]
 
@@ -83,8 +85,6 @@ def thread_roots(session: Any, jobs: list[Job]) -> None:
 
     Only jobs that can follow an earlier message are looked up (a withdrawal, or an edition past
     version 1), so a release's first fan-out costs no query."""
-    from warta.model import Delivery
-
     wanted = [
         job
         for job in jobs
@@ -475,6 +475,7 @@ def _refused(stage: str, code: int, text: str) -> Result:
 @register
 class EmailChannel(Channel):
     name = "email"
+    carries_digests = True
     # jobs a lane worker hands over at once, sent one after another on one connection (pipelined)
     batch_size = 16
     max_queued = 2_000  # one relay takes about a thousand a second: a couple of seconds' worth
@@ -499,7 +500,16 @@ class EmailChannel(Channel):
     def accepts(self, recipient: RecipientView, endpoint: EndpointView) -> bool:
         return bool(endpoint.address)
 
+    def skip_reason(self, recipient: RecipientView, endpoint: EndpointView) -> str | None:
+        return None if endpoint.address else "the email endpoint has no address"
+
     def lane(self, endpoint: EndpointView) -> str:
+        return self.relay.lane
+
+    def prepare(self, session: Session, jobs: list[Job]) -> None:
+        thread_roots(session, jobs)
+
+    def digest_lane(self) -> str:
         return self.relay.lane
 
     @property

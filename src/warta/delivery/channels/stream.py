@@ -12,7 +12,7 @@ taken over is not published twice) and a job counts as delivered once JetStream 
 Routing does not wait for the engine when a release goes out now: it hands the channel the
 desktops it just decided, grouped by event (`publish_routed`), before any ledger row is written,
 so a desktop sees a release within milliseconds however many rows the same release puts in the
-ledger.
+ledger (`Channel.publishes_at_routing`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from warta.bus.base import Bus
 from warta.bus.live import LivePublisher
+from warta.bus.nats import NatsBus
 from warta.clock import aware
 from warta.config import Settings
 from warta.delivery.base import Channel, EndpointView, Job, RecipientView, Result, register
@@ -74,6 +76,7 @@ class StreamChannel(Channel):
     # only the live stream of scaled mode marks rows committing, just before publishing: a worker
     # that died there may not have published, so the row goes out again
     recover_committing = "pending"
+    publishes_at_routing = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -82,6 +85,20 @@ class StreamChannel(Channel):
 
     def accepts(self, recipient: RecipientView, endpoint: EndpointView) -> bool:
         return recipient.kind == "desktop"
+
+    def skip_reason(self, recipient: RecipientView, endpoint: EndpointView) -> str | None:
+        if recipient.kind != "desktop":
+            return f"the live stream is for desktop recipients, and this one is a {recipient.kind}"
+        return None
+
+    def use_bus(self, bus: Bus) -> None:
+        """Among many processes the hub lives in the gateways: publish to the live stream."""
+        if not isinstance(bus, NatsBus):
+            raise TypeError(f"the live stream needs the NATS bus, not {type(bus).__name__}")
+        self.remote = LivePublisher(bus, self.settings.live_max_age)
+
+    def live_hub(self) -> StreamHub:
+        return self.hub
 
     def lane(self, endpoint: EndpointView) -> str:
         return "stream"
