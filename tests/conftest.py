@@ -30,6 +30,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Ask a process to stop (SIGTERM), and kill it if it has not within ten seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def wait_until_serving(url: str, deadline: float) -> bool:
+    """Whether `url` answers its OpenAPI document before `deadline` (a `time.monotonic()` value)."""
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return False
+
+
 @dataclass
 class Server:
     url: str
@@ -102,13 +124,8 @@ class Server:
         raise AssertionError(f"warta serve did not start:\n{self.log.read_text()}")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc:
+            stop_process(self.proc)
 
 
 def make_env(data_dir: Path, **extra: str) -> dict[str, str]:

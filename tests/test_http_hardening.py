@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import WARTA, Desk, Server, free_port, make_env, release_payload
+from conftest import WARTA, Desk, Server, free_port, make_env, release_payload, wait_until_serving
 
 SECURITY = {
     "x-content-type-options": "nosniff",
@@ -330,13 +330,7 @@ def test_the_access_log_shows_no_capability_token(tmp_path: Path) -> None:
         )
     server = Server(url=url, data_dir=data, env=env, proc=proc, log=log)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_until_serving(url, time.monotonic() + 30)
         editor = server.client(
             server.cli_json("admin", "create-user", "--role", "editor", "--name", "E")["api_key"]
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import WARTA, free_port, make_env
+from conftest import WARTA, free_port, make_env, stop_process, wait_until_serving
 
 BODY = (
     "Pelabuhan Selatan Berhad today added two electric ship-to-shore cranes at its Port Klang terminal, "
@@ -36,13 +36,7 @@ class DemoWire:
         return subprocess.run([*WARTA, *args], env=self.env, capture_output=True, text=True, timeout=120)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def start_demo(data_dir: Path, **extra_env: str) -> DemoWire:
@@ -67,12 +61,7 @@ def start_demo(data_dir: Path, **extra_env: str) -> DemoWire:
         if line.startswith("Email:"):
             break
     url = f"http://127.0.0.1:{port}"
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    wait_until_serving(url, deadline)
     out = "".join(lines)
     keys = {role: key for role, key in re.findall(r"^\s+(\w+): .*?(wk_\S+)$", out, re.MULTILINE)[::-1]}
     keys["issuer"] = re.search(r"issuer: Pelabuhan Selatan.*?(wk_\S+)", out).group(1)  # type: ignore[union-attr]
