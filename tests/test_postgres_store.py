@@ -250,6 +250,7 @@ def _offered_again(store: Store) -> list[ledger.NewRow]:
                 version=d.version,
                 lang=d.lang,
                 recipient_id=d.recipient_id,
+                endpoint_id=d.endpoint_id,
                 channel=d.channel,
                 kind=d.kind,
                 destination=d.destination,
