@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from warta.config import Settings, without_password
+from warta.gc_tuning import tune_gc
 
 app = typer.Typer(help="Warta: a self-hosted, multilingual newswire.", no_args_is_help=True)
 admin_app = typer.Typer(help="Organisations and users, straight in the database.", no_args_is_help=True)
@@ -78,8 +79,6 @@ def serve(
         store.close()
         _print_welcome(settings, keys)
         _print_mail(settings, catcher)
-    from warta.runtime import tune_gc
-
     app = create_app(settings)
     if catcher is not None:
         app.state.outbox = catcher.outbox
@@ -135,7 +134,7 @@ def worker(
     import dataclasses
     import logging
 
-    from warta.runtime import STAGES, Runtime, tune_gc
+    from warta.runtime import STAGES, Runtime
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
@@ -173,8 +172,6 @@ def gateway(
     settings = Settings.from_env()
     if not settings.scaled:
         _fail("a gateway reads the live stream: set WARTA_BUS_URL=nats://…")
-    from warta.runtime import tune_gc
-
     app = create_gateway_app(settings, subject or ())
     tune_gc()
     server.run(

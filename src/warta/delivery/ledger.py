@@ -15,7 +15,7 @@ from sqlalchemy import Select, Table, Update, bindparam, func, insert, or_, sele
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from warta.clock import utcnow
+from warta.clock import aware, utcnow
 from warta.ids import new_ids
 from warta.model import Delivery, Endpoint, Recipient
 
@@ -399,8 +399,6 @@ def settle(
 
 
 def next_due(session: Session) -> datetime | None:
-    from warta.clock import aware
-
     firsts = [
         session.scalar(
             select(Delivery.next_attempt_at)

@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from warta.clock import aware, utcnow
+from warta.editions.sectors import normalise_sector
 from warta.errors import Forbidden, NotFound
 from warta.intake.keys import Principal
 from warta.intake.sanitize import ContentError
+from warta.intake.submission import clean_country, clean_language
 from warta.model import Edition, Organisation, Release, ReleaseVersion
 from warta.store import search
 
@@ -66,9 +68,6 @@ def parse_filters(
     q: str | None = None,
 ) -> Filters:
     """Filters from query parameters; an unknown language, sector or country is a ContentError."""
-    from warta.editions.sectors import normalise_sector
-    from warta.intake.submission import clean_country, clean_language
-
     sector_code = None
     if sector:
         sector_code = normalise_sector(sector)

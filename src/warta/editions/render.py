@@ -20,6 +20,7 @@ from warta.editions.sectors import sector_label
 from warta.i18n.catalog import text_direction, translate
 from warta.i18n.dates import dateline_date, long_datetime
 from warta.intake.sanitize import html_to_text
+from warta.languages.detect import detect
 from warta.model import Edition, Organisation, Release, ReleaseVersion
 
 _FIRST_PARAGRAPH = re.compile(r"\s*<p(?:\s[^>]*)?>")
@@ -45,9 +46,6 @@ def list_separator(lang: str) -> str:
 @lru_cache(maxsize=256)
 def text_language(html: str) -> str | None:
     """Which of the wire's languages a fragment (an "About", say) is written in; None when unsure."""
-    # imported here: the detectors are heavy to import, and most processes that render never ask
-    from warta.languages.detect import detect
-
     text = html_to_text(html)
     if not text.strip():
         return None

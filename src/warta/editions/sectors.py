@@ -20,7 +20,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from warta.i18n.catalog import LANGUAGES
+from warta.i18n.catalog import LANGUAGES, translate
 
 __all__ = [
     "WIRE_SECTIONS",
@@ -193,9 +193,5 @@ def sector_label(code: str, lang: str) -> str:
         return code
     if canonical in WIRE_SECTIONS:
         name = WIRE_SECTIONS[canonical]
-        try:
-            from warta.i18n.catalog import translate
-        except ImportError:
-            return name
         return translate(lang, name)
     return _capitalise(_topic_label(canonical, _label_language(lang)))

@@ -21,6 +21,7 @@ from warta.editions.sectors import normalise_sector
 from warta.i18n.catalog import normalise_lang
 from warta.intake.convert import body_to_html
 from warta.intake.sanitize import ContentError, html_to_text, sanitize_html, sanitize_text
+from warta.languages.detect import detect
 
 
 class Dateline(BaseModel):
@@ -208,8 +209,6 @@ def clean(data: ReleaseIn, limits: Limits) -> CleanRelease:
     if data.language:
         language = clean_language(data.language, "language")
     else:
-        from warta.languages.detect import detect
-
         found = detect(" ".join((headline, summary, body_text)))
         if found.lang is None:
             others = ", ".join(code for code, _ in found.candidates[:3]) or "none"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from warta.review.chain import ACCEPT, HOLD, REJECT, Draft, Verdict
+from warta.review.draft import ACCEPT, HOLD, REJECT, Draft, Verdict
 
 
 class Rule:

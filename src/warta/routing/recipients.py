@@ -280,8 +280,6 @@ def create_alert(session: Session, recipient: Recipient, data: AlertIn) -> Alert
 
 
 def alert_json(a: Alert) -> dict[str, Any]:
-    from warta.clock import stamp
-
     return {
         "id": a.id,
         "recipient_id": a.recipient_id,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -39,7 +40,9 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
     return out  # "" when the error is about the request body as a whole
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, not_found_page: Callable[[Request], Response]) -> None:
+    """The handlers that turn errors into answers; a page's 404 is `not_found_page`'s HTML."""
+
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.status, exc.code, exc.message, exc.field), status_code=exc.status)
@@ -74,8 +77,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Any:
         if not request.url.path.startswith("/api/") and exc.status_code == 404:
-            from warta.web.pages import not_found_page
-
             return not_found_page(request)
         code = {
             400: "bad_request",

@@ -26,6 +26,8 @@ from warta.delivery.base import RecipientView
 from warta.delivery.stream import StreamHub
 from warta.routing import subscriptions
 from warta.store import Store
+from warta.web import stream
+from warta.web.middleware import HeadAsGet, SecurityHeaders, security_headers
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +98,9 @@ def create_gateway_app(settings: Settings | None = None, subjects: Sequence[str]
     app.state.stream_hub = edge.hub
     app.state.stream_auth = lambda token: stream_recipient(store, token)
 
-    from warta.web import stream
-
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", **edge.health()})
-
-    from warta.web.middleware import HeadAsGet, SecurityHeaders, security_headers
 
     app.include_router(stream.router)
     headers = security_headers(settings)
