@@ -17,7 +17,7 @@ channel whose `committing` rows are sent again like `sending` ones) it is not re
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # types only: a channel's hooks name them, the base imports n
 
     from warta.bus.base import Bus
     from warta.delivery.stream import StreamHub
+    from warta.model import Release
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,14 @@ class Channel:
         Narrower than the lane: many endpoints can share one host's concurrency, but one broken
         endpoint must not stop deliveries to its healthy neighbours."""
         return job.lane
+
+    def audience(
+        self, session: Session, release: Release, langs: Collection[str]
+    ) -> Iterable[tuple[str, str]]:
+        """Recipients of this channel's own that take `release` (whose editions are in `langs`)
+        whatever its targets, each with how it was matched: the subscribers of a public feed.
+        Routing asks once per release; most channels have none."""
+        return ()
 
     def prepare(self, session: Session, jobs: list[Job]) -> None:
         """Read what this channel's jobs among a claim's `jobs` need from the database, once per

@@ -165,6 +165,8 @@ class Router:
         self.channels = channels
         # the channel that publishes what routing decides before its rows are written, if any
         self.live_channel = next((ch for ch in channels.values() if ch.publishes_at_routing), None)
+        # channels with recipients of their own, who take releases whatever their targets
+        self.gathering = [ch for ch in channels.values() if type(ch).audience is not Channel.audience]
         self.on_rows = on_rows
         self.fallback = fallback_to_original
         self.audience: AudienceIndex | None = None
@@ -342,6 +344,11 @@ class Router:
             n_or_none = index.by_id.get(recipient_id)
             if n_or_none is not None:
                 matched.setdefault(n_or_none, f"alert:{alert_id}")
+        for gatherer in self.gathering:
+            for recipient_id, how in gatherer.audience(s, release, editions.keys()):
+                n_or_none = index.by_id.get(recipient_id)
+                if n_or_none is not None:
+                    matched.setdefault(n_or_none, how)
         if not rehearsal:
             self._queue_digests(s, release, editions, digest)
         everyone = index.recipients
