@@ -62,6 +62,9 @@ class Settings:
     dkim_key_file: str = ""
     webhook_allow: tuple[str, ...] = ()  # private/loopback addresses or networks allowed as webhook targets
     webhook_timeout: float = 10.0
+    # seconds a WebSub subscription lasts from its verification; the hub grants this whatever a
+    # subscriber asks (hub.lease_seconds is a hint), and a subscriber renews by subscribing again
+    websub_lease: float = 864_000.0
     stream_replay: int = 1000  # events kept for Last-Event-ID resumption
     stream_heartbeat: float = 15.0
     stream_writers: int = 1  # threads sharing a large publish's socket writes
@@ -113,6 +116,7 @@ class Settings:
             dkim_key_file=_env("DKIM_KEY_FILE", ""),
             webhook_allow=_csv(_env("WEBHOOK_ALLOW", "")),
             webhook_timeout=float(_env("WEBHOOK_TIMEOUT", "10")),
+            websub_lease=float(_env("WEBSUB_LEASE", "864000")),
             stream_replay=int(_env("STREAM_REPLAY", "1000")),
             stream_heartbeat=float(_env("STREAM_HEARTBEAT", "15")),
             stream_writers=_stream_writers(_env("STREAM_WRITERS", "auto")),

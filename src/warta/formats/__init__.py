@@ -17,6 +17,7 @@ FeedFormat = feeds.FeedFormat
 Feed = feeds.Feed
 Entry = feeds.Entry
 feed_url = feeds.feed_url
+event_entry = feeds.event_entry
 JsonLd = jsonld.JsonLd
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "JsonLd",
     "UnknownFormat",
     "edition_url",
+    "event_entry",
     "event_for",
     "feed_url",
     "get",

@@ -70,6 +70,7 @@ class Feed:
     lang: str | None
     updated: datetime
     entries: list[Entry]
+    hub: str | None = None  # the WebSub hub that pushes this feed's new entries to its subscribers
 
 
 def section_scheme(settings: Settings) -> str:
@@ -139,6 +140,8 @@ def rss(feed: Feed) -> bytes:
     ET.SubElement(channel, "link").text = feed.home
     ET.SubElement(channel, "description").text = feed.title
     ET.SubElement(channel, "atom:link", {"href": feed.url, "rel": "self", "type": "application/rss+xml"})
+    if feed.hub:
+        ET.SubElement(channel, "atom:link", {"href": feed.hub, "rel": "hub"})
     if feed.lang:
         ET.SubElement(channel, "language").text = feed.lang
     ET.SubElement(channel, "lastBuildDate").text = format_datetime(feed.updated)
@@ -166,6 +169,8 @@ def atom(feed: Feed) -> bytes:
     ET.SubElement(root, "title").text = feed.title
     ET.SubElement(root, "updated").text = iso(feed.updated)
     ET.SubElement(root, "link", {"rel": "self", "href": feed.url, "type": "application/atom+xml"})
+    if feed.hub:
+        ET.SubElement(root, "link", {"rel": "hub", "href": feed.hub})
     ET.SubElement(root, "link", {"rel": "alternate", "href": feed.home, "type": "text/html"})
     for e in feed.entries:
         _atom_entry(ET.SubElement(root, "entry", {"xml:lang": e.lang}), e)
@@ -233,6 +238,8 @@ def json_feed(feed: Feed) -> bytes:
     }
     if feed.lang:
         doc["language"] = feed.lang
+    if feed.hub:
+        doc["hubs"] = [{"type": "WebSub", "url": feed.hub}]
     return json.dumps(doc, ensure_ascii=False).encode()
 
 

@@ -16,7 +16,7 @@ import warta
 from warta.config import Settings
 from warta.runtime import STAGES, Runtime
 from warta.store import Store
-from warta.web import api, distribution, docs, errors, feed_index, outbox, pages, reports, stream
+from warta.web import api, distribution, docs, errors, feed_index, outbox, pages, reports, stream, websub
 from warta.web.gateway import LiveEdge, stream_recipient
 from warta.web.limits import BodyLimit
 from warta.web.middleware import HeadAsGet, SecurityHeaders, security_headers
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(outbox.router)
     app.include_router(feed_index.router)
+    app.include_router(websub.router)
     app.include_router(pages.router)
     docs.install(app)
     _with_components(app, api.SUBMIT_COMPONENTS)

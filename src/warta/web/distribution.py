@@ -17,6 +17,7 @@ from warta.editions.rendered import RenderedEdition
 from warta.review import decide
 from warta.routing import deliveries, endpoints, subscriptions
 from warta.routing import recipients as rcp
+from warta.routing.websub import hub_url, link_header
 from warta.web.api import RejectIn
 from warta.web.conditional import http_date, not_modified
 from warta.web.deps import Editor, NoStore, SettingsDep, Who, get_settings, unit_of_work
@@ -335,15 +336,22 @@ def private_feed(request: Request, token: str, ext: str) -> Response:
     updated = max([e.updated for e in entries] + [c for c in changes if c], default=now)
     fingerprint = "|".join(f"{e.id}@{e.updated.isoformat()}" for e in entries)
     etag = '"' + hashlib.sha256(f"{ext}#{fingerprint}".encode()).hexdigest()[:32] + '"'
-    headers = {"Cache-Control": "private, no-cache", "ETag": etag, "Last-Modified": http_date(updated)}
+    url = f"{settings.base_url}/feeds/private/{token}.{ext}"
+    headers = {
+        "Cache-Control": "private, no-cache",
+        "ETag": etag,
+        "Last-Modified": http_date(updated),
+        "Link": link_header(settings, url),  # where to subscribe to it (WebSub)
+    }
     if not_modified(request, etag, updated):
         return Response(status_code=304, headers=headers)
     doc = formats.Feed(
         title=f"{settings.wire_name} — {r.name}",
-        url=f"{settings.base_url}/feeds/private/{token}.{ext}",
+        url=url,
         home=settings.base_url + "/",
         lang=None,
         updated=updated,
         entries=entries,
+        hub=hub_url(settings),
     )
     return Response(writer.document(doc), media_type=writer.feed_media_type, headers=headers)

@@ -39,6 +39,7 @@ from warta.formats import edition_url
 from warta.i18n.catalog import LANGUAGE_NAMES, LANGUAGES, make_gettext, text_direction
 from warta.i18n.dates import long_datetime
 from warta.intake.sanitize import ContentError, for_page
+from warta.routing.websub import hub_url, link_header
 from warta.web.conditional import not_modified
 from warta.web.deps import get_settings, unit_of_work
 
@@ -276,6 +277,7 @@ def feed(
         "ETag": etag,
         "Last-Modified": format_datetime(updated.astimezone(UTC), usegmt=True),
         "Cache-Control": "public, max-age=30",
+        "Link": link_header(settings, url),  # where to subscribe to it (WebSub)
     }
     if not_modified(request, etag, updated):
         return Response(status_code=304, headers=headers)
@@ -289,6 +291,7 @@ def feed(
         lang=filters.lang,
         updated=updated,
         entries=entries,
+        hub=hub_url(settings),
     )
     return Response(writer.document(doc), media_type=writer.feed_media_type, headers=headers)
 
