@@ -29,6 +29,7 @@ from warta.intake.keys import Principal
 from warta.intake.service import submit
 from warta.intake.submission import Contact, Dateline, ReleaseIn, Targets, clean
 from warta.model import ApiKey, Organisation, Recipient, Release, User
+from warta.model.states import EndpointState, ReleaseStatus
 from warta.review import decide
 from warta.routing import endpoints
 from warta.routing import recipients as rcp
@@ -262,7 +263,7 @@ def load_demo(store: Store, settings: Settings) -> dict[str, str]:
             out[f"{user.role}: {user.name}"] = keys.issue_key(s, user)
         for desk in s.scalars(select(Recipient).where(Recipient.kind == "desktop").order_by(Recipient.name)):
             stream = endpoints.first(desk, "stream")
-            if stream is not None and stream.state == "active":
+            if stream is not None and stream.state == EndpointState.ACTIVE:
                 token = endpoints.rotate(stream)
                 out[f"live desk: {desk.name}"] = f"{settings.base_url}/desk?token={token}"
     write_keys_file(settings, out)
@@ -330,7 +331,7 @@ def _create(s: Any, settings: Settings) -> None:
                 user_id=user.id,
             )
         # the verified issuers' held releases are approved by the desk; the unverified one waits
-        if release.status == "held" and org.verified:
+        if release.status == ReleaseStatus.HELD and org.verified:
             decide.approve(s, release, desk, "demo")
     s.flush()
     assert s.scalar(select(Release.id).limit(1)) is not None

@@ -21,22 +21,23 @@ from warta.intake.keys import Principal
 from warta.intake.sanitize import ContentError
 from warta.intake.submission import clean_country, clean_language
 from warta.model import Edition, Organisation, Release, ReleaseVersion
+from warta.model.states import SHOWN_EDITION_STATES, ReleaseStatus
 from warta.store import search
-
-SHOWN_EDITION_STATES = ("published", "outdated")
 
 
 def is_public(now: datetime | None = None) -> ColumnElement[bool]:
     """The public's visibility as a query's condition: published, and its `public_at` (the
     moment the embargo gate lets the untrusted have it, `embargo.public_at`) has come."""
     now = now or utcnow()
-    return (Release.status == "published") & (Release.public_at <= now)
+    return (Release.status == ReleaseStatus.PUBLISHED) & (Release.public_at <= now)
 
 
 def release_is_public(release: Release, now: datetime | None = None) -> bool:
     """`is_public` for a release already read."""
     public_at = aware(release.public_at)
-    return release.status == "published" and public_at is not None and public_at <= (now or utcnow())
+    return (
+        release.status == ReleaseStatus.PUBLISHED and public_at is not None and public_at <= (now or utcnow())
+    )
 
 
 def can_view(release: Release, who: Principal | None) -> bool:
@@ -131,7 +132,7 @@ def last_withdrawal(session: Session) -> datetime | None:
 
     found: datetime | None = session.scalar(
         select(func.max(Release.updated_at)).where(
-            Release.status == "withdrawn", Release.published_at.is_not(None)
+            Release.status == ReleaseStatus.WITHDRAWN, Release.published_at.is_not(None)
         )
     )
     return found
@@ -254,9 +255,12 @@ def review_queue(session: Session) -> list[Release]:
         session.scalars(
             select(Release)
             .where(
-                (Release.status == "held")
+                (Release.status == ReleaseStatus.HELD)
                 | Release.pending_version.is_not(None)
-                | (Release.status.in_(("approved", "published")) & Release.id.in_(waiting))
+                | (
+                    Release.status.in_((ReleaseStatus.APPROVED, ReleaseStatus.PUBLISHED))
+                    & Release.id.in_(waiting)
+                )
             )
             .order_by(Release.created_at)
         )
@@ -269,7 +273,10 @@ def translation_queue(session: Session, status: str, limit: int = 500) -> list[t
     rows = session.execute(
         select(Edition, Release)
         .join(Release, (Release.id == Edition.release_id) & (Release.version == Edition.version))
-        .where(Edition.status == status, Release.status.in_(("held", "approved", "published")))
+        .where(
+            Edition.status == status,
+            Release.status.in_((ReleaseStatus.HELD, ReleaseStatus.APPROVED, ReleaseStatus.PUBLISHED)),
+        )
         .order_by(Edition.created_at)
         .limit(limit)
     ).all()

@@ -22,6 +22,7 @@ from warta.i18n.dates import dateline_date, long_datetime
 from warta.intake.sanitize import html_to_text
 from warta.languages.detect import detect
 from warta.model import Edition, Organisation, Release, ReleaseVersion
+from warta.model.states import EditionStatus
 
 _FIRST_PARAGRAPH = re.compile(r"\s*<p(?:\s[^>]*)?>")
 # contact fields written left to right whatever the page's direction (numbers, addresses, URLs)
@@ -200,7 +201,7 @@ def wire_text(
         if edition.version > 1
         else None,
         outdated_note=translate(lang, "This translation has not yet been updated for the latest correction.")
-        if edition.status == "outdated"
+        if edition.status == EditionStatus.OUTDATED
         else None,
         published=translate(lang, "Published %(time)s", time=long_datetime(released_at, lang, zone)),
         correction_reason=(version.note or "").strip() if edition.version > 1 else "",

@@ -20,6 +20,7 @@ from warta.config import Settings
 from warta.editions.targets import request_editions, translated
 from warta.errors import Conflict
 from warta.model import Edition, Release, ReleaseVersion
+from warta.model.states import EditionStatus, ReleaseStatus, VersionState
 from warta.store import search
 
 
@@ -57,7 +58,7 @@ def make_original_edition(
         about=version.about,
         origin="original",
         tier="publishable",
-        status="published",
+        status=EditionStatus.PUBLISHED,
         created_by=version.created_by,
     )
     sign(settings, edition)
@@ -83,7 +84,7 @@ def awaiting_translation(
         about="",
         origin=origin,
         tier=tier,
-        status="needs_translation",
+        status=EditionStatus.NEEDS_TRANSLATION,
         route=route,
         created_at=now,
         updated_at=now,
@@ -129,7 +130,7 @@ def put_edition(
     current.engine = None
     current.route = []
     current.tier = "publishable"
-    current.status = "published"
+    current.status = EditionStatus.PUBLISHED
     current.pending = None  # what an editor approves, or what replaces a held edition
     current.created_by = user_id
     current.updated_at = now
@@ -185,7 +186,7 @@ def hold_edition(
             about="",
             origin="human",
             tier="publishable",
-            status="held",
+            status=EditionStatus.HELD,
             created_by=user_id,
             created_at=now,
             updated_at=now,
@@ -224,7 +225,7 @@ def apply_held_edition(session: Session, settings: Settings, release: Release, e
 
 def drop_held_edition(session: Session, edition: Edition) -> None:
     """An editor turns a held edition down: the language is as it was before it was sent."""
-    if edition.status == "held":
+    if edition.status == EditionStatus.HELD:
         session.delete(edition)
     else:
         edition.pending = None
@@ -306,7 +307,7 @@ def add_version(
     make_original_edition(session, settings, release, new, index=False)
     for prev in old_editions:
         # machine editions are translated afresh by the editions stage; only people's work is carried over
-        if prev.lang == release.language or prev.origin == "machine" or prev.status == "held":
+        if prev.lang == release.language or prev.origin == "machine" or prev.status == EditionStatus.HELD:
             continue
         carried = Edition(
             release_id=release.id,
@@ -320,7 +321,7 @@ def add_version(
             engine=prev.engine,
             route=list(prev.route),
             tier=prev.tier,
-            status="outdated",
+            status=EditionStatus.OUTDATED,
             created_by=prev.created_by,
         )
         sign(settings, carried)
@@ -333,18 +334,18 @@ def add_version(
 def make_current(session: Session, release: Release, version: ReleaseVersion) -> None:
     """The version becomes the one readers, search and recipients get; a published release's
     recipients get it as a correction."""
-    version.state = "approved"
+    version.state = VersionState.APPROVED
     release.version = version.version
     release.pending_version = None
     release.updated_at = utcnow()
     session.flush()
     search.drop_release(session, release.id)
     for edition in current_editions(session, release):
-        if edition.status not in ("needs_translation", "held"):
+        if edition.status not in (EditionStatus.NEEDS_TRANSLATION, EditionStatus.HELD):
             search.index_edition(session, edition)
     # a published release's recipients get the correction once its machine editions are made:
     # now, or when the editions stage finishes them (it sends the same event then)
-    if release.status == "published" and translated(session, release, version.version):
+    if release.status == ReleaseStatus.PUBLISHED and translated(session, release, version.version):
         emit(
             session,
             "release.corrected",
@@ -370,9 +371,9 @@ def approve_draft(session: Session, settings: Settings, release: Release, lang: 
     edition = edition_of(session, release, lang)
     if edition is not None and edition.pending is not None:
         return apply_held_edition(session, settings, release, edition), True
-    if edition is None or edition.status != "draft":
+    if edition is None or edition.status != EditionStatus.DRAFT:
         raise Conflict(f"no {lang} draft to approve", "lang")
-    edition.status = "published"
+    edition.status = EditionStatus.PUBLISHED
     edition.updated_at = utcnow()
     emit(
         session,

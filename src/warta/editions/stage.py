@@ -28,12 +28,13 @@ from warta.editions.targets import EDITION_UPDATED, EDITIONS_MADE, EDITIONS_WANT
 from warta.editions.translations import Source, store_edition, translate_all
 from warta.languages.router import TranslationRouter
 from warta.model import Edition, Release
+from warta.model.states import EditionStatus, ReleaseStatus
 from warta.store import Store
 
 log = logging.getLogger(__name__)
 # a release in these states gets no machine editions (a withdrawn one is gone; a rejected one
 # never goes out)
-NOT_TRANSLATED = ("rejected", "withdrawn")
+NOT_TRANSLATED = (ReleaseStatus.REJECTED, ReleaseStatus.WITHDRAWN)
 
 
 class EditionsStage:
@@ -78,7 +79,7 @@ class EditionsStage:
             # a version not current yet (a held correction) is indexed when it becomes current
             if not store_edition(s, edition, index=release.version == edition.version):
                 return False
-            if edition.status == "published":
+            if edition.status == EditionStatus.PUBLISHED:
                 emit(
                     s,
                     EDITION_UPDATED,
@@ -101,7 +102,7 @@ class EditionsStage:
                 f"editions-made:{release_id}:{version}",
                 {"release_id": release_id, "version": version},
             )
-            if release.status == "published" and release.version == version and version > 1:
+            if release.status == ReleaseStatus.PUBLISHED and release.version == version and version > 1:
                 written = aware(version_row(s, release, version).created_at)
                 published = aware(release.published_at)
                 if written and published and written > published:

@@ -28,6 +28,7 @@ from warta.languages import markup
 from warta.languages.engines.base import EngineError, Translator
 from warta.languages.router import Route, TranslationRouter
 from warta.model import Edition, Organisation, Release, ReleaseVersion
+from warta.model.states import EditionStatus
 from warta.store import search
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def store_edition(session: Session, edition: Edition, index: bool) -> bool:
         return False
     session.add(edition)
     session.flush()
-    if index and edition.status != "needs_translation":
+    if index and edition.status != EditionStatus.NEEDS_TRANSLATION:
         search.index_edition(session, edition)
     return True
 
@@ -191,7 +192,7 @@ def _translate(
         about="",
         origin="machine",
         tier="gist",
-        status="needs_translation",
+        status=EditionStatus.NEEDS_TRANSLATION,
         route=[],
         created_at=now,
         updated_at=now,
@@ -225,11 +226,11 @@ def _translate(
                 or lang in settings.publish_machine
                 or "all" in settings.publish_machine
             )
-            edition.status = "published" if publish else "draft"
+            edition.status = EditionStatus.PUBLISHED if publish else EditionStatus.DRAFT
         except (EngineError, ValueError) as exc:
             log.warning("translating %s to %s failed: %s", source.release_id, lang, exc)
             edition.headline = edition.summary = edition.body_html = edition.about = ""
-            edition.status = "needs_translation"
+            edition.status = EditionStatus.NEEDS_TRANSLATION
             edition.route = [*edition.route, {"error": str(exc)[:500]}]
     sign(settings, edition)
     return edition

@@ -15,6 +15,7 @@ from typing import Literal
 from warta.clock import aware
 from warta.editions.rendered import RenderedEdition
 from warta.model import Release, ReleaseVersion
+from warta.model.states import ReleaseStatus
 
 EventType = Literal["release.published", "release.corrected", "release.withdrawn"]
 
@@ -35,7 +36,7 @@ def corrects_earlier_copies(release: Release, version: ReleaseVersion) -> bool:
 
 def event_type(release: Release, version: ReleaseVersion, kind: str) -> EventType:
     """The event a delivery of this ``kind`` (edition or withdrawal) announces."""
-    if kind == "withdrawal" or release.status == "withdrawn":
+    if kind == "withdrawal" or release.status == ReleaseStatus.WITHDRAWN:
         return "release.withdrawn"
     return "release.corrected" if corrects_earlier_copies(release, version) else "release.published"
 

@@ -25,6 +25,7 @@ from warta.formats.events import Event, withdrawn_version
 from warta.formats.ninjs import correction_note, edition_url, withdrawal_note
 from warta.formats.registry import Format, register
 from warta.i18n.dates import iso
+from warta.model.states import EditionStatus, ReleaseStatus
 
 __all__ = ["CONTENT_TYPE", "IPTC_CATALOG", "NAR_NS", "XHTML_NS", "edition_to_newsml"]
 
@@ -118,7 +119,7 @@ def _ed_notes(bundle: RenderedEdition, withdrawn: bool, note: str | None) -> lis
         notes.append(correction_note(edition.version, bundle.text.correction_reason))
     if edition.origin == "machine":
         notes.append(f"Machine translation ({edition.engine}); quality tier: {edition.tier}.")
-    if edition.status == "outdated":
+    if edition.status == EditionStatus.OUTDATED:
         notes.append(
             f"This translation predates correction {edition.version} of the original; an update is due."
         )
@@ -190,7 +191,7 @@ def edition_to_newsml(bundle: RenderedEdition, withdrawn: bool = False, note: st
         bundle.text,
     )
     lang = edition.lang
-    withdrawn = withdrawn or release.status == "withdrawn"
+    withdrawn = withdrawn or release.status == ReleaseStatus.WITHDRAWN
     item = ET.Element(
         "newsItem",
         {

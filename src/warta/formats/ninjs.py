@@ -14,6 +14,7 @@ from warta.formats.events import Event, withdrawn_by, withdrawn_version
 from warta.formats.registry import Format, register
 from warta.i18n.dates import iso
 from warta.model import Edition, Organisation, Release, ReleaseVersion
+from warta.model.states import EditionStatus, ReleaseStatus
 
 NINJS_VERSION = "3.1"
 NINJS_SCHEMA = "http://www.iptc.org/std/ninjs/ninjs-schema_3.1.json"
@@ -25,7 +26,7 @@ def edition_url(settings: Settings, release_id: str, lang: str) -> str:
 
 def _pub_status(release: Release) -> str:
     return {"withdrawn": "canceled"}.get(
-        release.status, "usable" if release.status == "published" else "withheld"
+        release.status, "usable" if release.status == ReleaseStatus.PUBLISHED else "withheld"
     )
 
 
@@ -78,7 +79,7 @@ def edition_to_ninjs(
     notes = []
     if edition.origin == "machine":
         notes.append(f"Machine translation ({edition.engine}); quality tier: {edition.tier}.")
-    if edition.status == "outdated":
+    if edition.status == EditionStatus.OUTDATED:
         notes.append(
             f"This translation predates correction {edition.version} of the original; an update is due."
         )
@@ -120,7 +121,7 @@ def edition_to_ninjs(
         associations.append(picture)
     if associations:
         item["associations"] = associations
-    if release.status == "withdrawn":
+    if release.status == ReleaseStatus.WITHDRAWN:
         return as_withdrawn(item, release, release.reject_reason or "")
     return item
 

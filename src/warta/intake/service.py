@@ -20,9 +20,10 @@ from warta.intake.keys import Principal
 from warta.intake.sanitize import ContentError
 from warta.intake.submission import CleanRelease
 from warta.model import Organisation, Release, ReleaseVersion
+from warta.model.states import ReleaseStatus
 from warta.review import Draft, review
 
-STATUS_FOR = {"approve": "approved", "hold": "held", "reject": "rejected"}
+STATUS_FOR = {"approve": ReleaseStatus.APPROVED, "hold": ReleaseStatus.HELD, "reject": ReleaseStatus.REJECTED}
 
 
 def check_times(settings: Settings, now: datetime, **times: datetime | None) -> None:
@@ -93,7 +94,7 @@ def submit(
         review=outcome.as_dict(),
         reviewed_at=now,
         reject_reason="; ".join(v.reason for v in outcome.verdicts if v.verdict == "reject") or None,
-        approved_at=now if status == "approved" else None,
+        approved_at=now if status == ReleaseStatus.APPROVED else None,
         created_at=now,
         updated_at=now,
     )
@@ -115,9 +116,9 @@ def submit(
     session.add(version)
     session.flush()
     make_original_edition(session, settings, release, version)
-    if status != "rejected":  # the editions stage makes the machine editions after this commits
+    if status != ReleaseStatus.REJECTED:  # the editions stage makes the machine editions after this commits
         request_editions(session, release, version.version)
     emit(session, "release.submitted", f"submitted:{release.id}", {"release_id": release.id})
-    if status == "approved":
+    if status == ReleaseStatus.APPROVED:
         emit(session, "release.approved", f"approved:{release.id}:1", {"release_id": release.id})
     return release

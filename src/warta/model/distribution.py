@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from warta.clock import utcnow
 from warta.ids import new_id
+from warta.model.states import DeliveryState, EndpointState, RecipientStatus
 from warta.model.tables import Base
 
 
@@ -27,7 +28,7 @@ class Recipient(Base):
     embargo_trusted: Mapped[bool] = mapped_column(Boolean, default=False)
     locale: Mapped[str] = mapped_column(String(16), default="en")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active | paused | unsubscribed
+    status: Mapped[str] = mapped_column(String(16), default=RecipientStatus.ACTIVE)
     external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # indexed: routing's check for changed recipients reads the latest without a scan
@@ -52,7 +53,7 @@ class Endpoint(Base):
     format: Mapped[str | None] = mapped_column(String(16))  # a webhook's: ninjs | newsml
     # a webhook's signing secret, a feed's or stream's token (unique: tokens are looked up by it)
     secret: Mapped[str | None] = mapped_column(String(100), unique=True)
-    state: Mapped[str] = mapped_column(String(16), default="active")  # active | disabled | removed
+    state: Mapped[str] = mapped_column(String(16), default=EndpointState.ACTIVE)
     disabled_reason: Mapped[str | None] = mapped_column(Text)  # why, e.g. "410 Gone"
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -111,7 +112,7 @@ class Delivery(Base):
     kind: Mapped[str] = mapped_column(String(16), default="edition")  # edition | withdrawal | digest
     destination: Mapped[str] = mapped_column(String(300))  # the lane: relay, endpoint host, stream
     # pending -> sending -> (committing) -> delivered | retrying -> failed
-    state: Mapped[str] = mapped_column(String(16), default="pending")
+    state: Mapped[str] = mapped_column(String(16), default=DeliveryState.PENDING)
     embargoed: Mapped[bool] = mapped_column(Boolean, default=False)  # an early copy for a trusted recipient
     not_before: Mapped[datetime] = mapped_column(default=utcnow)  # never sent earlier (embargo lift)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from warta.clock import utcnow
 from warta.ids import new_id
+from warta.model.states import EditionStatus, VersionState
 
 
 class Base(DeclarativeBase):
@@ -140,7 +141,7 @@ class ReleaseVersion(Base):
     note: Mapped[str | None] = mapped_column(Text)
     # a correction's: approved | pending (waiting for an editor) | rejected; only approved ones
     # are history (the first version stays "approved": the release's own status says if it is out)
-    state: Mapped[str] = mapped_column(String(16), default="approved", server_default="approved")
+    state: Mapped[str] = mapped_column(String(16), default=VersionState.APPROVED, server_default="approved")
     # the chain's outcome for this version (None stored as SQL NULL, not JSON null)
     review: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     created_by: Mapped[str | None] = mapped_column(String(32))
@@ -169,7 +170,7 @@ class Edition(Base):
     route: Mapped[list[Any]] = mapped_column(default=list)
     tier: Mapped[str] = mapped_column(String(16), default="publishable")  # publishable | draft | gist
     # published | draft | needs_translation | outdated | held (an issuer's, waiting for an editor)
-    status: Mapped[str] = mapped_column(String(24), default="published")
+    status: Mapped[str] = mapped_column(String(24), default=EditionStatus.PUBLISHED)
     digest: Mapped[str] = mapped_column(String(64), default="")
     signature: Mapped[str] = mapped_column(String(128), default="")
     # an issuer's replacement the review chain held: its fields, who sent it and the verdicts

@@ -11,6 +11,7 @@ from warta.errors import Conflict, Forbidden
 from warta.intake.keys import Principal
 from warta.intake.sanitize import sanitize_text
 from warta.model import Release
+from warta.model.states import ReleaseStatus
 from warta.review import revisions
 
 
@@ -28,14 +29,16 @@ def approve(
             raise DecisionError("publishing held editions or a corrected version needs the wire's settings")
         # a release held at submission is approved below as well; one that was out or approved
         # already (its correction held) is approved by taking the corrected version
-        whole = release.status in ("held", "rejected") and release.pending_version is None
+        whole = (
+            release.status in (ReleaseStatus.HELD, ReleaseStatus.REJECTED) and release.pending_version is None
+        )
         revisions.approve_pending(session, settings, release, editor, note)
         if not whole:
             return release
-    if release.status not in ("held", "rejected"):
+    if release.status not in (ReleaseStatus.HELD, ReleaseStatus.REJECTED):
         raise DecisionError(f"a {release.status} release cannot be approved")
     now = utcnow()
-    release.status = "approved"
+    release.status = ReleaseStatus.APPROVED
     release.reviewed_by = editor.user_id
     release.reviewed_at = now
     release.approved_at = now
@@ -52,15 +55,15 @@ def reject(session: Session, release: Release, editor: Principal, reason: str) -
     if not reason.strip():
         raise DecisionError("a rejection needs a reason")
     waiting = release.pending_version is not None or (
-        release.status != "held" and revisions.has_pending(session, release)
+        release.status != ReleaseStatus.HELD and revisions.has_pending(session, release)
     )
     if waiting:  # the correction or editions are turned down, the approved release stays
         revisions.reject_pending(session, release, editor, reason.strip())
         return release
-    if release.status not in ("held", "approved"):
+    if release.status not in (ReleaseStatus.HELD, ReleaseStatus.APPROVED):
         raise DecisionError(f"a {release.status} release cannot be rejected")
     now = utcnow()
-    release.status = "rejected"
+    release.status = ReleaseStatus.REJECTED
     release.reviewed_by = editor.user_id
     release.reviewed_at = now
     release.reject_reason = reason.strip()
@@ -76,11 +79,11 @@ def withdraw(session: Session, release: Release, who: Principal, reason: str) ->
     who received it. Its issuer or an editor may; the notices say which of them did."""
     if not who.is_editor and who.org_id != release.org_id:
         raise Forbidden("not your organisation's release")
-    if release.status == "withdrawn":
+    if release.status == ReleaseStatus.WITHDRAWN:
         raise Conflict("already withdrawn")
     note = sanitize_text(reason, "reason", 2000)
     previous = release.status
-    release.status = "withdrawn"
+    release.status = ReleaseStatus.WITHDRAWN
     release.reject_reason = note
     by = "issuer" if who.org_id == release.org_id else "wire"
     release.review = {**release.review, "withdrawal": {"by": by, "name": who.name}}

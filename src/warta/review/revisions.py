@@ -24,9 +24,10 @@ from warta.editions import service as editions
 from warta.intake.keys import Principal
 from warta.intake.sanitize import html_to_text
 from warta.model import Edition, Organisation, Release, ReleaseVersion
+from warta.model.states import EditionStatus, ReleaseStatus, VersionState
 from warta.review.chain import Draft, Outcome, review
 
-STATUS_FOR = {"approve": "approved", "hold": "held", "reject": "rejected"}
+STATUS_FOR = {"approve": ReleaseStatus.APPROVED, "hold": ReleaseStatus.HELD, "reject": ReleaseStatus.REJECTED}
 
 
 class ReviewConflict(ValueError):
@@ -104,7 +105,7 @@ def correct(
     The release's current version stays current while the new one waits for an editor; a release
     that has no approved version yet (held at submission) simply takes the new version and the
     chain's decision, as a fresh submission would."""
-    if release.status in ("rejected", "withdrawn"):
+    if release.status in (ReleaseStatus.REJECTED, ReleaseStatus.WITHDRAWN):
         raise ReviewConflict(f"a {release.status} release cannot be corrected")
     if release.pending_version is not None:
         raise ReviewConflict(
@@ -130,17 +131,19 @@ def correct(
     outcome = review_version(settings, release, _org(session, release), new)
     new.review = outcome.as_dict()
     now = utcnow()
-    if release.status == "held":  # nothing approved yet: the release is reviewed afresh
+    if release.status == ReleaseStatus.HELD:  # nothing approved yet: the release is reviewed afresh
         editions.make_current(session, release, new)
         _decided_by_chain(session, release, outcome, now)
         return new
     if outcome.decision == "approve":
         editions.make_current(session, release, new)
         return new
-    new.state = "pending"
+    new.state = VersionState.PENDING
     release.pending_version = new.version
-    if release.status == "approved":
-        release.status = "held"  # it does not go out at its time with the text the issuer replaced
+    if release.status == ReleaseStatus.APPROVED:
+        release.status = (
+            ReleaseStatus.HELD
+        )  # it does not go out at its time with the text the issuer replaced
     release.updated_at = now
     return new
 
@@ -150,7 +153,7 @@ def _decided_by_chain(session: Session, release: Release, outcome: Outcome, now:
     release.review = outcome.as_dict()
     release.reviewed_at = now
     release.reject_reason = "; ".join(v.reason for v in outcome.verdicts if v.verdict == "reject") or None
-    if release.status == "approved":
+    if release.status == ReleaseStatus.APPROVED:
         release.approved_at = now
         emit(
             session,
@@ -174,7 +177,7 @@ def supply_edition(
 ) -> Edition:
     """An edition of the current version supplied by a person: an issuer's goes through the chain
     (with the version's contact and the release's sectors); one it would not pass is held."""
-    if release.status in ("rejected", "withdrawn"):
+    if release.status in (ReleaseStatus.REJECTED, ReleaseStatus.WITHDRAWN):
         raise ReviewConflict(f"a {release.status} release takes no new editions")
     if not who.is_editor:
         version = editions.version_row(session, release, release.version)
@@ -247,8 +250,8 @@ def approve_pending(
         pending = editions.version_row(session, release, release.pending_version)
         pending.review = {**(pending.review or {}), "editor": decision}
         editions.make_current(session, release, pending)
-        if release.status == "held":
-            release.status = "approved"
+        if release.status == ReleaseStatus.HELD:
+            release.status = ReleaseStatus.APPROVED
             release.approved_at = now
             emit(
                 session,
@@ -271,11 +274,11 @@ def reject_pending(session: Session, release: Release, editor: Principal, reason
     decision = {"decision": "reject", "by": editor.name, "note": reason, "at": stamp(now)}
     if release.pending_version is not None:
         pending = editions.version_row(session, release, release.pending_version)
-        pending.state = "rejected"
+        pending.state = VersionState.REJECTED
         pending.review = {**(pending.review or {}), "editor": decision}
         release.pending_version = None
-        if release.status == "held":
-            release.status = "approved"
+        if release.status == ReleaseStatus.HELD:
+            release.status = ReleaseStatus.APPROVED
             # the scheduler looks again: the release may be due already
             emit(
                 session,
@@ -353,7 +356,7 @@ def pending_json(session: Session, release: Release) -> dict[str, Any] | None:
         }
     for edition in held:
         proposal = edition.pending or {}
-        shown = edition.status in ("published", "outdated")
+        shown = edition.status in (EditionStatus.PUBLISHED, EditionStatus.OUTDATED)
         before = (
             {
                 "headline": edition.headline,

@@ -21,6 +21,7 @@ from warta.bus import Bus, Message, emit
 from warta.clock import aware, stamp, utcnow
 from warta.editions.targets import EDITIONS_MADE, translated
 from warta.model import Edition, Release
+from warta.model.states import ReleaseStatus
 from warta.store import Store
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def publish_due(
         due = list(
             s.scalars(
                 select(Release)
-                .where(Release.status == "approved", Release.release_at <= now)
+                .where(Release.status == ReleaseStatus.APPROVED, Release.release_at <= now)
                 .order_by(Release.release_at)
                 .limit(1000)
                 .with_for_update()
@@ -57,7 +58,7 @@ def publish_due(
             if not _ready(s, release, now, translation_wait):
                 continue
             changed_at = change_stamp(release.updated_at)  # before the publish itself changes the release
-            release.status = "published"
+            release.status = ReleaseStatus.PUBLISHED
             release.published_at = now
             release.updated_at = now
             editions = s.scalars(
@@ -79,7 +80,7 @@ def publish_due(
                     "changed_at": changed_at,
                 },
             )
-        return [r.id for r in due if r.status == "published"]
+        return [r.id for r in due if r.status == ReleaseStatus.PUBLISHED]
 
 
 def _ready(s: Session, release: Release, now: datetime, translation_wait: float) -> bool:
@@ -93,7 +94,9 @@ def next_due(store: Store) -> datetime | None:
     with store.session() as s:
         return aware(
             s.scalar(
-                select(Release.release_at).where(Release.status == "approved").order_by(Release.release_at)
+                select(Release.release_at)
+                .where(Release.status == ReleaseStatus.APPROVED)
+                .order_by(Release.release_at)
             )
         )
 

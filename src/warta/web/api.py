@@ -15,7 +15,6 @@ from warta.config import Settings
 from warta.editions import queries
 from warta.editions import service as editions
 from warta.editions.queries import (
-    SHOWN_EDITION_STATES,
     Filters,
     current_version,
     organisation_of,
@@ -43,6 +42,7 @@ from warta.intake.submission import (
     clean_country,
     clean_language,
 )
+from warta.model.states import SHOWN_EDITION_STATES, EditionStatus, ReleaseStatus, VersionState
 from warta.review import decide, revisions
 from warta.web.deps import (
     Admin,
@@ -120,25 +120,25 @@ def release_json(session: Session, settings: Settings, release: Release, full: b
                 "url": f"/api/v1/releases/{release.id}/versions/{v.version}",
             }
             for v in versions
-            if v.state == "approved" and (full or v.version <= release.version)
+            if v.state == VersionState.APPROVED and (full or v.version <= release.version)
         ],
         **({"pending": revisions.pending_json(session, release)} if full else {}),
     }
 
 
 # what a publishable edition is while its release is not out: it says so instead of "published"
-_EDITION_STATE_OF_RELEASE = {
-    "held": "held",
-    "approved": "scheduled",
-    "rejected": "rejected",
-    "withdrawn": "withdrawn",
+_EDITION_STATE_OF_RELEASE: dict[str, str] = {
+    ReleaseStatus.HELD: "held",
+    ReleaseStatus.APPROVED: "scheduled",
+    ReleaseStatus.REJECTED: "rejected",
+    ReleaseStatus.WITHDRAWN: "withdrawn",
 }
 
 
 def edition_status(e: Edition, release: Release | None) -> str:
     if e.pending is not None and e.status not in SHOWN_EDITION_STATES:
         return "held"  # an issuer's edition for a language readers do not have yet, held by review
-    if e.status == "published" and release is not None:
+    if e.status == EditionStatus.PUBLISHED and release is not None:
         return _EDITION_STATE_OF_RELEASE.get(release.status, e.status)
     return e.status
 
@@ -379,7 +379,7 @@ def get_version(request: Request, release_id: str, number: VersionNumber, who: M
         if version is None:
             raise ApiError(404, "not_found", f"release {release_id} has no version {number}")
         full = who is not None and who.can_see_unreleased(release.org_id)
-        if not full and (version.state != "approved" or number > release.version):
+        if not full and (version.state != VersionState.APPROVED or number > release.version):
             raise ApiError(404, "not_found", f"release {release_id} has no version {number}")
         eds = queries.version_editions(s, release, number, shown_only=not full)
         return {

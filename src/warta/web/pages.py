@@ -39,6 +39,7 @@ from warta.formats import edition_url
 from warta.i18n.catalog import LANGUAGE_NAMES, LANGUAGES, make_gettext, text_direction
 from warta.i18n.dates import long_datetime
 from warta.intake.sanitize import ContentError, for_page
+from warta.model.states import ReleaseStatus
 from warta.routing.websub import hub_url, link_header
 from warta.web.conditional import not_modified
 from warta.web.deps import get_settings, unit_of_work
@@ -176,7 +177,11 @@ def release_page(request: Request, release_id: str, lang: str) -> Response:
     lang = lang.removesuffix(".txt")
     with unit_of_work(request) as s:
         release = release_by_id(s, release_id)
-        if release is not None and release.status == "withdrawn" and release.published_at is not None:
+        if (
+            release is not None
+            and release.status == ReleaseStatus.WITHDRAWN
+            and release.published_at is not None
+        ):
             return render(request, "withdrawn.html", lang if lang in LANGUAGE_NAMES else "en", status=410)
         if release is None or not release_is_public(release):
             return not_found_page(request)

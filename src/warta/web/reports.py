@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from warta.editions.queries import release_by_id, unreleased_view
+from warta.model.states import LIVE_DELIVERY_STATES
 from warta.reports.aggregate import STATES, release_report
 from warta.reports.charts import CHARTS, duration, report_chart
 from warta.web.deps import SettingsDep, Who, get_settings, unit_of_work
@@ -125,7 +126,7 @@ def report_page(request: Request, token: str) -> Response:
         data = release_report(s, release)
     expires = int(token.split(".")[1])
     charts = {name: Markup(report_chart(data, name) or "") for name in CHARTS}
-    in_flight = sum(data["states"][k] for k in ("pending", "sending", "committing", "retrying"))
+    in_flight = sum(data["states"][k] for k in LIVE_DELIVERY_STATES)
     page = render(
         request,
         "report.html",
