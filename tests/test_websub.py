@@ -147,12 +147,13 @@ def subscriptions(wire: Wire) -> dict[str, str]:
     return found
 
 
-def publish(wire: Wire, **overrides: Any) -> str:
+def publish(wire: Wire, settle: bool = True, **overrides: Any) -> str:
     payload = release_payload(targets={"countries": ["MY"]}, **overrides)
     made = wire.issuer.post("/api/v1/releases", json=payload)
     assert made.status_code == 201, made.text
     rid: str = made.json()["id"]
-    wait_until(lambda: wire.settled(rid), 30, f"the deliveries of {rid}")
+    if settle:
+        wait_until(lambda: wire.settled(rid), 30, f"the deliveries of {rid}")
     return rid
 
 
@@ -257,3 +258,31 @@ def test_a_bad_request_is_refused_naming_its_field(server_factory: Any, subscrib
     private = hub_request(wire, **{**good, "topic": f"{wire.server.url}/feeds/private/nope.xml"})
     assert private.status_code == 404, private.text
     assert subscriber.checks == []  # nothing was asked of the callback
+
+
+def test_a_private_feed_pushes_what_its_recipient_gets(server_factory: Any, subscriber: Subscriber) -> None:
+    wire = Wire(server_factory(WARTA_WEBHOOK_ALLOW="127.0.0.1"))
+    made = wire.editor.post(
+        "/api/v1/recipients",
+        json={
+            "kind": "journalist",
+            "name": "Wartawan Sendiri",
+            "country": "MY",
+            "languages": ["ms"],
+            "email": "wartawan@sendiri.example",
+        },
+    )
+    assert made.status_code == 201, made.text
+    hub, topic = topic_of(wire, f"/feeds/private/{made.json()['feed_token']}.xml")
+    assert topic.startswith(f"{wire.server.url}/feeds/private/")
+    subscribe(wire, subscriber, topic, "/mine", secret="rahsia")
+    wait_until(lambda: subscriptions(wire).get(subscriber.url("/mine")) == "active", 10, "the subscription")
+    rid = publish(
+        wire, settle=False
+    )  # targeted at MY (its email waits for a relay): the recipient's feed gets it, and so does its subscriber
+    wait_until(lambda: subscriber.posts_to("/mine"), 15, "the private feed's push")
+    [post] = subscriber.posts_to("/mine")
+    assert links(post.headers["link"]) == {"hub": hub, "self": topic}
+    expected = hmac.new(b"rahsia", post.body, hashlib.sha256).hexdigest()
+    assert post.headers["x-hub-signature"] == f"sha256={expected}"
+    assert any(rid in entry for entry in entry_ids(post))

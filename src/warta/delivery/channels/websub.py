@@ -99,6 +99,14 @@ class PublicTopic:
             return False
         return "org" not in f or f["org"] == org_slug
 
+    def shows(self, job: Job) -> bool:
+        """Whether the feed shows this job's edition: the filtered language, else the original
+        (routing may have matched the topic's recipient by a circuit that ignores its filters)."""
+        rendered = job.bundle
+        lang, release = rendered.edition.lang, rendered.release
+        wanted = self.filters.get("lang") or release.language
+        return lang == wanted and self.takes(release, (lang,), rendered.organisation.slug)
+
 
 @register
 class WebSubChannel(Channel):
@@ -202,11 +210,12 @@ class WebSubChannel(Channel):
         rendered = job.bundle
         withdrawal = job.kind == "withdrawal"
         note = str(job.extra.get("note") or "") if withdrawal else ""
-        key = f"{CHANNEL}:{topic}:{'withdrawal' if withdrawal else 'edition'}:{note}"
+        key = f"{CHANNEL}:{topic}:{'withdrawal' if withdrawal else 'edition'}:{note}:{int(job.embargoed)}"
         cached = rendered.cache.get(key)
         if cached is None:
             writer = formats.get(job.endpoint.format or "atom", formats.FeedFormat)
-            event = formats.event_for(rendered, job.kind, note if withdrawal else None)
+            # an early copy (a trusted recipient's private feed) carries its lift, as the feed does
+            event = formats.event_for(rendered, job.kind, note if withdrawal else None, early=job.embargoed)
             entry = formats.event_entry(rendered, event)
             feed = formats.Feed(
                 title=self.settings.wire_name,
@@ -227,6 +236,9 @@ class WebSubChannel(Channel):
             return Result("failed", "the subscription has no callback")
         if not topic:
             return Result("failed", "the subscription's topic is gone (its private feed was removed)")
+        public = PublicTopic.of(str(topic)) if "/feeds/private/" not in str(topic) else None
+        if public is not None and not public.shows(job):
+            return Result("failed", f"{topic} does not show the {job.bundle.edition.lang} edition")
         lease_ends: datetime | None = job.extra.get("lease_ends")
         if lease_ends is None or lease_ends <= utcnow():
             ended = iso(lease_ends) if lease_ends else "an unknown time"
