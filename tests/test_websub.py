@@ -175,7 +175,8 @@ def test_subscribe_verify_distribute_filter_and_unsubscribe(
         subscribe(wire, subscriber, french, "/fr", secret="le-secret-du-lecteur")
         subscribe(wire, subscriber, everything, "/all")
         subscribe(wire, impostor, french, "/not-me")
-        wait_until(lambda: subscriptions(wire).get(subscriber.url("/all")) == "active", 10, "subscriptions")
+        for path in ("/fr", "/all"):
+            wait_until(lambda p=path: subscriptions(wire).get(subscriber.url(p)) == "active", 10, path)
         check = subscriber.checks_of("/fr", "subscribe")[0]
         assert check["hub.topic"] == french and int(check["hub.lease_seconds"]) > 0
         # the callback that did not echo its challenge is not subscribed
@@ -185,6 +186,7 @@ def test_subscribe_verify_distribute_filter_and_unsubscribe(
         in_french = publish(wire, **FRENCH)
         in_malay = publish(wire)
         wait_until(lambda: len(subscriber.posts_to("/all")) >= 2, 15, "both releases on the unfiltered topic")
+        wait_until(lambda: subscriber.posts_to("/fr"), 15, "the French release on the French topic")
         time.sleep(0.5)  # a delivery of the Malay release to the French topic would have come by now
         [post] = subscriber.posts_to("/fr")  # the French topic: the French release only
         assert impostor.posts == []
