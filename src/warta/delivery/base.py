@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from warta.editions.rendered import RenderedEdition
+from warta.model.states import DeliveryState
 
 if TYPE_CHECKING:  # types only: a channel's hooks name them, the base imports neither at run time
     from sqlalchemy.orm import Session
@@ -121,7 +122,7 @@ class Channel:
     # jobs one engine holds claimed and unfinished for this channel; the rest wait in the ledger
     max_queued: ClassVar[int] = 5_000
     # what a row left in `committing` by a crash means: "delivered" (the bytes left) or "pending"
-    recover_committing: ClassVar[str] = "pending"
+    recover_committing: ClassVar[str] = DeliveryState.PENDING
     # a delivery that is only a fact in the ledger (nothing leaves the wire): routing writes it as
     # delivered when it is due at once, instead of leaving it to the engine
     settled_by_routing: ClassVar[bool] = False

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from warta.clock import aware, utcnow
 from warta.delivery.ledger import NewRow, add_rows
 from warta.model import Alert, Delivery, DigestItem, Edition, Endpoint, Recipient
+from warta.model.states import EndpointState, RecipientStatus
 from warta.store import Store
 
 log = logging.getLogger(__name__)
@@ -51,14 +52,14 @@ def make_digests(session: Session, lane: str, now: datetime | None = None) -> in
         .join(Alert, Alert.id == DigestItem.alert_id)
         .join(Recipient, Recipient.id == DigestItem.recipient_id)
         .where(DigestItem.digest_delivery_id.is_(None), DigestItem.not_before <= now)
-        .where(Recipient.status == "active")
+        .where(Recipient.status == RecipientStatus.ACTIVE)
     ).all()
     # a digest goes to the recipient's first active email endpoint (its items name one delivery)
     mailbox: dict[str, str] = {}
     for recipient_id, endpoint_id in session.execute(
         select(Endpoint.recipient_id, Endpoint.id)
         .where(Endpoint.recipient_id.in_({r.id for _, _, r in pending}))
-        .where(Endpoint.channel == "email", Endpoint.state == "active")
+        .where(Endpoint.channel == "email", Endpoint.state == EndpointState.ACTIVE)
         .order_by(Endpoint.created_at.desc(), Endpoint.id.desc())
     ):
         mailbox[recipient_id] = endpoint_id  # the earliest is written last

@@ -47,6 +47,7 @@ from warta.editions import embargo
 from warta.editions.embargo import Access
 from warta.editions.rendered import RenderedEdition, RenderedEditions
 from warta.model import DigestItem, Edition, Endpoint, Organisation, Recipient, Release
+from warta.model.states import DeliveryState, EndpointState, RecipientStatus, ReleaseStatus
 from warta.routing.audience import ENDPOINT_COLUMNS, VIEW_COLUMNS, endpoint_of, view_of
 from warta.store import Store
 
@@ -446,22 +447,26 @@ class Engine:
             withdrawn = {
                 edition_id
                 for edition_id, bundle in bundles.items()
-                if bundle is not None and bundle.release.status == "withdrawn"
+                if bundle is not None and bundle.release.status == ReleaseStatus.WITHDRAWN
             }
             for row in rows:
                 found = found_by.get(row.endpoint_id)
                 channel = self.channels.get(row.channel)
                 skip = self._skip_reason(row, found, channel)
                 if skip:
-                    changes.append((row.id, {"state": "cancelled", "last_error": skip}))
+                    changes.append((row.id, {"state": DeliveryState.CANCELLED, "last_error": skip}))
                     continue
                 bundle = bundles[row.edition_id]
                 if bundle is None:
-                    changes.append((row.id, {"state": "failed", "last_error": "edition no longer exists"}))
+                    changes.append(
+                        (row.id, {"state": DeliveryState.FAILED, "last_error": "edition no longer exists"})
+                    )
                     continue
                 assert found is not None and channel is not None
                 if withdrawn and row.edition_id in withdrawn and row.kind != "withdrawal":
-                    changes.append((row.id, {"state": "cancelled", "last_error": "release withdrawn"}))
+                    changes.append(
+                        (row.id, {"state": DeliveryState.CANCELLED, "last_error": "release withdrawn"})
+                    )
                     continue
                 recipient = found.recipient
                 lift = embargo.lift_ahead(bundle.embargo_until, now)
@@ -473,7 +478,11 @@ class Engine:
                     and row.kind != "withdrawal"
                     and embargo.gate(lift, row.embargoed and recipient.embargo_trusted) is Access.WAIT
                 ):
-                    back = {"state": "pending", "attempts": row.attempts - 1, "next_attempt_at": lift}
+                    back = {
+                        "state": DeliveryState.PENDING,
+                        "attempts": row.attempts - 1,
+                        "next_attempt_at": lift,
+                    }
                     back["not_before"] = max(aware(row.not_before) or lift, lift)
                     changes.append((row.id, back))
                     continue
@@ -496,7 +505,7 @@ class Engine:
             .join(DigestItem, DigestItem.edition_id == Edition.id)
             .join(Release, Release.id == Edition.release_id)
             .join(Organisation, Organisation.id == Release.org_id)
-            .where(DigestItem.digest_delivery_id == delivery_id, Release.status == "published")
+            .where(DigestItem.digest_delivery_id == delivery_id, Release.status == ReleaseStatus.PUBLISHED)
             .order_by(Edition.created_at)
             .distinct()  # one line per edition, however many of the recipient's alerts it matched
         ).all()
@@ -519,17 +528,17 @@ class Engine:
             return f"no channel {row.channel!r}"
         if found is None:
             return "recipient deleted"
-        if found.status != "active":
+        if found.status != RecipientStatus.ACTIVE:
             return f"recipient {found.status}"
-        if found.state == "disabled":
+        if found.state == EndpointState.DISABLED:
             return f"endpoint disabled: {found.disabled or 'by an editor'}"
-        if found.state != "active":
+        if found.state != EndpointState.ACTIVE:
             return f"endpoint {found.state}"
         return None
 
     def _job(self, row: ledger.Claimed, found: _Found, bundle: RenderedEdition) -> Job:
         commit_point: Callable[[], Awaitable[None]]
-        if not self.shared and self.channels[row.channel].recover_committing == "pending":
+        if not self.shared and self.channels[row.channel].recover_committing == DeliveryState.PENDING:
             # the only worker cannot lose a claim, and its restart sends `sending` and `committing`
             # rows of this channel again alike: the mark would change nothing, so it is not written
             commit_point = unchecked
@@ -629,7 +638,7 @@ class Engine:
                 self._record(
                     job,
                     {
-                        "state": "retrying",
+                        "state": DeliveryState.RETRYING,
                         "next_attempt_at": later,
                         "attempts": job.attempt - 1,
                         "last_error": "destination's circuit breaker is open",
@@ -650,13 +659,17 @@ class Engine:
         now = utcnow()
         if result.outcome == "delivered":
             # a delivery the channel is unsure of (an email whose final dot got no answer) says so
-            return {"state": "delivered", "delivered_at": now, "last_error": result.error}
+            return {"state": DeliveryState.DELIVERED, "delivered_at": now, "last_error": result.error}
         if result.outcome == "retry" and job.attempt < ledger.MAX_ATTEMPTS:
             wait = ledger.backoff(job.attempt, self.retry_base)
             if result.retry_after is not None:
                 wait = max(wait, timedelta(seconds=min(result.retry_after, 6 * 3600)))
-            return {"state": "retrying", "next_attempt_at": now + wait, "last_error": result.error}
-        values: dict[str, Any] = {"state": "failed", "last_error": result.error or "gave up"}
+            return {
+                "state": DeliveryState.RETRYING,
+                "next_attempt_at": now + wait,
+                "last_error": result.error,
+            }
+        values: dict[str, Any] = {"state": DeliveryState.FAILED, "last_error": result.error or "gave up"}
         if result.outcome == "disable":
             values["disable"] = result.error or "endpoint gone"
         return values
@@ -666,5 +679,5 @@ class Engine:
         self._writer.add(("row", (job.delivery_id, job.attempt), values), wait=False)
         if disable:
             self._writer.add(("disable", job.endpoint.id, disable), wait=False)
-        if values.get("state") == "retrying":
+        if values.get("state") == DeliveryState.RETRYING:
             self.notify()

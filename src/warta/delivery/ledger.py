@@ -18,11 +18,14 @@ from sqlalchemy.orm import Session
 from warta.clock import aware, utcnow
 from warta.ids import new_ids
 from warta.model import Delivery, Endpoint, Recipient
+from warta.model.states import DeliveryState, EndpointState
 
 DELIVERIES = cast(Table, Delivery.__table__)
 MAX_ATTEMPTS = 16
 BACKOFF_CAP = timedelta(hours=3)
-DUE_STATES = ("pending", "retrying")
+DUE_STATES = (DeliveryState.PENDING, DeliveryState.RETRYING)
+# bound once: `row_values` picks one of them for each of thousands of rows
+_PENDING, _DELIVERED = DeliveryState.PENDING, DeliveryState.DELIVERED
 
 
 def backoff(attempt: int, base: float, rng: random.Random | None = None) -> timedelta:
@@ -75,7 +78,7 @@ def row_values(rows: Iterable[NewRow]) -> list[dict[str, Any]]:
             "channel": r.channel,
             "kind": r.kind,
             "destination": r.destination,
-            "state": "pending" if r.delivered_at is None else "delivered",
+            "state": _PENDING if r.delivered_at is None else _DELIVERED,
             "embargoed": r.embargoed,
             "not_before": r.not_before,
             "next_attempt_at": r.not_before,
@@ -185,7 +188,7 @@ _TAKE = (
     update(DELIVERIES)
     .where(_c.id.in_(bindparam("ids", expanding=True)), _c.state.in_(DUE_STATES))
     .values(
-        state="sending",
+        state=DeliveryState.SENDING,
         attempts=_c.attempts + 1,
         claimed_by=bindparam("owner"),
         lease_until=bindparam("lease_until"),
@@ -371,7 +374,7 @@ def _write_by_id(shape: tuple[str, ...], held: bool) -> Update:
         stmt = stmt.where(
             c.attempts == bindparam("b_attempt"),
             c.claimed_by == bindparam("b_owner"),
-            or_(c.state == "sending", c.state == "committing"),  # no IN: executemany
+            or_(c.state == DeliveryState.SENDING, c.state == DeliveryState.COMMITTING),  # no IN: executemany
         )
     return stmt.values({k: bindparam(k) for k in shape})
 
@@ -445,13 +448,13 @@ def _committing(owner: str | None) -> tuple[Update, Select[Any]]:
         .where(
             c.id == bindparam("b_id"),
             c.attempts == bindparam("b_attempt"),
-            c.state == "sending",
+            c.state == DeliveryState.SENDING,
             c.claimed_by == owner,  # a literal: `IS NULL` when there is no owner
         )
-        .values(state="committing")
+        .values(state=DeliveryState.COMMITTING)
     )
     held = select(c.id, c.attempts, c.claimed_by).where(
-        c.id.in_(bindparam("ids", expanding=True)), c.state == "committing"
+        c.id.in_(bindparam("ids", expanding=True)), c.state == DeliveryState.COMMITTING
     )
     return mark, held
 
@@ -464,8 +467,10 @@ def mark_passed(session: Session, passed: Sequence[tuple[str, int]]) -> int:
     c = DELIVERIES.c
     stmt = (
         update(DELIVERIES)
-        .where(c.id == bindparam("b_id"), c.attempts == bindparam("b_attempt"), c.state == "sending")
-        .values(state="committing")
+        .where(
+            c.id == bindparam("b_id"), c.attempts == bindparam("b_attempt"), c.state == DeliveryState.SENDING
+        )
+        .values(state=DeliveryState.COMMITTING)
     )
     return _run_many(
         _connection(session), stmt, [{"b_id": i, "b_attempt": a} for i, a in sorted(set(passed))]
@@ -477,7 +482,10 @@ def renew(session: Session, owner: str, lease: float, now: datetime | None = Non
     now = now or utcnow()
     res = session.execute(
         update(Delivery)
-        .where(Delivery.claimed_by == owner, Delivery.state.in_(("sending", "committing")))
+        .where(
+            Delivery.claimed_by == owner,
+            Delivery.state.in_((DeliveryState.SENDING, DeliveryState.COMMITTING)),
+        )
         .values(lease_until=now + timedelta(seconds=lease))
         .execution_options(synchronize_session=False)
     )
@@ -497,25 +505,27 @@ def recover(
     orphaned = or_(Delivery.lease_until.is_(None), Delivery.lease_until < now) if expired_only else true()
     res = session.execute(
         update(Delivery)
-        .where(Delivery.state == "sending", orphaned)
-        .values(state="pending", next_attempt_at=now, claimed_by=None, lease_until=None)
+        .where(Delivery.state == DeliveryState.SENDING, orphaned)
+        .values(state=DeliveryState.PENDING, next_attempt_at=now, claimed_by=None, lease_until=None)
         .execution_options(synchronize_session=False)
     )
     counts["sending->pending"] = getattr(res, "rowcount", 0) or 0
     for channel, policy in committing_policy.items():
         stmt = (
             update(Delivery)
-            .where(Delivery.state == "committing", Delivery.channel == channel, orphaned)
+            .where(Delivery.state == DeliveryState.COMMITTING, Delivery.channel == channel, orphaned)
             .execution_options(synchronize_session=False)
         )
-        if policy == "delivered":
+        if policy == DeliveryState.DELIVERED:
             res = session.execute(
                 stmt.values(
-                    state="delivered", delivered_at=now, last_error="settled as delivered after a restart"
+                    state=DeliveryState.DELIVERED,
+                    delivered_at=now,
+                    last_error="settled as delivered after a restart",
                 )
             )
         else:
-            res = session.execute(stmt.values(state="pending", next_attempt_at=now))
+            res = session.execute(stmt.values(state=DeliveryState.PENDING, next_attempt_at=now))
         counts[f"committing->{policy} ({channel})"] = getattr(res, "rowcount", 0) or 0
     return counts
 
@@ -525,8 +535,8 @@ def disable_endpoint(conn: Connection, endpoint_id: str, reason: str) -> None:
     endpoints go on. Its recipient counts as changed, so routing's audience drops the endpoint."""
     conn.execute(
         update(Endpoint)
-        .where(Endpoint.id == endpoint_id, Endpoint.state == "active")
-        .values(state="disabled", disabled_reason=reason, updated_at=utcnow())
+        .where(Endpoint.id == endpoint_id, Endpoint.state == EndpointState.ACTIVE)
+        .values(state=EndpointState.DISABLED, disabled_reason=reason, updated_at=utcnow())
     )
     owner = select(Endpoint.recipient_id).where(Endpoint.id == endpoint_id).scalar_subquery()
     conn.execute(update(Recipient).where(Recipient.id == owner).values(updated_at=utcnow()))

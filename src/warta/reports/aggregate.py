@@ -16,8 +16,9 @@ from sqlalchemy.sql.elements import SQLColumnExpression
 
 from warta.clock import aware, stamp, utcnow
 from warta.model import Delivery, Recipient, Release, ReleaseVersion
+from warta.model.states import DeliveryState
 
-STATES = ("pending", "sending", "committing", "delivered", "retrying", "failed", "cancelled")
+STATES: tuple[str, ...] = tuple(DeliveryState)
 ATTEMPT_BUCKETS = ("0", "1", "2", "3+")
 MAX_BUCKETS = 60
 TOP_FAILURES = 10
@@ -97,8 +98,8 @@ def bucket_timeline(offsets: list[float], max_buckets: int = MAX_BUCKETS) -> dic
 def release_report(session: Session, release: Release) -> dict[str, Any]:
     """Everything the ledger knows about one release's distribution, as a JSON-ready dict."""
     mine = Delivery.release_id == release.id
-    is_delivered = case((Delivery.state == "delivered", 1), else_=0)
-    is_failed = case((Delivery.state == "failed", 1), else_=0)
+    is_delivered = case((Delivery.state == DeliveryState.DELIVERED, 1), else_=0)
+    is_failed = case((Delivery.state == DeliveryState.FAILED, 1), else_=0)
 
     states = dict.fromkeys(STATES, 0)
     for state, n in session.execute(
@@ -163,7 +164,7 @@ def release_report(session: Session, release: Release) -> dict[str, Any]:
         {"error": (error or "(no error recorded)")[:500], "channel": channel, "count": n}
         for error, channel, n in session.execute(
             select(Delivery.last_error, Delivery.channel, func.count().label("n"))
-            .where(mine, Delivery.state == "failed")
+            .where(mine, Delivery.state == DeliveryState.FAILED)
             .group_by(Delivery.last_error, Delivery.channel)
             .order_by(func.count().desc(), Delivery.last_error, Delivery.channel)
             .limit(TOP_FAILURES)
@@ -173,7 +174,7 @@ def release_report(session: Session, release: Release) -> dict[str, Any]:
     recipients = session.scalar(select(func.count(distinct(Delivery.recipient_id))).where(mine)) or 0
     first, last = session.execute(
         select(func.min(Delivery.delivered_at), func.max(Delivery.delivered_at)).where(
-            mine, Delivery.state == "delivered"
+            mine, Delivery.state == DeliveryState.DELIVERED
         )
     ).one()
 
@@ -242,7 +243,7 @@ def _latencies(
         select(Delivery.channel, Delivery.version, Delivery.embargoed, Delivery.delivered_at).where(
             Delivery.release_id == release.id,
             Delivery.kind == "edition",
-            Delivery.state == "delivered",
+            Delivery.state == DeliveryState.DELIVERED,
             Delivery.delivered_at.is_not(None),
         )
     ).all():

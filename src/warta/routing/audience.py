@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from warta.delivery.base import EndpointView, RecipientView
 from warta.model import Circuit, Endpoint, Recipient
+from warta.model.states import EndpointState, RecipientStatus
 
 ANY = "*"
 
@@ -43,7 +44,7 @@ _e = Endpoint.__table__.c
 # the columns an EndpointView is made of, in the order `endpoint_of` reads them
 ENDPOINT_COLUMNS = (_e.id, _e.channel, _e.address, _e.format, _e.secret)
 # every active endpoint, with its recipient: the audience's addresses
-_ACTIVE_ENDPOINTS = select(_e.recipient_id, *ENDPOINT_COLUMNS).where(_e.state == "active")
+_ACTIVE_ENDPOINTS = select(_e.recipient_id, *ENDPOINT_COLUMNS).where(_e.state == EndpointState.ACTIVE)
 
 
 def endpoint_of(values: Any) -> EndpointView:
@@ -100,7 +101,7 @@ def view(r: Recipient) -> RecipientView:
     endpoints = tuple(
         endpoint_of([getattr(e, column.key) for column in ENDPOINT_COLUMNS])
         for e in r.endpoints
-        if e.state == "active"
+        if e.state == EndpointState.ACTIVE
     )
     return view_of([getattr(r, column.key) for column in VIEW_COLUMNS], endpoints)
 
@@ -200,7 +201,7 @@ def fingerprint(session: Session) -> tuple[object, ...]:
 def load_index(session: Session) -> AudienceIndex:
     fp = fingerprint(session)
     # plain rows, not ORM objects: the whole audience is read, and only read
-    active = session.execute(select(*VIEW_COLUMNS).where(_c.status == "active"))
+    active = session.execute(select(*VIEW_COLUMNS).where(_c.status == RecipientStatus.ACTIVE))
     endpoints = active_endpoints(session)
     none: tuple[EndpointView, ...] = ()
     return AudienceIndex.build((view_of(r, endpoints.get(r[0], none)) for r in active), fp)

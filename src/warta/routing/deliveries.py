@@ -10,10 +10,11 @@ from warta.editions.queries import unreleased_view
 from warta.errors import Conflict, NotFound
 from warta.intake.keys import Principal
 from warta.model import Delivery, Endpoint
+from warta.model.states import DeliveryState
 from warta.routing import endpoints
 from warta.routing.recipients import resend_refusal
 
-RESENDABLE = ("failed", "cancelled")
+RESENDABLE = (DeliveryState.FAILED, DeliveryState.CANCELLED)
 
 
 def release_deliveries(
@@ -53,5 +54,5 @@ def resend(session: Session, delivery_id: str, who: Principal) -> Delivery:
     endpoint = session.get(Endpoint, delivery.endpoint_id)
     if endpoint is not None:
         endpoints.enable(endpoint)  # one a channel disabled (a 410): the operator vouches for it again
-    delivery.state, delivery.next_attempt_at, delivery.last_error = "pending", utcnow(), None
+    delivery.state, delivery.next_attempt_at, delivery.last_error = DeliveryState.PENDING, utcnow(), None
     return delivery

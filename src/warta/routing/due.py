@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from warta.clock import aware, stamp, utcnow
 from warta.editions import embargo
 from warta.model import Edition, Release
+from warta.model.states import EditionStatus
 
 
 def deliverable(session: Session, release: Release) -> dict[str, Edition]:
@@ -18,7 +19,7 @@ def deliverable(session: Session, release: Release) -> dict[str, Edition]:
         select(Edition).where(
             Edition.release_id == release.id,
             Edition.version == release.version,
-            Edition.status == "published",
+            Edition.status == EditionStatus.PUBLISHED,
         )
     )
     return {e.lang: e for e in eds}

@@ -27,6 +27,7 @@ from warta.delivery.signing import new_secret
 from warta.errors import NotFound
 from warta.intake.sanitize import ContentError, sanitize_text
 from warta.model import Endpoint, Recipient
+from warta.model.states import EndpointState, RecipientStatus
 
 # channels an editor gives an address for; the feed and the stream get a token instead
 ADDRESSED = ("email", "webhook")
@@ -128,14 +129,14 @@ def update_endpoint(
             raise EndpointError("address", f"a {endpoint.channel} endpoint has a token, not an address")
         endpoint.address = clean_address(endpoint.channel, given["address"], settings, "address")
         if endpoint.channel == "webhook":  # a new URL is vouched for by the editor who gave it
-            endpoint.state, endpoint.disabled_reason = "active", None
+            endpoint.state, endpoint.disabled_reason = EndpointState.ACTIVE, None
     if given.get("format") is not None:
         if endpoint.channel != "webhook":
             raise EndpointError("format", f"a {endpoint.channel} endpoint has no format")
         endpoint.format = given["format"]
     if given.get("state") is not None:
         endpoint.state = given["state"]
-        endpoint.disabled_reason = None if given["state"] == "active" else "disabled by an editor"
+        endpoint.disabled_reason = None if given["state"] == EndpointState.ACTIVE else "disabled by an editor"
     endpoint.updated_at = utcnow()
     _touch(endpoint.recipient)
     return endpoint
@@ -144,15 +145,15 @@ def update_endpoint(
 def remove(endpoint: Endpoint) -> None:
     """No further deliveries to this endpoint; its address and secret are erased, and the ledger
     keeps the row it names."""
-    endpoint.state, endpoint.address, endpoint.secret = "removed", None, None
+    endpoint.state, endpoint.address, endpoint.secret = EndpointState.REMOVED, None, None
     endpoint.updated_at = utcnow()
     _touch(endpoint.recipient)
 
 
 def enable(endpoint: Endpoint) -> None:
     """An endpoint an operator vouches for again (a resend to a webhook that answered 410)."""
-    if endpoint.state == "disabled":
-        endpoint.state, endpoint.disabled_reason = "active", None
+    if endpoint.state == EndpointState.DISABLED:
+        endpoint.state, endpoint.disabled_reason = EndpointState.ACTIVE, None
         endpoint.updated_at = utcnow()
         _touch(endpoint.recipient)
 
@@ -167,7 +168,9 @@ def rotate(endpoint: Endpoint) -> str:
 
 def live(recipient: Recipient, channel: str | None = None) -> list[Endpoint]:
     """The recipient's endpoints that are not removed (of one channel), oldest first."""
-    return [e for e in recipient.endpoints if e.state != "removed" and channel in (None, e.channel)]
+    return [
+        e for e in recipient.endpoints if e.state != EndpointState.REMOVED and channel in (None, e.channel)
+    ]
 
 
 def first(recipient: Recipient, channel: str) -> Endpoint | None:
@@ -191,7 +194,7 @@ def apply_shorthand(session: Session, recipient: Recipient, values: dict[str, An
         else:
             have.address, have.updated_at = address, utcnow()
             if channel == "webhook":  # as before: a URL given again is used again
-                have.state, have.disabled_reason = "active", None
+                have.state, have.disabled_reason = EndpointState.ACTIVE, None
             _touch(recipient)
     fmt = values.get("webhook_format")
     if fmt is not None:
@@ -210,7 +213,7 @@ def by_token(session: Session, channel: str, token: str) -> Recipient | None:
     return session.scalar(
         select(Recipient)
         .join(Endpoint, Endpoint.recipient_id == Recipient.id)
-        .where(Endpoint.channel == channel, Endpoint.secret == token, Endpoint.state == "active")
+        .where(Endpoint.channel == channel, Endpoint.secret == token, Endpoint.state == EndpointState.ACTIVE)
     )
 
 
@@ -222,7 +225,7 @@ def unsubscribed_address(session: Session, email: str) -> bool:
         .where(
             Endpoint.channel == "email",
             func.lower(Endpoint.address) == email.lower(),
-            Recipient.status == "unsubscribed",
+            Recipient.status == RecipientStatus.UNSUBSCRIBED,
         )
         .limit(1)
     )
@@ -232,7 +235,7 @@ def unsubscribed_address(session: Session, email: str) -> bool:
 def get(session: Session, recipient: Recipient, endpoint_id: str) -> Endpoint:
     """One of the recipient's endpoints (not a removed one), or NotFound."""
     endpoint = session.get(Endpoint, endpoint_id)
-    if endpoint is None or endpoint.recipient_id != recipient.id or endpoint.state == "removed":
+    if endpoint is None or endpoint.recipient_id != recipient.id or endpoint.state == EndpointState.REMOVED:
         raise NotFound(f"no endpoint {endpoint_id} of recipient {recipient.id}")
     return endpoint
 

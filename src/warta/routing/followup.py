@@ -28,6 +28,7 @@ from warta.bus import Bus, Message
 from warta.delivery.ledger import NewRow, add_rows
 from warta.editions.targets import EDITION_UPDATED
 from warta.model import Delivery, Edition, Release
+from warta.model.states import EditionStatus, ReleaseStatus
 from warta.store import Store
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,11 @@ class EditionFollowup:
         not had it; returns how many were offered to the ledger."""
         with self.store.session() as s:
             release = s.get(Release, release_id)
-            if release is None or release.status != "published" or not _published(s, release, lang):
+            if (
+                release is None
+                or release.status != ReleaseStatus.PUBLISHED
+                or not _published(s, release, lang)
+            ):
                 return 0
             version = release.version
         plan = self.planner.plan_release(release_id)
@@ -103,7 +108,7 @@ def _published(session: Session, release: Release, lang: str) -> bool:
                 Edition.release_id == release.id,
                 Edition.version == release.version,
                 Edition.lang == lang,
-                Edition.status == "published",
+                Edition.status == EditionStatus.PUBLISHED,
             )
         )
         is not None

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from warta.clock import utcnow
 from warta.intake.sanitize import html_to_text
 from warta.model import Alert, DigestItem, Edition, Recipient, Release
+from warta.model.states import RecipientStatus
 from warta.routing import alerts as alert_matching
 from warta.routing.due import lift_of
 
@@ -28,7 +29,7 @@ class AlertCache:
             specs = []
             self.by_id = {}
             for alert, status in rows:
-                if status != "active":
+                if status != RecipientStatus.ACTIVE:
                     continue
                 self.by_id[alert.id] = (alert.recipient_id, alert.mode)
                 specs.append(

@@ -9,12 +9,11 @@ from sqlalchemy.orm import Session
 from warta.clock import utcnow
 from warta.delivery.ledger import NewRow, add_rows
 from warta.model import Delivery, Recipient, Release
+from warta.model.states import LIVE_DELIVERY_STATES, DeliveryState, RecipientStatus, ReleaseStatus
 from warta.routing.audience import view
 from warta.routing.due import deliverable
 from warta.routing.planning import Planner
 from warta.store import Store
-
-LIVE_STATES = ("pending", "retrying", "sending", "committing")
 
 
 class Notices:
@@ -31,14 +30,14 @@ class Notices:
                 Delivery.kind == "edition",
                 Delivery.version < release.version,
             )
-            .where(Delivery.state.in_(("delivered", *LIVE_STATES)))
+            .where(Delivery.state.in_((DeliveryState.DELIVERED, *LIVE_DELIVERY_STATES)))
         ).all()
         return {r[0]: r[1] for r in rows}
 
     def route_correction(self, release_id: str) -> int:
         with self.store.session() as s:
             release = s.get(Release, release_id)
-            if release is None or release.status != "published":
+            if release is None or release.status != ReleaseStatus.PUBLISHED:
                 return 0
             earlier = self.earlier_recipients(s, release)
             # copies of older versions still waiting are superseded
@@ -47,13 +46,13 @@ class Notices:
                 .where(
                     Delivery.release_id == release.id,
                     Delivery.version < release.version,
-                    Delivery.state.in_(("pending", "retrying")),
+                    Delivery.state.in_((DeliveryState.PENDING, DeliveryState.RETRYING)),
                 )
-                .values(state="cancelled", last_error=f"superseded by version {release.version}")
+                .values(state=DeliveryState.CANCELLED, last_error=f"superseded by version {release.version}")
             )
             editions = deliverable(s, release)
             people = s.scalars(
-                select(Recipient).where(Recipient.id.in_(earlier), Recipient.status == "active")
+                select(Recipient).where(Recipient.id.in_(earlier), Recipient.status == RecipientStatus.ACTIVE)
             )
             rows = self.planner.rows(
                 release, editions, ((view(r), earlier[r.id]) for r in people), kind="edition"
@@ -63,12 +62,15 @@ class Notices:
     def route_withdrawal(self, release_id: str) -> int:
         with self.store.session() as s:
             release = s.get(Release, release_id)
-            if release is None or release.status != "withdrawn":
+            if release is None or release.status != ReleaseStatus.WITHDRAWN:
                 return 0
             s.execute(
                 update(Delivery)
-                .where(Delivery.release_id == release.id, Delivery.state.in_(("pending", "retrying")))
-                .values(state="cancelled", last_error="release withdrawn")
+                .where(
+                    Delivery.release_id == release.id,
+                    Delivery.state.in_((DeliveryState.PENDING, DeliveryState.RETRYING)),
+                )
+                .values(state=DeliveryState.CANCELLED, last_error="release withdrawn")
             )
             got = s.execute(
                 select(
@@ -83,7 +85,11 @@ class Notices:
                     Delivery.embargoed,
                 )
                 .where(Delivery.release_id == release.id, Delivery.kind == "edition")
-                .where(Delivery.state.in_(("delivered", "committing", "sending")))
+                .where(
+                    Delivery.state.in_(
+                        (DeliveryState.DELIVERED, DeliveryState.COMMITTING, DeliveryState.SENDING)
+                    )
+                )
                 .order_by(Delivery.version)
             ).all()
             # the latest copy each of a recipient's endpoints got; the notice goes the same way
@@ -92,7 +98,7 @@ class Notices:
                 s.scalars(
                     select(Recipient.id).where(
                         Recipient.id.in_({r.recipient_id for r in last.values()}),
-                        Recipient.status == "active",
+                        Recipient.status == RecipientStatus.ACTIVE,
                     )
                 )
             )

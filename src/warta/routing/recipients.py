@@ -17,6 +17,7 @@ from warta.intake.keys import slugify
 from warta.intake.sanitize import ContentError, sanitize_text
 from warta.intake.submission import clean_country, clean_language
 from warta.model import Alert, Circuit, Delivery, Recipient, Release
+from warta.model.states import DeliveryState, EndpointState, RecipientStatus, ReleaseStatus
 from warta.routing import endpoints
 from warta.routing.alerts import QueryError, parse
 from warta.routing.endpoints import clean_email, clean_webhook
@@ -186,7 +187,11 @@ def update_recipient(
 ) -> Recipient:
     values = recipient_values(patch.model_dump(exclude_unset=True), settings)
     wanted = values.get("status")
-    if recipient.status == "unsubscribed" and wanted is not None and wanted != "unsubscribed":
+    if (
+        recipient.status == RecipientStatus.UNSUBSCRIBED
+        and wanted is not None
+        and wanted != RecipientStatus.UNSUBSCRIBED
+    ):
         raise UnsubscribedError(
             "status", f"the recipient unsubscribed; only the recipient can subscribe again (not {wanted!r})"
         )
@@ -214,9 +219,11 @@ def recipient_json(r: Recipient) -> dict[str, Any]:
         "webhook_url": webhook.address if webhook else None,
         "webhook_secret": webhook.secret if webhook else None,
         "webhook_format": webhook.format if webhook else None,
-        "webhook_disabled": webhook.disabled_reason if webhook and webhook.state == "disabled" else None,
-        "feed_token": feed.secret if feed and feed.state == "active" else None,
-        "stream_token": stream.secret if stream and stream.state == "active" else None,
+        "webhook_disabled": webhook.disabled_reason
+        if webhook and webhook.state == EndpointState.DISABLED
+        else None,
+        "feed_token": feed.secret if feed and feed.state == EndpointState.ACTIVE else None,
+        "stream_token": stream.secret if stream and stream.state == EndpointState.ACTIVE else None,
         "endpoints": [endpoints.endpoint_json(e) for e in endpoints.live(r)],
         "embargo_trusted": r.embargo_trusted,
         "locale": r.locale,
@@ -297,9 +304,13 @@ def resend_refusal(delivery: Delivery, release: Release) -> str | None:
     """Why a failed or cancelled delivery may not be sent again, if it may not."""
     if delivery.kind == "withdrawal":
         return None  # a withdrawal notice that failed should reach its holder
-    if release.status == "withdrawn":
+    if release.status == ReleaseStatus.WITHDRAWN:
         return "the release was withdrawn; its editions are not sent again"
-    if delivery.kind == "edition" and delivery.state == "cancelled" and delivery.version < release.version:
+    if (
+        delivery.kind == "edition"
+        and delivery.state == DeliveryState.CANCELLED
+        and delivery.version < release.version
+    ):
         # a copy still waiting when the correction came: its recipient was routed the new version
         return f"version {delivery.version} was superseded by version {release.version}"
     return None

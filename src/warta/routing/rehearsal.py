@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from warta.clock import aware, utcnow
 from warta.model import Circuit, Delivery, Release
+from warta.model.states import ReleaseStatus
 from warta.routing import alerts as alert_matching
 from warta.routing.audience import AudienceIndex
 from warta.routing.due import deliverable, editions_state, lift_of
@@ -60,7 +61,7 @@ class Rehearsals:
         with self.store.session() as s:
             upcoming = s.execute(
                 select(Release.id, Release.version, Release.updated_at).where(
-                    Release.status == "approved",
+                    Release.status == ReleaseStatus.APPROVED,
                     Release.release_at > now,
                     Release.release_at <= now + timedelta(seconds=ahead),
                 )
@@ -88,7 +89,7 @@ class Rehearsals:
         publish; nothing is written or published."""
         with self.store.session() as s:
             release = s.get(Release, release_id)
-            if release is None or release.status != "approved":
+            if release is None or release.status != ReleaseStatus.APPROVED:
                 return False
             changed_at = change_stamp(release.updated_at)
             decided = self.planner.decide(s, release, live=True, rehearsal=True)

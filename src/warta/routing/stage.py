@@ -30,6 +30,7 @@ from warta.delivery.base import Channel
 from warta.i18n.catalog import LANGUAGES
 from warta.i18n.dates import dateline_date
 from warta.model import Release
+from warta.model.states import ReleaseStatus
 from warta.routing.matching import AlertCache as AlertCache  # where the benchmark finds it
 from warta.routing.notices import Notices
 from warta.routing.planning import Plan, Planner
@@ -147,7 +148,7 @@ class Router:
         alerts is taken as it is."""
         with self.store.session() as s:
             release = s.get(Release, release_id)
-            if release is None or release.status != "published":
+            if release is None or release.status != ReleaseStatus.PUBLISHED:
                 return Plan(release_id)
             if live and changed_at:
                 rehearsed = self.rehearsals.rehearsed(s, release, changed_at)

@@ -12,11 +12,12 @@ from warta.clock import utcnow
 from warta.delivery.base import RecipientView
 from warta.errors import NotFound
 from warta.model import Alert, Circuit, Delivery, Edition, Organisation, Recipient, Release, ReleaseVersion
+from warta.model.states import DeliveryState, RecipientStatus, ReleaseStatus
 from warta.routing import endpoints
 from warta.routing.audience import view
 
 # a recipient in these states gets nothing, and its private feed is gone
-INACTIVE = ("deleted", "unsubscribed")
+INACTIVE = (RecipientStatus.DELETED, RecipientStatus.UNSUBSCRIBED)
 PRIVATE_FEED_SIZE = 50
 
 
@@ -26,7 +27,7 @@ PRIVATE_FEED_SIZE = 50
 def recipient(session: Session, recipient_id: str) -> Recipient:
     """A recipient that was not deleted, or NotFound."""
     found = session.get(Recipient, recipient_id)
-    if found is None or found.status == "deleted":
+    if found is None or found.status == RecipientStatus.DELETED:
         raise NotFound(f"no recipient {recipient_id}")
     return found
 
@@ -41,7 +42,7 @@ def list_recipients(
     offset: int = 0,
 ) -> tuple[int, list[Recipient]]:
     """How many recipients match, and one page of them, oldest first."""
-    stmt = select(Recipient).where(Recipient.status != "deleted")
+    stmt = select(Recipient).where(Recipient.status != RecipientStatus.DELETED)
     if kind:
         stmt = stmt.where(Recipient.kind == kind)
     if country:
@@ -56,7 +57,7 @@ def list_recipients(
 def delete_recipient(session: Session, recipient_id: str) -> None:
     """No further deliveries; contact details erased; the ledger keeps its history."""
     r = recipient(session, recipient_id)
-    r.status = "deleted"
+    r.status = RecipientStatus.DELETED
     endpoints.remove_all(r)
     r.name = "(deleted)"
     r.updated_at = utcnow()
@@ -67,13 +68,16 @@ def unsubscribe(session: Session, recipient_id: str) -> bool:
     """The recipient asked for nothing more (RFC 8058 one click): it is marked unsubscribed and
     what was still waiting for it is cancelled. False when there was no such active recipient."""
     r = session.get(Recipient, recipient_id)
-    if r is None or r.status == "deleted":
+    if r is None or r.status == RecipientStatus.DELETED:
         return False
-    r.status, r.updated_at = "unsubscribed", utcnow()
+    r.status, r.updated_at = RecipientStatus.UNSUBSCRIBED, utcnow()
     session.execute(
         update(Delivery)
-        .where(Delivery.recipient_id == recipient_id, Delivery.state.in_(("pending", "retrying")))
-        .values(state="cancelled", last_error="recipient unsubscribed")
+        .where(
+            Delivery.recipient_id == recipient_id,
+            Delivery.state.in_((DeliveryState.PENDING, DeliveryState.RETRYING)),
+        )
+        .values(state=DeliveryState.CANCELLED, last_error="recipient unsubscribed")
     )
     return True
 
@@ -132,8 +136,8 @@ def private_feed_items(session: Session, r: Recipient) -> list[tuple[Any, ...]]:
             Delivery.recipient_id == r.id,
             Delivery.channel == "feed",
             Delivery.kind == "edition",
-            Delivery.state == "delivered",
-            Release.status == "published",
+            Delivery.state == DeliveryState.DELIVERED,
+            Release.status == ReleaseStatus.PUBLISHED,
         )
         .order_by(Delivery.delivered_at.desc())
         .limit(PRIVATE_FEED_SIZE)
@@ -144,6 +148,6 @@ def private_feed_items(session: Session, r: Recipient) -> list[tuple[Any, ...]]:
 def stream_recipient(session: Session, token: str) -> RecipientView | None:
     """The active desktop recipient a stream token belongs to, or None."""
     r = endpoints.by_token(session, "stream", token)
-    if r is None or r.status != "active" or r.kind != "desktop":
+    if r is None or r.status != RecipientStatus.ACTIVE or r.kind != "desktop":
         return None
     return view(r)

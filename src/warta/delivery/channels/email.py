@@ -49,6 +49,7 @@ from warta.delivery.base import Channel, EndpointView, Job, RecipientView, Resul
 from warta.delivery.tokens import unsubscribe_url
 from warta.formats import Email, get
 from warta.model import Delivery
+from warta.model.states import DeliveryState
 
 __all__ = ["EmailChannel", "Relay", "SmtpReplyError", "thread_roots", "warn_plain_unsubscribe"]
 
@@ -100,7 +101,7 @@ def thread_roots(session: Any, jobs: list[Job]) -> None:
             Delivery.kind == "edition",
             Delivery.release_id.in_({job.bundle.release.id for job in wanted}),
             Delivery.recipient_id.in_({job.recipient.id for job in wanted}),
-            Delivery.state.in_(("delivered", "committing", "sending")),
+            Delivery.state.in_((DeliveryState.DELIVERED, DeliveryState.COMMITTING, DeliveryState.SENDING)),
         )
         .order_by(Delivery.version.desc(), Delivery.created_at.desc())
     ).all()
@@ -479,7 +480,7 @@ class EmailChannel(Channel):
     # jobs a lane worker hands over at once, sent one after another on one connection (pipelined)
     batch_size = 16
     max_queued = 2_000  # one relay takes about a thousand a second: a couple of seconds' worth
-    recover_committing = "delivered"
+    recover_committing = DeliveryState.DELIVERED
     own_process = True
 
     # seconds: to connect and for each command; for the reply to the final dot (RFC 5321 allows 10 min)

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from warta.config import Settings
 from warta.delivery.base import Channel, EndpointView, Job, Result, register
+from warta.model.states import DeliveryState
 
 
 @register
@@ -20,7 +21,7 @@ class FeedChannel(Channel):
     name: ClassVar[str] = "feed"
     batch_size: ClassVar[int] = 100_000
     lane_concurrency: ClassVar[int] = 1
-    recover_committing: ClassVar[str] = "delivered"
+    recover_committing: ClassVar[str] = DeliveryState.DELIVERED
     # the feed is read, not sent: an item due now is in it from the moment routing writes its row
     settled_by_routing: ClassVar[bool] = True
 

@@ -30,6 +30,7 @@ from warta.config import Settings
 from warta.delivery.base import Channel, EndpointView, Job, RecipientView, Result, register
 from warta.delivery.stream import StreamHub
 from warta.i18n.dates import iso
+from warta.model.states import DeliveryState
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class StreamChannel(Channel):
     lane_concurrency = 1
     # only the live stream of scaled mode marks rows committing, just before publishing: a worker
     # that died there may not have published, so the row goes out again
-    recover_committing = "pending"
+    recover_committing = DeliveryState.PENDING
     publishes_at_routing = True
 
     def __init__(self, settings: Settings) -> None:

@@ -44,6 +44,7 @@ from warta.delivery.http1 import Origin
 from warta.delivery.ledger import LostClaim
 from warta.delivery.netguard import UnresolvedHost, UnsafeTarget, check_url, target
 from warta.i18n.dates import iso
+from warta.model.states import DeliveryState
 
 USER_AGENT = "Warta-Webhooks/1"
 RESPONSE_PEEK = 4096  # bytes of a response body kept for the error message
@@ -147,7 +148,7 @@ class WebhookChannel(Channel):
     # a lane per endpoint: a slow endpoint holds up only its own deliveries
     lane_concurrency = 2
     # the webhook-id lets a receiver drop a copy it already has, so resending is safe
-    recover_committing = "pending"
+    recover_committing = DeliveryState.PENDING
     max_in_flight = 512  # requests at once over all endpoints, not counting parked ones
     # a request unanswered this long is parked: it goes on waiting for its answer, but no longer
     # counts against `max_in_flight` nor the claim budget, so slow outlets do not hold up others
