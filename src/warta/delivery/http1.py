@@ -78,11 +78,11 @@ class Response:
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _UNTIL_CLOSE, _DONE = range(8)
 
 
-class _Connection(asyncio.Protocol):
+class _HttpConnection(asyncio.Protocol):
     """One connection. It answers one request at a time: `exchange` writes the request and
     returns a future for the response."""
 
-    def __init__(self, pool: _Pool) -> None:
+    def __init__(self, pool: _HttpPool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -349,7 +349,7 @@ class _Unanswered(RemoteProtocolError):
     """Closed before a single byte of answer: on a reused connection, worth one fresh try."""
 
 
-class _Pool:
+class _HttpPool:
     """The connections to one origin: idle ones, and a count of all open (or opening) ones."""
 
     def __init__(self, client: Client, origin: Origin) -> None:
@@ -357,22 +357,22 @@ class _Pool:
         self.origin = origin
         self.loop = client.loop
         self.peek = client.peek
-        self.idle: list[_Connection] = []
+        self.idle: list[_HttpConnection] = []
         self.open = 0
         self.slow = 0  # open connections waiting on a slow answer
         self.last_quick = -1e9  # loop time an exchange last ended quickly
         self.typical: float | None = None  # seconds an answer takes here (moving average)
         # waiting for a connection (handed over when one is released) or for a free slot (None)
-        self.waiters: deque[asyncio.Future[_Connection | None]] = deque()
+        self.waiters: deque[asyncio.Future[_HttpConnection | None]] = deque()
 
-    def take_idle(self) -> _Connection | None:
+    def take_idle(self) -> _HttpConnection | None:
         while self.idle:
             conn = self.idle.pop()
             if not conn.closed:
                 return conn
         return None
 
-    async def acquire(self) -> tuple[_Connection, bool]:
+    async def acquire(self) -> tuple[_HttpConnection, bool]:
         """A connection, and whether it was used before."""
         conn = self.take_idle()
         if conn is not None:
@@ -380,7 +380,7 @@ class _Pool:
         if self._room():
             self.open += 1
         else:
-            fut: asyncio.Future[_Connection | None] = self.loop.create_future()
+            fut: asyncio.Future[_HttpConnection | None] = self.loop.create_future()
             self.waiters.append(fut)
             try:
                 handed = await fut
@@ -403,12 +403,12 @@ class _Pool:
             self._free_slot()
             raise
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self) -> _HttpConnection:
         origin = self.origin
         tls = origin.scheme == "https"
         try:
             _, conn = await self.loop.create_connection(
-                lambda: _Connection(self),
+                lambda: _HttpConnection(self),
                 origin.address,
                 origin.port,
                 ssl=self.client.tls() if tls else None,
@@ -420,7 +420,7 @@ class _Pool:
             raise ConnectError(str(exc) or type(exc).__name__) from None
         return conn
 
-    def release(self, conn: _Connection) -> None:
+    def release(self, conn: _HttpConnection) -> None:
         """A connection whose exchange ended cleanly: to the first waiter, or idle."""
         while self.waiters:
             fut = self.waiters.popleft()
@@ -449,7 +449,7 @@ class _Pool:
         if not self.open and self.client.pools.get(self.origin) is self:
             del self.client.pools[self.origin]
 
-    def slowed(self, conn: _Connection) -> None:
+    def slowed(self, conn: _HttpConnection) -> None:
         """An exchange outlasted `slow_after`. While the origin answers others quickly, it is the
         endpoint that is slow, not the host: its connection stops counting against the limit."""
         if self.loop.time() - self.last_quick < QUICK_WINDOW:
@@ -464,7 +464,7 @@ class _Pool:
             return self.client.slow_after
         return min(self.client.slow_after, max(SLOW_FLOOR, 4 * self.typical))
 
-    def answered(self, conn: _Connection) -> None:
+    def answered(self, conn: _HttpConnection) -> None:
         if conn.slow:
             conn.slow = False
             self.slow -= 1
@@ -477,7 +477,7 @@ class _Pool:
             self.last_quick = now
             self.typical = took if self.typical is None else 0.8 * self.typical + 0.2 * took
 
-    def forget(self, conn: _Connection) -> None:
+    def forget(self, conn: _HttpConnection) -> None:
         """A connection closed: its slot is free."""
         if conn in self.idle:
             self.idle.remove(conn)
@@ -506,7 +506,7 @@ class Client:
         self.keepalive = keepalive
         self.peek = peek
         self._tls = tls
-        self.pools: dict[Origin, _Pool] = {}
+        self.pools: dict[Origin, _HttpPool] = {}
         self.loop = asyncio.get_running_loop()
 
     def tls(self) -> ssl.SSLContext:
@@ -535,7 +535,7 @@ class Client:
         deadline = loop.time() + timeout
         pool = self.pools.get(origin)
         if pool is None:
-            pool = self.pools[origin] = _Pool(self, origin)
+            pool = self.pools[origin] = _HttpPool(self, origin)
         conn = pool.take_idle()
         reused = conn is not None
         for attempt in (1, 2):

@@ -75,7 +75,7 @@ def pack(messages: list[Any]) -> bytes:
 
 
 class Frames:
-    """Cuts a byte stream into the messages an `Outbox` wrote (each frame a list of them)."""
+    """Cuts a byte stream into the messages a `FrameWriter` wrote (each frame a list of them)."""
 
     def __init__(self) -> None:
         self._buffer = bytearray()
@@ -96,7 +96,7 @@ class Frames:
         return out
 
 
-class Outbox:
+class FrameWriter:
     """Messages for one pipe, written together once per turn of the event loop, in one frame: the
     commit points of many connections answered in the same moment cost one pickle and one write."""
 
@@ -133,7 +133,7 @@ class _Child(asyncio.SubprocessProtocol):
         self.settings, self.channel = settings, channel
         self.batches: dict[int, _Batch] = {}
         self.frames = Frames()
-        self.outbox: Outbox | None = None
+        self.pipe: FrameWriter | None = None
         self.transport: asyncio.SubprocessTransport | None = None
         self.alive = False
         self.journaled = False  # sent jobs since its journal was last emptied
@@ -164,9 +164,9 @@ class _Child(asyncio.SubprocessProtocol):
         # uvloop's transports are not asyncio's classes, only alike
         self.transport = cast(asyncio.SubprocessTransport, transport)
         stdin = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))
-        self.outbox = Outbox(stdin.write)
+        self.pipe = FrameWriter(stdin.write)
         self.alive = True
-        self.outbox.put(("start", self.settings, self.channel))
+        self.pipe.put(("start", self.settings, self.channel))
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         for message in self.frames.feed(data):
@@ -245,14 +245,14 @@ class _Child(asyncio.SubprocessProtocol):
             # passed, even if the engine no longer waits for the batch (it is stopping): the child
             # writes the final bytes, and the row's `committing` mark says they may have left
             batch.passed.add(index)
-        if self.alive and self.outbox is not None:
-            self.outbox.put(("committed", number, index, error))
+        if self.alive and self.pipe is not None:
+            self.pipe.put(("committed", number, index, error))
 
     # sending
 
     def clear_journal(self) -> None:
-        if self.alive and self.outbox is not None:
-            self.outbox.put(("clear",))
+        if self.alive and self.pipe is not None:
+            self.pipe.put(("clear",))
         for path in self.dead_journals:
             with contextlib.suppress(OSError):
                 path.unlink()
@@ -260,13 +260,13 @@ class _Child(asyncio.SubprocessProtocol):
         self.journaled = False
 
     async def send(self, jobs: list[Job]) -> list[Result]:
-        if not self.alive or self.outbox is None:
+        if not self.alive or self.pipe is None:
             return [Result("retry", "the sending process ended")] * len(jobs)
         number = next(self._numbers)
         self.journaled = True
         batch = _Batch(jobs, asyncio.get_running_loop().create_future())
         self.batches[number] = batch
-        self.outbox.put(
+        self.pipe.put(
             (
                 "send",
                 number,
@@ -398,7 +398,7 @@ class _Sender:
     job's commit point."""
 
     def __init__(self, write: Callable[[bytes], None]) -> None:
-        self.outbox = Outbox(write)
+        self.pipe = FrameWriter(write)
         self.frames = Frames()
         self.channel: Channel | None = None
         self.journal: CommitJournal | None = None
@@ -486,7 +486,7 @@ class _Sender:
                 raise CommitRefused("the server has gone")
             fut = asyncio.get_running_loop().create_future()
             self.commits[(number, index)] = fut
-            self.outbox.put(("commit", number, index))
+            self.pipe.put(("commit", number, index))
             await fut
 
         return commit_point
@@ -539,7 +539,7 @@ class _Sender:
             sent = await send_safely(channel, jobs)
             for index, result in zip(positions, sent, strict=True):
                 results[index] = (result.outcome, result.error, result.retry_after)
-        self.outbox.put(("results", number, results))
+        self.pipe.put(("results", number, results))
 
 
 _VIEW_FIELDS = tuple(f.name for f in fields(RecipientView))

@@ -77,10 +77,10 @@ class Element:
     """The start tag exactly as written, attributes included."""
     end: str = ""
     """The end tag; empty for void elements and elements the source never closed."""
-    children: list[Node] = field(default_factory=list)
+    children: list[MarkupNode] = field(default_factory=list)
 
 
-Node = str | Element | Raw
+MarkupNode = str | Element | Raw
 """A text node (decoded text), an element or verbatim markup."""
 
 
@@ -136,7 +136,7 @@ class _TreeBuilder(HTMLParser):
         self._stack[-1].children.append(Raw(f"<![{data}]>"))
 
 
-def parse_fragment(html: str) -> list[Node]:
+def parse_fragment(html: str) -> list[MarkupNode]:
     """The top-level nodes of an HTML fragment; character references in text are decoded."""
     builder = _TreeBuilder()
     builder.feed(html)
@@ -148,11 +148,11 @@ def escape_text(text: str) -> str:
     return htmllib.escape(text, quote=False)
 
 
-def serialize(nodes: Iterable[Node], text: Callable[[str], str] = escape_text) -> str:
+def serialize(nodes: Iterable[MarkupNode], text: Callable[[str], str] = escape_text) -> str:
     """HTML for ``nodes``; ``text`` turns each text node into markup (escaping it by default)."""
     out: list[str] = []
 
-    def emit(node: Node) -> None:
+    def emit(node: MarkupNode) -> None:
         if isinstance(node, str):
             out.append(text(node))
         elif isinstance(node, Raw):
@@ -168,7 +168,7 @@ def serialize(nodes: Iterable[Node], text: Callable[[str], str] = escape_text) -
     return "".join(out)
 
 
-def has_words(node: Node) -> bool:
+def has_words(node: MarkupNode) -> bool:
     """Whether translatable text (not whitespace, not code) is in ``node``."""
     if isinstance(node, str):
         return bool(node.strip())
@@ -177,7 +177,7 @@ def has_words(node: Node) -> bool:
     return any(has_words(child) for child in node.children)
 
 
-def _is_inline(node: Node) -> bool:
+def _is_inline(node: MarkupNode) -> bool:
     if isinstance(node, str | Raw):
         return True
     return node.tag in INLINE_TAGS and all(_is_inline(child) for child in node.children)
@@ -284,7 +284,7 @@ def _add_segment(parts: list[str | int], segments: list[str], lead: str, core: s
 
 
 def _collect_text(
-    nodes: list[Node], parts: list[str | int], segments: list[str], guard: GlossaryGuard, skip: bool
+    nodes: list[MarkupNode], parts: list[str | int], segments: list[str], guard: GlossaryGuard, skip: bool
 ) -> None:
     for node in nodes:
         if isinstance(node, str):
@@ -302,9 +302,9 @@ def _collect_text(
 
 
 def _collect_runs(
-    nodes: list[Node], parts: list[str | int], segments: list[str], guard: GlossaryGuard
+    nodes: list[MarkupNode], parts: list[str | int], segments: list[str], guard: GlossaryGuard
 ) -> None:
-    run: list[Node] = []
+    run: list[MarkupNode] = []
 
     def protect_text(text: str) -> str:
         return escape_text(guard.protect(text))
@@ -356,7 +356,7 @@ def translate_texts(
     return out
 
 
-def _plain(nodes: list[Node]) -> str:
+def _plain(nodes: list[MarkupNode]) -> str:
     return "".join(
         node if isinstance(node, str) else _plain(node.children)
         for node in nodes

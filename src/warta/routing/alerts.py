@@ -44,7 +44,7 @@ __all__ = [
     "AlertSpec",
     "And",
     "Document",
-    "Node",
+    "QueryNode",
     "Not",
     "Or",
     "Phrase",
@@ -118,7 +118,7 @@ class Phrase:
 
 @dataclass(frozen=True, slots=True)
 class And:
-    children: tuple[Node, ...]
+    children: tuple[QueryNode, ...]
 
     def evaluate(self, doc: Document) -> bool:
         return all(child.evaluate(doc) for child in self.children)
@@ -129,7 +129,7 @@ class And:
 
 @dataclass(frozen=True, slots=True)
 class Or:
-    children: tuple[Node, ...]
+    children: tuple[QueryNode, ...]
 
     def evaluate(self, doc: Document) -> bool:
         return any(child.evaluate(doc) for child in self.children)
@@ -140,7 +140,7 @@ class Or:
 
 @dataclass(frozen=True, slots=True)
 class Not:
-    child: Node
+    child: QueryNode
 
     def evaluate(self, doc: Document) -> bool:
         return not self.child.evaluate(doc)
@@ -149,10 +149,10 @@ class Not:
         return f"NOT {self.child}"
 
 
-Node = Term | Phrase | And | Or | Not
+QueryNode = Term | Phrase | And | Or | Not
 
 
-def matches(node: Node, doc: Document) -> bool:
+def matches(node: QueryNode, doc: Document) -> bool:
     """Whether the document satisfies the expression (filters are not part of it)."""
     return node.evaluate(doc)
 
@@ -194,7 +194,7 @@ def _lex(query: str) -> list[_Tok]:
     return toks
 
 
-def _leaf(tok: _Tok) -> Node:
+def _leaf(tok: _Tok) -> QueryNode:
     tokens = tokenize(tok.text)
     if not tokens:
         if tok.kind == "PHRASE":
@@ -211,10 +211,10 @@ def _leaf(tok: _Tok) -> Node:
     return Phrase(tuple(tokens))
 
 
-def _join(kind: type[And] | type[Or], parts: list[Node]) -> Node:
+def _join(kind: type[And] | type[Or], parts: list[QueryNode]) -> QueryNode:
     if len(parts) == 1:
         return parts[0]
-    flat: list[Node] = []
+    flat: list[QueryNode] = []
     for part in parts:
         if isinstance(part, kind):
             flat.extend(part.children)
@@ -232,21 +232,21 @@ class _Parser:
     def peek(self) -> _Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
 
-    def query(self) -> Node:
+    def query(self) -> QueryNode:
         node = self.or_expr(None)
         tok = self.peek()
         if tok is not None:
             raise QueryError("')' has no matching '('", tok.pos)
         return node
 
-    def or_expr(self, after: _Tok | None) -> Node:
+    def or_expr(self, after: _Tok | None) -> QueryNode:
         parts = [self.and_expr(after)]
         while (tok := self.peek()) is not None and tok.kind == "OR":
             self.i += 1
             parts.append(self.and_expr(tok))
         return _join(Or, parts)
 
-    def and_expr(self, after: _Tok | None) -> Node:
+    def and_expr(self, after: _Tok | None) -> QueryNode:
         parts = [self.unary(after)]
         while (tok := self.peek()) is not None and tok.kind not in ("OR", "RP"):
             if tok.kind == "AND":
@@ -256,7 +256,7 @@ class _Parser:
                 parts.append(self.unary(None))
         return _join(And, parts)
 
-    def unary(self, after: _Tok | None) -> Node:
+    def unary(self, after: _Tok | None) -> QueryNode:
         tok = self.peek()
         if tok is None or tok.kind in ("AND", "OR", "RP"):
             if after is not None:
@@ -269,7 +269,7 @@ class _Parser:
         self.i += 1
         if tok.kind == "NOT":
             self.enter(tok)
-            node: Node = Not(self.unary(tok))
+            node: QueryNode = Not(self.unary(tok))
             self.depth -= 1
             return node
         if tok.kind == "LP":
@@ -292,7 +292,7 @@ class _Parser:
             raise QueryError(f"the query is nested more than {MAX_DEPTH} levels deep", tok.pos)
 
 
-def _count_terms(node: Node) -> int:
+def _count_terms(node: QueryNode) -> int:
     if isinstance(node, Term):
         return 1
     if isinstance(node, Phrase):
@@ -302,7 +302,7 @@ def _count_terms(node: Node) -> int:
     return sum(_count_terms(child) for child in node.children)
 
 
-def _indexable(node: Node, negated: bool = False) -> bool:
+def _indexable(node: QueryNode, negated: bool = False) -> bool:
     """Whether every match must contain some positive term (so the alert can be filed under it)."""
     if isinstance(node, Not):
         return _indexable(node.child, not negated)
@@ -313,7 +313,7 @@ def _indexable(node: Node, negated: bool = False) -> bool:
     return all(_indexable(c, negated) for c in node.children)
 
 
-def parse(query: str) -> Node:
+def parse(query: str) -> QueryNode:
     """The expression of a saved-alert query; `QueryError` if it is empty, malformed, too long or
     cannot be indexed (no word that has to appear, such as ``NOT x`` on its own)."""
     if len(query) > MAX_QUERY_CHARS:
@@ -385,7 +385,7 @@ def _union(parts: Iterable[Cover | None]) -> Cover | None:
     return keys, cost
 
 
-def _cover(node: Node, weight: Weight, negated: bool = False) -> Cover | None:
+def _cover(node: QueryNode, weight: Weight, negated: bool = False) -> Cover | None:
     """Keys such that every document matching the node (or its negation) contains one key's tokens."""
     if isinstance(node, Not):
         return _cover(node.child, weight, not negated)
@@ -408,7 +408,7 @@ def _cover(node: Node, weight: Weight, negated: bool = False) -> Cover | None:
     return _union(_cover(c, weight, negated) for c in node.children)
 
 
-def _leaf_tokens(node: Node) -> tuple[str, ...]:
+def _leaf_tokens(node: QueryNode) -> tuple[str, ...]:
     if isinstance(node, Term):
         return (node.token,)
     if isinstance(node, Phrase):
@@ -416,17 +416,17 @@ def _leaf_tokens(node: Node) -> tuple[str, ...]:
     return ()
 
 
-def anchors(node: Node, weight: Weight | None = None) -> list[Key]:
+def anchors(node: QueryNode, weight: Weight | None = None) -> list[Key]:
     """The keys an alert is filed under (empty if the expression cannot be indexed)."""
     cover = _cover(node, weight or default_weight)
     return cover[0] if cover is not None else []
 
 
-def _simple_keys(node: Node, weight: Weight) -> list[Key] | None:
+def _simple_keys(node: QueryNode, weight: Weight) -> list[Key] | None:
     """The keys that decide a match on their own, when the expression is a term, two ANDed terms or
     an OR of those; None for anything else."""
 
-    def conj(n: Node) -> Key | None:
+    def conj(n: QueryNode) -> Key | None:
         if isinstance(n, Term):
             return (n.token,)
         if isinstance(n, And) and all(isinstance(c, Term) for c in n.children):
@@ -531,7 +531,7 @@ def filters_accept(spec: AlertSpec, doc: Document) -> bool:
 # The index
 
 FilterKey = tuple[str, str, str]  # language, country, sector; "" for any
-_Check = tuple[tuple[str, ...], tuple[str, ...], tuple[Node, ...], AlertSpec | None]
+_Check = tuple[tuple[str, ...], tuple[str, ...], tuple[QueryNode, ...], AlertSpec | None]
 _EXACT, _CHECK = 0, 1
 
 
@@ -716,7 +716,7 @@ class AlertIndex:
             "postings": postings,
         }
 
-    def _placement(self, spec: AlertSpec, node: Node) -> tuple[list[FilterKey], list[Key], int, bool]:
+    def _placement(self, spec: AlertSpec, node: QueryNode) -> tuple[list[FilterKey], list[Key], int, bool]:
         """Bucket keys, anchor keys, whether the lookup alone decides, whether the buckets hold the
         filters completely."""
         fkeys, complete = _filter_keys(spec)
@@ -726,12 +726,12 @@ class AlertIndex:
         return fkeys, anchors(node, self._weight), _CHECK, complete
 
 
-def _compile(node: Node, spec: AlertSpec | None) -> _Check:
+def _compile(node: QueryNode, spec: AlertSpec | None) -> _Check:
     """The verification of an expression: tokens that must all occur (a quick test, phrases included),
     terms that must not, the remaining conjuncts to evaluate, and the filters when buckets left some out."""
     required: dict[str, None] = {}
     excluded: dict[str, None] = {}
-    rest: list[Node] = []
+    rest: list[QueryNode] = []
     for part in node.children if isinstance(node, And) else (node,):
         if isinstance(part, Term):
             required[part.token] = None

@@ -305,7 +305,7 @@ def _expire(fut: asyncio.Future[None]) -> None:
         fut.set_exception(TimeoutError())
 
 
-class _Connection:
+class _SmtpConnection:
     """One SMTP session: EHLO, optional STARTTLS and AUTH, then any number of transactions."""
 
     def __init__(self, transport: asyncio.Transport, link: _Link, timeout: float) -> None:
@@ -315,7 +315,7 @@ class _Connection:
         self.extensions: dict[str, str] = {}
 
     @classmethod
-    async def open(cls, relay: Relay, hostname: str, timeout: float) -> _Connection:
+    async def open(cls, relay: Relay, hostname: str, timeout: float) -> _SmtpConnection:
         context = ssl.create_default_context() if relay.implicit_tls else None
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(timeout):
@@ -414,7 +414,7 @@ class _Connection:
         self.transport.close()
 
 
-class _Pool:
+class _SmtpPool:
     """At most `size` connections to the relay, opened on demand and reused."""
 
     def __init__(self, relay: Relay, size: int, hostname: str, timeout: float) -> None:
@@ -422,10 +422,10 @@ class _Pool:
         self.hostname = hostname
         self.timeout = timeout
         self._slots = asyncio.Semaphore(size)
-        self._idle: list[_Connection] = []
+        self._idle: list[_SmtpConnection] = []
         self._closed = False
 
-    async def acquire(self) -> tuple[_Connection, bool]:
+    async def acquire(self) -> tuple[_SmtpConnection, bool]:
         """A connection and whether it has carried a message before (and so may have gone stale)."""
         await self._slots.acquire()
         try:
@@ -434,12 +434,12 @@ class _Pool:
                 if conn.usable:
                     return conn, True
                 conn.abort()
-            return await _Connection.open(self.relay, self.hostname, self.timeout), False
+            return await _SmtpConnection.open(self.relay, self.hostname, self.timeout), False
         except BaseException:
             self._slots.release()
             raise
 
-    def release(self, conn: _Connection, keep: bool) -> None:
+    def release(self, conn: _SmtpConnection, keep: bool) -> None:
         if keep and not self._closed and conn.usable:
             self._idle.append(conn)
         else:
@@ -495,7 +495,7 @@ class EmailChannel(Channel):
         self._mail_from = f"MAIL FROM:<{self.sender}>\r\n".encode()
         host = socket.gethostname()
         self.hostname = host if "." in host and host.isascii() else MAIL.mail_domain(settings)
-        self._pool: _Pool | None = None
+        self._pool: _SmtpPool | None = None
         warn_plain_unsubscribe(settings)
 
     def accepts(self, recipient: RecipientView, endpoint: EndpointView) -> bool:
@@ -526,9 +526,9 @@ class EmailChannel(Channel):
         if pool is not None:
             await pool.close()
 
-    def _get_pool(self) -> _Pool:
+    def _get_pool(self) -> _SmtpPool:
         if self._pool is None:
-            self._pool = _Pool(self.relay, self.lane_concurrency, self.hostname, self.timeout)
+            self._pool = _SmtpPool(self.relay, self.lane_concurrency, self.hostname, self.timeout)
         return self._pool
 
     async def send(self, jobs: list[Job]) -> list[Result]:
@@ -589,7 +589,7 @@ class EmailChannel(Channel):
         return self._mail_from + f"RCPT TO:<{rcpt}>\r\nDATA\r\n".encode("ascii")
 
     async def _one_by_one(
-        self, conn: _Connection, ready: deque[_Ready], results: list[Result | None], reused: bool
+        self, conn: _SmtpConnection, ready: deque[_Ready], results: list[Result | None], reused: bool
     ) -> bool:
         """Lock-step transactions while the connection lasts; whether it can carry more. A job
         left in `ready` goes on a fresh connection."""
@@ -605,7 +605,7 @@ class EmailChannel(Channel):
         return True
 
     async def _chain(
-        self, conn: _Connection, ready: deque[_Ready], results: list[Result | None], reused: bool
+        self, conn: _SmtpConnection, ready: deque[_Ready], results: list[Result | None], reused: bool
     ) -> bool:
         """Pipelined transactions (RFC 2920) while the connection lasts: MAIL, RCPT and DATA go
         in one write and their three replies wake the sender once; a message, its final dot and
@@ -657,7 +657,7 @@ class EmailChannel(Channel):
         return True
 
     async def _transaction(
-        self, conn: _Connection, job: Job, rcpt: str, payload: bytes, reused: bool
+        self, conn: _SmtpConnection, job: Job, rcpt: str, payload: bytes, reused: bool
     ) -> tuple[Result | None, bool]:
         """One message in lock-step, for a relay without PIPELINING: the result and whether the
         connection can carry another message; no result if a reused connection turned out to be
@@ -685,7 +685,7 @@ class EmailChannel(Channel):
         return await self._finish(conn, job, payload)
 
     async def _finish(
-        self, conn: _Connection, job: Job, payload: bytes, following: bytes = b""
+        self, conn: _SmtpConnection, job: Job, payload: bytes, following: bytes = b""
     ) -> tuple[Result, bool]:
         """The message and its final dot around the commit point: once it is passed, the message is
         never sent again. A message of up to `_WRITE_BUFFER` bytes (nearly all) goes after the point,

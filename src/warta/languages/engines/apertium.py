@@ -50,7 +50,7 @@ from warta.languages.markup import (
     NO_TRANSLATE_TAGS,
     VOID_TAGS,
     Element,
-    Node,
+    MarkupNode,
     Raw,
     escape_text,
     has_words,
@@ -194,7 +194,7 @@ def to_stream(fragment: str) -> tuple[str, dict[str, Element]]:
             parts.append(_SENTENCE_END)
             words = False
 
-    def walk(nodes: list[Node], ids: tuple[str, ...]) -> None:
+    def walk(nodes: list[MarkupNode], ids: tuple[str, ...]) -> None:
         nonlocal words
         for node in nodes:
             if isinstance(node, str):
