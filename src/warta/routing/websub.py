@@ -34,6 +34,7 @@ from warta.errors import Invalid, NotFound
 from warta.formats import feed_url
 from warta.intake.sanitize import ContentError
 from warta.model import Endpoint, Recipient
+from warta.model.states import EndpointState, RecipientStatus
 from warta.routing import subscriptions
 from warta.store import Store
 
@@ -183,7 +184,7 @@ def _owner(session: Session, request: HubRequest, create: bool) -> Recipient | N
             languages=[lang] if lang else [],
             sectors=[],
             external_id=external_id,
-            status="active",
+            status=RecipientStatus.ACTIVE,
         )
         session.add(owner)
         session.flush()
@@ -213,7 +214,7 @@ def subscribe(session: Session, request: HubRequest) -> Endpoint:
             recipient_id=owner.id, channel=CHANNEL, address=request.callback, format=request.format
         )
         session.add(endpoint)
-    endpoint.secret, endpoint.state, endpoint.disabled_reason = stored, "active", None
+    endpoint.secret, endpoint.state, endpoint.disabled_reason = stored, EndpointState.ACTIVE, None
     endpoint.updated_at = now
     owner.updated_at = now  # routing's audience index is rebuilt when recipients change
     return endpoint
@@ -229,7 +230,7 @@ def unsubscribe(session: Session, request: HubRequest) -> bool:
     if endpoint is None or owner is None:
         return False
     now = utcnow()
-    endpoint.state, endpoint.secret, endpoint.updated_at = "removed", None, now
+    endpoint.state, endpoint.secret, endpoint.updated_at = EndpointState.REMOVED, None, now
     owner.updated_at = now
     return True
 
@@ -243,7 +244,7 @@ def active_subscriptions(session: Session, topic: str) -> list[Endpoint]:
             .where(
                 Recipient.external_id == TOPIC_PREFIX + topic,
                 Endpoint.channel == CHANNEL,
-                Endpoint.state == "active",
+                Endpoint.state == EndpointState.ACTIVE,
             )
         )
     )

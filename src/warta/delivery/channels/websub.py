@@ -42,6 +42,7 @@ from warta.delivery.ledger import LostClaim
 from warta.delivery.netguard import UnresolvedHost, UnsafeTarget, check_url
 from warta.i18n.dates import iso
 from warta.model import Endpoint, Organisation, Recipient, Release
+from warta.model.states import DeliveryState, EndpointState, RecipientStatus
 
 CHANNEL = "websub"
 TOPIC_PREFIX = "websub:"  # a public topic's recipient: this, then the topic's URL, as its external id
@@ -114,7 +115,7 @@ class WebSubChannel(Channel):
     batch_size: ClassVar[int] = 1
     lane_concurrency: ClassVar[int] = 2  # a lane per callback: a slow subscriber holds up only itself
     # a subscriber tells a copy it has by the entry's id and version, so sending again is safe
-    recover_committing: ClassVar[str] = "pending"
+    recover_committing: ClassVar[str] = DeliveryState.PENDING
     max_queued: ClassVar[int] = 1_024
     per_host_connections = 4
 
@@ -138,7 +139,7 @@ class WebSubChannel(Channel):
     ) -> Iterable[tuple[str, str]]:
         topics = session.execute(
             select(Recipient.id, Recipient.external_id).where(
-                Recipient.external_id.startswith(TOPIC_PREFIX), Recipient.status == "active"
+                Recipient.external_id.startswith(TOPIC_PREFIX), Recipient.status == RecipientStatus.ACTIVE
             )
         ).all()
         if not topics:
@@ -169,7 +170,7 @@ class WebSubChannel(Channel):
                 select(Endpoint.recipient_id, Endpoint.secret).where(
                     Endpoint.recipient_id.in_({job.recipient.id for job in mine}),
                     Endpoint.channel == "feed",
-                    Endpoint.state == "active",
+                    Endpoint.state == EndpointState.ACTIVE,
                 )
             )
         }
