@@ -26,7 +26,7 @@ from warta.config import Settings
 from warta.delivery import ledger
 from warta.delivery.engine import Engine
 from warta.delivery.sender import Frames, SentFromProcesses, pack
-from warta.model import Delivery, Recipient
+from warta.model import Delivery, Endpoint
 from warta.routing.stage import Router
 from warta.runtime import load_channels
 from warta.store import Store
@@ -121,9 +121,7 @@ def test_a_release_through_sending_processes_with_a_commit_point_refused(process
         with store.session() as s:
             emails = dict(
                 s.execute(
-                    select(Delivery.id, Recipient.email).join(
-                        Recipient, Recipient.id == Delivery.recipient_id
-                    )
+                    select(Delivery.id, Endpoint.address).join(Endpoint, Endpoint.id == Delivery.endpoint_id)
                 ).all()
             )
         assert all(m.rcpt == [emails[m.message_id.strip("<>").split("@")[0]]] for m in mails)
