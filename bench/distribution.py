@@ -276,6 +276,37 @@ def _bulk(store: Any, table: Any, rows: list[dict[str, Any]], chunk: int = 5_000
     return time.perf_counter() - start
 
 
+ADDRESS_KEYS = ("email", "webhook_url", "webhook_secret", "webhook_format", "feed_token", "stream_token")
+
+
+def _bulk_recipients(store: Any, rows: list[dict[str, Any]]) -> float:
+    """Insert `audience_rows` as recipients and their endpoints (an email, a webhook, the private
+    feed, a desktop's stream, as each row has them); returns the seconds it took."""
+    from warta.ids import new_ids
+    from warta.model import Endpoint, Recipient
+
+    people: list[dict[str, Any]] = []
+    endpoints: list[dict[str, Any]] = []
+    for row in rows:
+        people.append({k: v for k, v in row.items() if k not in ADDRESS_KEYS})
+        common = {"recipient_id": row["id"], "state": "active", "created_at": row["created_at"]}
+        common["updated_at"] = row["created_at"]
+        if row.get("email"):
+            endpoints.append({**common, "channel": "email", "address": row["email"]})
+        if row.get("webhook_url"):
+            hook = {"address": row["webhook_url"], "secret": row.get("webhook_secret")}
+            endpoints.append({**common, "channel": "webhook", "format": row.get("webhook_format"), **hook})
+        if row.get("feed_token"):
+            endpoints.append({**common, "channel": "feed", "secret": row["feed_token"]})
+        if row.get("stream_token"):
+            endpoints.append({**common, "channel": "stream", "secret": row["stream_token"]})
+    for endpoint, made in zip(endpoints, new_ids("end_", len(endpoints)), strict=True):
+        endpoint["id"] = made
+        for key in ("address", "format", "secret"):
+            endpoint.setdefault(key, None)
+    return _bulk(store, Recipient, people) + _bulk(store, Endpoint, endpoints)
+
+
 @contextlib.contextmanager
 def _scratch_store(prefix: str) -> Iterator[tuple[Any, Any]]:
     """A migrated SQLite store in a temporary folder, and settings for it; closed and removed after."""
@@ -367,7 +398,7 @@ def routing(
 
     from warta.bus import MemoryBus
     from warta.delivery.base import CHANNELS
-    from warta.model import Alert, Circuit, Delivery, Recipient
+    from warta.model import Alert, Circuit, Delivery
     from warta.routing.alerts import AlertIndex
     from warta.routing.audience import AudienceIndex, Selector, load_index
     from warta.routing.stage import AlertCache, Router
@@ -399,7 +430,7 @@ def routing(
                     "created_at": rows[0]["created_at"],
                 }
             )
-        insert_recipients_s = _bulk(store, Recipient, rows)
+        insert_recipients_s = _bulk_recipients(store, rows)
         insert_alerts_s = _bulk(store, Alert, alert_rows)
         _log(f"inserted in {insert_recipients_s:.1f} s + {insert_alerts_s:.1f} s")
         del alert_rows
@@ -522,7 +553,7 @@ def live_plan(desktops: int, releases: int = ROUTES) -> dict[str, Any]:
     from warta.bus import MemoryBus
     from warta.clock import aware
     from warta.delivery.base import CHANNELS
-    from warta.model import OutboxEvent, Recipient, Release
+    from warta.model import OutboxEvent, Release
     from warta.routing.stage import Router
     from warta.runtime import load_channels
     from warta.schedule import publish_due
@@ -540,7 +571,7 @@ def live_plan(desktops: int, releases: int = ROUTES) -> dict[str, Any]:
                 stream_token=f"t{i}",
                 status="active",
             )
-        _bulk(store, Recipient, rows)
+        _bulk_recipients(store, rows)
         org_id, user_id = _issuer_and_circuit(store, "desks", "Every desk", countries=SERVER_COUNTRIES)
         text = alert_gen.Generator(seed=12).document()[0]
         load_channels()
