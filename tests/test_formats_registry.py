@@ -51,7 +51,7 @@ def rendered_for(tmp: Path, event: str) -> tuple[RenderedEdition, formats.Event]
         return rendered, formats.event_for(rendered)
     rendered = make_bundle(settings, "ms")
     release = rendered.release
-    release.status, release.reject_reason = "withdrawn", WITHDRAWAL
+    release.status, release.withdrawal_note = "withdrawn", WITHDRAWAL
     release.review = {"withdrawal": {"by": "wire", "name": "Meja"}}
     release.updated_at = datetime.fromisoformat("2026-11-27T05:00:00+00:00")
     rendered = dataclasses.replace(rendered, release=release, cache={})

@@ -104,7 +104,7 @@ def withdrawn(
     """The rendering as the engine makes it anew once its release is withdrawn."""
     release = bundle.release
     release.status = "withdrawn"
-    release.reject_reason = reason
+    release.withdrawal_note = reason
     release.review = {"withdrawal": {"by": by, "name": "Meja"}}
     release.updated_at = parsedate_to_datetime("Fri, 27 Nov 2026 05:00:00 +0000")
     return dataclasses.replace(bundle, release=release, cache={})
@@ -127,7 +127,7 @@ def test_a_withdrawal_is_the_next_version_in_ninjs_and_newsml(tmp_path: Path) ->
     gone = withdrawn(bundle, by="wire", reason="Kenyataan ini tidak disahkan.")
 
     item = json.loads(
-        payload(job(gone, "withdrawal", channel="webhook", note=gone.release.reject_reason))[0]
+        payload(job(gone, "withdrawal", channel="webhook", note=gone.release.withdrawal_note))[0]
     )["data"]
     assert schema_errors(item) == []
     assert item["uri"] == edition_item(bundle)["uri"]

@@ -163,7 +163,7 @@ def test_migrations_run_down_and_up_again(pg_url: str) -> None:  # noqa: F811
         assert store.dialect == "postgresql"
         store.migrate()
         with store.engine.connect() as conn:
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0010"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0011"
             assert "pending_version" in {c["name"] for c in inspect(conn).get_columns("releases")}
             assert {"state", "review"} <= {c["name"] for c in inspect(conn).get_columns("release_versions")}
             assert "pending" in {c["name"] for c in inspect(conn).get_columns("editions")}
@@ -180,7 +180,7 @@ def test_migrations_run_down_and_up_again(pg_url: str) -> None:  # noqa: F811
         store.migrate()
         with store.engine.connect() as conn:
             assert "deliveries" in inspect(conn).get_table_names()
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0010"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0011"
     finally:
         store.close()
 

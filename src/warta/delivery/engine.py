@@ -490,7 +490,7 @@ class Engine:
                 if row.kind == "digest":
                     job.extra["items"] = self._digest_items(s, row.id)
                 elif row.kind == "withdrawal":
-                    job.extra["note"] = bundle.release.reject_reason or ""
+                    job.extra["note"] = bundle.release.withdrawal_note or ""
                 jobs.append(job)
             for channel in self._preparing:
                 channel.prepare(s, jobs)

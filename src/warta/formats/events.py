@@ -87,7 +87,7 @@ def event_for(
     release, version = rendered.release, rendered.version
     kind_of = event_type(release, version, kind)
     if kind_of == "release.withdrawn":
-        said = release.reject_reason if note is None else note
+        said = release.withdrawal_note if note is None else note
         return Event(kind_of, event_time(release, version, kind), said or "", withdrawn_by(release), early)
     said = rendered.text.correction_reason if kind_of == "release.corrected" else ""
     return Event(kind_of, event_time(release, version, kind), said or "", None, early)

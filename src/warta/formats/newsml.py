@@ -113,7 +113,7 @@ def _ed_notes(bundle: RenderedEdition, withdrawn: bool, note: str | None) -> lis
     edition = bundle.edition
     notes = []
     if withdrawn:
-        reason = bundle.release.reject_reason if note is None else note
+        reason = bundle.release.withdrawal_note if note is None else note
         return [withdrawal_note(bundle.release, reason or "")]
     if edition.version > 1:
         notes.append(correction_note(edition.version, bundle.text.correction_reason))

@@ -122,7 +122,7 @@ def edition_to_ninjs(
     if associations:
         item["associations"] = associations
     if release.status == ReleaseStatus.WITHDRAWN:
-        return as_withdrawn(item, release, release.reject_reason or "")
+        return as_withdrawn(item, release, release.withdrawal_note or "")
     return item
 
 

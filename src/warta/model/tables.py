@@ -107,7 +107,10 @@ class Release(Base):
     review: Mapped[dict[str, Any]] = mapped_column(default=dict)
     reviewed_by: Mapped[str | None] = mapped_column(String(32))
     reviewed_at: Mapped[datetime | None]
+    # why the review chain or an editor rejected it
     reject_reason: Mapped[str | None] = mapped_column(Text)
+    # the issuer's or the wire's note when withdrawing it, which every withdrawal notice carries
+    withdrawal_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     approved_at: Mapped[datetime | None]

@@ -84,7 +84,7 @@ def withdraw(session: Session, release: Release, who: Principal, reason: str) ->
     note = sanitize_text(reason, "reason", 2000)
     previous = release.status
     release.status = ReleaseStatus.WITHDRAWN
-    release.reject_reason = note
+    release.withdrawal_note = note
     by = "issuer" if who.org_id == release.org_id else "wire"
     release.review = {**release.review, "withdrawal": {"by": by, "name": who.name}}
     release.updated_at = utcnow()

@@ -104,6 +104,7 @@ def release_json(session: Session, settings: Settings, release: Release, full: b
         "version": release.version,
         "review": release.review,
         "reject_reason": release.reject_reason,
+        "withdrawal_note": release.withdrawal_note,
         "created_at": stamp(release.created_at),
         "approved_at": stamp(release.approved_at),
         "published_at": stamp(release.published_at),
@@ -332,6 +333,7 @@ def get_release(request: Request, release_id: str, who: MaybeWho, settings: Sett
         if not full:
             out.pop("review", None)
             out.pop("reject_reason", None)
+            out.pop("withdrawal_note", None)
         return out
 
 

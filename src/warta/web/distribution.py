@@ -259,7 +259,7 @@ def withdraw(request: Request, release_id: str, body: RejectIn, who: Who) -> dic
     """Withdraw a release: it leaves the public surfaces and everyone who received it gets a notice."""
     with unit_of_work(request) as s:
         release = decide.withdraw(s, unreleased_view(s, release_id, who), who, body.reason)
-        return {"id": release.id, "status": release.status, "reason": release.reject_reason}
+        return {"id": release.id, "status": release.status, "reason": release.withdrawal_note}
 
 
 # --- unsubscribe (RFC 8058) and private feeds --------------------------------------------------

@@ -126,6 +126,7 @@ class ReleaseOut(Out):
     version: int
     review: dict[str, Any] | None = None  # issuers and editors only
     reject_reason: str | None = None  # issuers and editors only
+    withdrawal_note: str | None = None  # issuers and editors only
     created_at: str | None
     approved_at: str | None
     published_at: str | None
