@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warta.bus import Bus, Message
+from warta.clock import aware
 from warta.delivery.ledger import NewRow, add_rows
 from warta.editions.targets import EDITION_UPDATED
 from warta.model import Delivery, Edition, Release
@@ -67,7 +68,7 @@ class EditionFollowup:
             if (
                 release is None
                 or release.status != ReleaseStatus.PUBLISHED
-                or not _published(s, release, lang)
+                or not _published_since_release(s, release, lang)
             ):
                 return 0
             version = release.version
@@ -101,15 +102,20 @@ class EditionFollowup:
             return add_rows(s, rows)
 
 
-def _published(session: Session, release: Release, lang: str) -> bool:
-    return (
-        session.scalar(
-            select(Edition.id).where(
-                Edition.release_id == release.id,
-                Edition.version == release.version,
-                Edition.lang == lang,
-                Edition.status == EditionStatus.PUBLISHED,
-            )
+def _published_since_release(session: Session, release: Release, lang: str) -> bool:
+    """Whether the release's `lang` edition is published and was made or changed after the release
+    went out. One that existed at the release was in routing's own plan, whose live publish reaches
+    desktops before their rows are written: following it up too, while routing still writes those
+    rows (an event that waited on the bus comes with the release's own), would send it twice."""
+    changed = session.scalar(
+        select(Edition.updated_at).where(
+            Edition.release_id == release.id,
+            Edition.version == release.version,
+            Edition.lang == lang,
+            Edition.status == EditionStatus.PUBLISHED,
         )
-        is not None
     )
+    changed_at, released_at = aware(changed), aware(release.published_at)
+    if changed_at is None:
+        return False
+    return released_at is None or changed_at > released_at
