@@ -52,6 +52,7 @@ from warta.web.deps import (
     SettingsDep,
     Who,
     get_settings,
+    retried_on_race,
     unit_of_work,
 )
 from warta.web.errors import ApiError
@@ -421,7 +422,8 @@ def put_edition(
     summary = sanitize_text(body.summary, "summary", settings.limits.summary_chars)
     body_html, _ = clean_body(body.body, body.body_format, settings.limits)
     about = clean_about(body.about, settings.limits) if body.about is not None else None
-    with unit_of_work(request) as s:
+
+    def supply(s: Session) -> dict[str, Any]:
         release = owned_release(s, release_id, who)
         try:
             edition = revisions.supply_edition(
@@ -439,10 +441,13 @@ def put_edition(
             raise ApiError(409, "conflict", str(exc)) from exc
         except ValueError as exc:
             raise ApiError(409, "conflict", str(exc), "lang") from exc
+        s.flush()  # a unique key another writer took first fails here, inside the retry
         out = edition_json(settings, edition, release)
         if edition.pending is not None:  # held by the review chain: say why
             out["review"] = edition.pending.get("review")
         return out
+
+    return retried_on_race(request, supply)
 
 
 @router.post("/releases/{release_id}/corrections", status_code=201, response_model=ReleaseOut)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from warta.config import Settings
@@ -32,6 +33,21 @@ def unit_of_work(request: Request) -> Iterator[Session]:
     with get_store(request).session() as session:
         yield session
     request.app.state.relay.notify()
+
+
+T = TypeVar("T")
+
+
+def retried_on_race(request: Request, work: Callable[[Session], T]) -> T:
+    """`work` in a unit of work, run once more if another writer took the same unique key first
+    (the editions stage storing a language's edition while an issuer uploads it): the second run
+    sees that row and changes it instead of adding its own."""
+    try:
+        with unit_of_work(request) as s:
+            return work(s)
+    except IntegrityError:
+        with unit_of_work(request) as s:
+            return work(s)
 
 
 # Declares the bearer API key in the OpenAPI document (`securitySchemes`); the header itself is
