@@ -141,6 +141,24 @@ def request_target(url: str, addresses: list[str]) -> tuple[Origin, str, list[tu
     return origin, path, extra
 
 
+async def checked_target(
+    url: str, settings: Settings, what: str
+) -> tuple[Origin, str, list[tuple[str, str]]] | Result:
+    """The URL's host resolved and checked (netguard), as `request_target` gives it, or the
+    outcome to record when it cannot be used; `what` names the host in that outcome."""
+    timeout = settings.webhook_timeout
+    try:
+        async with asyncio.timeout(timeout):
+            addresses = await check_url(url, settings.webhook_allow)
+        return request_target(url, addresses)
+    except UnresolvedHost as exc:
+        return Result("retry", str(exc))
+    except UnsafeTarget as exc:
+        return Result("failed", str(exc))
+    except TimeoutError:
+        return Result("retry", f"resolving the {what} host timed out after {timeout:g} s")
+
+
 @register
 class WebhookChannel(Channel):
     name = "webhook"
@@ -225,17 +243,10 @@ class WebhookChannel(Channel):
             return Result("failed", "the endpoint has no webhook URL")
         if not secret:
             return Result("failed", "the endpoint has no webhook secret")
-        timeout = self.settings.webhook_timeout
-        try:
-            async with asyncio.timeout(timeout):
-                addresses = await check_url(url, self.settings.webhook_allow)
-            origin, path, extra_headers = request_target(url, addresses)
-        except UnresolvedHost as exc:
-            return Result("retry", str(exc))
-        except UnsafeTarget as exc:
-            return Result("failed", str(exc))
-        except TimeoutError:
-            return Result("retry", f"resolving the webhook host timed out after {timeout:g} s")
+        checked = await checked_target(url, self.settings, "webhook")
+        if isinstance(checked, Result):
+            return checked
+        origin, path, extra_headers = checked
         try:
             body, content_type, event_type = payload(job)
         except ValueError as exc:
@@ -254,6 +265,7 @@ class WebhookChannel(Channel):
             await job.commit_point()
         except LostClaim as exc:  # another worker holds the row now: it sends it, not this one
             return Result("retry", f"claim lost: {exc}")
+        timeout = self.settings.webhook_timeout
         assert self.client is not None
         try:
             response = await self.client.request(origin, "POST", path, headers, body, timeout)

@@ -20,7 +20,6 @@ not sent and the endpoint is disabled (a new subscription renews it). Callbacks 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 from collections.abc import Collection, Iterable
@@ -37,9 +36,8 @@ from warta.clock import aware, utcnow
 from warta.config import Settings
 from warta.delivery import http1
 from warta.delivery.base import Channel, EndpointView, Job, RecipientView, Result, register
-from warta.delivery.channels.webhook import request_target, retry_after
+from warta.delivery.channels.webhook import checked_target, retry_after
 from warta.delivery.ledger import LostClaim
-from warta.delivery.netguard import UnresolvedHost, UnsafeTarget, check_url
 from warta.i18n.dates import iso
 from warta.model import Endpoint, Organisation, Recipient, Release
 from warta.model.states import DeliveryState, EndpointState, RecipientStatus
@@ -244,17 +242,10 @@ class WebSubChannel(Channel):
         if lease_ends is None or lease_ends <= utcnow():
             ended = iso(lease_ends) if lease_ends else "an unknown time"
             return Result("disable", f"the subscription's lease ran out at {ended}")
-        timeout = self.settings.webhook_timeout
-        try:
-            async with asyncio.timeout(timeout):
-                addresses = await check_url(callback, self.settings.webhook_allow)
-            origin, path, extra_headers = request_target(callback, addresses)
-        except UnresolvedHost as exc:
-            return Result("retry", str(exc))
-        except UnsafeTarget as exc:
-            return Result("failed", str(exc))
-        except TimeoutError:
-            return Result("retry", f"resolving the callback's host timed out after {timeout:g} s")
+        checked = await checked_target(callback, self.settings, "callback's")
+        if isinstance(checked, Result):
+            return checked
+        origin, path, extra_headers = checked
         try:
             body, media_type = self.payload(job, str(topic))
         except (ValueError, formats.UnknownFormat) as exc:
@@ -272,6 +263,7 @@ class WebSubChannel(Channel):
             await job.commit_point()
         except LostClaim as exc:  # another worker holds the row now: it sends it, not this one
             return Result("retry", f"claim lost: {exc}")
+        timeout = self.settings.webhook_timeout
         assert self.client is not None
         try:
             response = await self.client.request(origin, "POST", path, headers, body, timeout)
