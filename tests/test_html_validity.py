@@ -238,6 +238,8 @@ def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
             Page("unsubscribe", "/unsubscribe/not-a-token", 404),
             Page("outbox-sign-in", "/outbox"),
             Page("outbox-sign-in-ar", "/outbox?lang=ar"),
+            Page("feeds-index", "/feeds"),
+            Page("feeds-index-ar", "/feeds?lang=ar"),
         ]
         feed_queries = ["", "?lang=ar", "?lang=ja", "?lang=zh-Hans", "?lang=th", "?org=kumo-lingua-kk"]
         yield Wire(
