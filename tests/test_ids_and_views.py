@@ -53,7 +53,6 @@ def test_a_recipient_view_from_a_row_has_every_field() -> None:
     constructor: the result must be the same object the constructor makes, field for field."""
     hook = endpoint_of(["end_1", "webhook", "https://hooks.example/1", "newsml", "whsec_1"])
     assert len(ENDPOINT_COLUMNS) == 5
-    assert set(vars(hook)) == {f.name for f in dataclasses.fields(EndpointView)}
     assert hook == EndpointView("end_1", "webhook", "https://hooks.example/1", "newsml", "whsec_1")
     row = [
         "rcp_1",

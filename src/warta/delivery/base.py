@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 from warta.editions.rendered import RenderedEdition
 from warta.model.states import DeliveryState
@@ -32,10 +32,12 @@ if TYPE_CHECKING:  # types only: a channel's hooks name them, the base imports n
     from warta.model import Release
 
 
-@dataclass(frozen=True)
-class EndpointView:
+class EndpointView(NamedTuple):
     """One place a recipient takes deliveries on a channel: its address (an email address, a URL),
-    format (a webhook's ninjs or newsml) and secret (a webhook's signing secret, a token)."""
+    format (a webhook's ninjs or newsml) and secret (a webhook's signing secret, a token).
+
+    A named tuple: the audience index makes one per endpoint of the whole wire, straight from a
+    row, at a fraction of a dataclass's cost."""
 
     id: str
     channel: str

@@ -553,15 +553,8 @@ def _view(values: tuple[Any, ...]) -> RecipientView:
     return view
 
 
-_ENDPOINT_FIELDS = tuple(f.name for f in fields(EndpointView))
-_endpoint_values = operator.attrgetter(*_ENDPOINT_FIELDS)  # an endpoint's fields, in field order
-
-
-def _endpoint(values: tuple[Any, ...]) -> EndpointView:
-    """An endpoint from the values the parent sent, in field order."""
-    made = object.__new__(EndpointView)
-    made.__dict__.update(zip(_ENDPOINT_FIELDS, values, strict=True))
-    return made
+_endpoint_values = tuple  # an endpoint is its fields, in field order
+_endpoint = EndpointView._make  # an endpoint from the values the parent sent
 
 
 class CommitRefused(Exception):

@@ -49,10 +49,7 @@ _ACTIVE_ENDPOINTS = select(_e.recipient_id, *ENDPOINT_COLUMNS).where(_e.state ==
 
 def endpoint_of(values: Any) -> EndpointView:
     """An endpoint from a row of `ENDPOINT_COLUMNS` (by position, as `view_of` reads recipients)."""
-    eid, channel, address, fmt, secret = values
-    made = _new_view(EndpointView)
-    made.__dict__.update(id=eid, channel=channel, address=address, format=fmt, secret=secret)
-    return made
+    return EndpointView._make(values)
 
 
 def view_of(values: Any, endpoints: tuple[EndpointView, ...] = ()) -> RecipientView:
